@@ -1,0 +1,2 @@
+//! tapesync: offline-first audio recordings for the web.
+pub mod core;
