@@ -1,0 +1,344 @@
+//! `RecordingStore`: the JS class apps use to save, list and read recordings.
+
+use std::future::Future;
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+
+use super::capture::Capture;
+use super::error::to_js;
+use super::options::Options;
+use super::types::{
+    CaptureOptions, CountOptions, ListOptions, OpenOptions, SaveOptions, UpdateOptions,
+};
+use crate::browser::capture::Capture as RawCapture;
+use crate::browser::error::{Error, Result};
+use crate::browser::store::{ListQuery, NewRecording, Order, Patch, Store};
+use crate::core::id::RecordingId;
+use crate::core::recording::SyncState;
+
+/// Runs `work` as a Promise that rejects with a `TapesyncError`.
+pub(crate) fn promise<F>(work: F) -> Promise
+where
+    F: Future<Output = Result<JsValue>> + 'static,
+{
+    wasm_bindgen_futures::future_to_promise(async move { work.await.map_err(to_js) })
+}
+
+/// A store of recordings in this browser's IndexedDB.
+///
+/// ```js
+/// import init, { RecordingStore } from "tapesync";
+/// await init();
+/// const store = await RecordingStore.open({ name: "my-app" });
+/// const rec = await store.save(blob, { name: "Interview" });
+/// const { items } = await store.list({ limit: 50 });
+/// ```
+#[wasm_bindgen]
+pub struct RecordingStore {
+    inner: Rc<Store>,
+}
+
+#[wasm_bindgen]
+impl RecordingStore {
+    /// Opens (creating or upgrading) a store. Rejects with `StorageUnavailable` where IndexedDB is
+    /// missing or blocked.
+    #[wasm_bindgen(unchecked_return_type = "Promise<RecordingStore>")]
+    pub fn open(options: Option<OpenOptions>) -> Promise {
+        let options: JsValue = options.into();
+        promise(async move {
+            let name = match Options::new(&options, "open options", &["name"])? {
+                Some(o) => o.string("name")?,
+                None => None,
+            };
+            let name = name.unwrap_or_else(|| "default".to_owned());
+            if name.is_empty() || name.len() > 100 {
+                return Err(Error::invalid(
+                    "open options.name must be 1 to 100 characters",
+                ));
+            }
+            let inner = Store::open(&name).await?;
+            Ok(RecordingStore { inner }.into())
+        })
+    }
+
+    /// This database's device id: stable for as long as the database exists.
+    #[wasm_bindgen(getter, js_name = deviceId)]
+    pub fn device_id(&self) -> String {
+        self.inner.device_id().to_owned()
+    }
+
+    /// Saves a recording: its metadata and audio in one transaction.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Recording>")]
+    pub fn save(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Blob")] blob: JsValue,
+        options: Option<SaveOptions>,
+    ) -> Promise {
+        let store = self.inner.clone();
+        let options: JsValue = options.into();
+        promise(async move {
+            let blob = as_blob(&blob, "save(blob)")?;
+            let new = new_recording(&options, "save options", true)?;
+            store.save(&blob, new).await
+        })
+    }
+
+    /// The recording `id`, or `null`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Recording | null>")]
+    pub fn get(&self, id: JsValue) -> Promise {
+        let store = self.inner.clone();
+        promise(async move {
+            let id = parse_id(&id)?;
+            Ok(store.get(&id).await?.unwrap_or(JsValue::NULL))
+        })
+    }
+
+    /// The audio of recording `id`: the same bytes and type that were saved, or `null`.
+    #[wasm_bindgen(js_name = getBlob, unchecked_return_type = "Promise<Blob | null>")]
+    pub fn get_blob(&self, id: JsValue) -> Promise {
+        let store = self.inner.clone();
+        promise(async move {
+            let id = parse_id(&id)?;
+            Ok(store
+                .get_blob(&id)
+                .await?
+                .map(JsValue::from)
+                .unwrap_or(JsValue::NULL))
+        })
+    }
+
+    /// A page of recordings, newest first unless `order: "asc"`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ListPage>")]
+    pub fn list(&self, options: Option<ListOptions>) -> Promise {
+        let store = self.inner.clone();
+        let options: JsValue = options.into();
+        promise(async move {
+            let mut query = ListQuery::default();
+            if let Some(o) = Options::new(
+                &options,
+                "list options",
+                &["syncState", "limit", "cursor", "order"],
+            )? {
+                query.sync_state = sync_state(&o)?;
+                query.limit = o.positive_int("limit", 100_000)?;
+                query.cursor = o.string("cursor")?;
+                if o.choice("order", &["asc", "desc"])?.as_deref() == Some("asc") {
+                    query.order = Order::OldestFirst;
+                }
+            }
+            let page = store.list(query).await?;
+            let out = Object::new();
+            Reflect::set(&out, &"items".into(), &page.items)?;
+            Reflect::set(
+                &out,
+                &"cursor".into(),
+                &page.cursor.map(JsValue::from).unwrap_or(JsValue::NULL),
+            )?;
+            Ok(out.into())
+        })
+    }
+
+    /// Edits metadata; the recording becomes pending so the next sync pushes the edit.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Recording>")]
+    pub fn update(&self, id: JsValue, changes: UpdateOptions) -> Promise {
+        let store = self.inner.clone();
+        let changes: JsValue = changes.into();
+        promise(async move {
+            let id = parse_id(&id)?;
+            let what = "update changes";
+            let o = Options::new(&changes, what, &["name", "durationMs", "tags", "custom"])?
+                .ok_or_else(|| Error::invalid(format!("{what} must be an object")))?;
+            let patch = Patch {
+                name: o.string("name")?,
+                duration_ms: o.nullable_number("durationMs", 0.0)?,
+                tags: o.strings("tags")?,
+                custom: o.json_object("custom")?,
+            };
+            store.update(&id, patch).await
+        })
+    }
+
+    /// Deletes a recording; a tombstone stays until the deletion is synced.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn delete(&self, id: JsValue) -> Promise {
+        let store = self.inner.clone();
+        promise(async move {
+            let id = parse_id(&id)?;
+            store.delete(&id).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// How many recordings there are, in one sync state or in all.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn count(&self, options: Option<CountOptions>) -> Promise {
+        let store = self.inner.clone();
+        let options: JsValue = options.into();
+        promise(async move {
+            let state = match Options::new(&options, "count options", &["syncState"])? {
+                Some(o) => sync_state(&o)?,
+                None => None,
+            };
+            Ok(store.count(state).await?.into())
+        })
+    }
+
+    /// `{ usage, quota, persisted }` from `navigator.storage`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<StorageEstimate>")]
+    pub fn estimate(&self) -> Promise {
+        let store = self.inner.clone();
+        promise(async move { store.estimate().await })
+    }
+
+    /// Asks the browser to keep this site's data under storage pressure; resolves to whether it
+    /// will.
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
+    pub fn persist(&self) -> Promise {
+        let store = self.inner.clone();
+        promise(async move { Ok(store.persist().await?.into()) })
+    }
+
+    /// Resolves when background work started so far (content hashing) has finished.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn settled(&self) -> Promise {
+        self.inner.settled()
+    }
+
+    /// Starts capturing a recording chunk by chunk.
+    #[wasm_bindgen(js_name = startCapture, unchecked_return_type = "Promise<Capture>")]
+    pub fn start_capture(&self, options: CaptureOptions) -> Promise {
+        let store = self.inner.clone();
+        let options: JsValue = options.into();
+        promise(async move {
+            let what = "startCapture options";
+            let o = Options::new(&options, what, &["mimeType", "name"])?
+                .ok_or_else(|| Error::invalid(format!("{what} must be an object")))?;
+            let mime_type = o
+                .string("mimeType")?
+                .ok_or_else(|| Error::invalid(format!("{what}.mimeType is required")))?;
+            let name = o.string("name")?.unwrap_or_default();
+            let raw = RawCapture::start(&store, mime_type, name).await?;
+            Ok(Capture::from(raw).into())
+        })
+    }
+
+    /// The captures left unfinished (for example when the tab closed mid-recording).
+    #[wasm_bindgen(js_name = listCaptures, unchecked_return_type = "Promise<Capture[]>")]
+    pub fn list_captures(&self) -> Promise {
+        let store = self.inner.clone();
+        promise(async move {
+            let captures = RawCapture::unfinished(&store).await?;
+            Ok(captures
+                .into_iter()
+                .map(|c| JsValue::from(Capture::from(c)))
+                .collect::<Array>()
+                .into())
+        })
+    }
+
+    /// Listens for `change` events (`event.detail` is a `ChangeDetail`).
+    #[wasm_bindgen(js_name = addEventListener)]
+    pub fn add_event_listener(
+        &self,
+        kind: &str,
+        #[wasm_bindgen(unchecked_param_type = "(event: CustomEvent<ChangeDetail>) => void")]
+        listener: &Function,
+        #[wasm_bindgen(unchecked_param_type = "boolean | AddEventListenerOptions")]
+        options: JsValue,
+    ) -> std::result::Result<(), JsValue> {
+        self.forward("addEventListener", kind, listener, options)
+    }
+
+    /// Removes a listener added with `addEventListener`.
+    #[wasm_bindgen(js_name = removeEventListener)]
+    pub fn remove_event_listener(
+        &self,
+        kind: &str,
+        #[wasm_bindgen(unchecked_param_type = "(event: CustomEvent<ChangeDetail>) => void")]
+        listener: &Function,
+        #[wasm_bindgen(unchecked_param_type = "boolean | EventListenerOptions")] options: JsValue,
+    ) -> std::result::Result<(), JsValue> {
+        self.forward("removeEventListener", kind, listener, options)
+    }
+
+    /// Closes the database connection; later calls reject with `Closed`.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+}
+
+impl RecordingStore {
+    fn forward(
+        &self,
+        method: &str,
+        kind: &str,
+        listener: &Function,
+        options: JsValue,
+    ) -> std::result::Result<(), JsValue> {
+        let target = self.inner.events().target();
+        let f: Function = Reflect::get(target, &method.into())?.unchecked_into();
+        f.call3(target, &kind.into(), listener, &options)?;
+        Ok(())
+    }
+}
+
+fn as_blob(value: &JsValue, what: &str) -> Result<web_sys::Blob> {
+    value
+        .dyn_ref::<web_sys::Blob>()
+        .cloned()
+        .ok_or_else(|| Error::invalid(format!("{what} must be a Blob (or a File)")))
+}
+
+pub(crate) fn parse_id(value: &JsValue) -> Result<RecordingId> {
+    let s = value
+        .as_string()
+        .ok_or_else(|| Error::invalid("an id must be a string"))?;
+    RecordingId::parse(&s).map_err(|e| Error::invalid(format!("invalid id {s:?}: {e}")))
+}
+
+fn sync_state(o: &Options) -> Result<Option<SyncState>> {
+    let names: Vec<&str> = SyncState::ALL.iter().map(|s| s.as_str()).collect();
+    Ok(o.choice("syncState", &names)?
+        .and_then(|s| SyncState::parse(&s)))
+}
+
+/// Reads the options of `save` (with `id` and `mimeType`) or of `finish` (without).
+pub(crate) fn new_recording(
+    options: &JsValue,
+    what: &'static str,
+    is_save: bool,
+) -> Result<NewRecording> {
+    let keys: &[&str] = if is_save {
+        &[
+            "id",
+            "name",
+            "mimeType",
+            "durationMs",
+            "createdAt",
+            "tags",
+            "custom",
+        ]
+    } else {
+        &["name", "durationMs", "createdAt", "tags", "custom"]
+    };
+    let Some(o) = Options::new(options, what, keys)? else {
+        return Ok(NewRecording::default());
+    };
+    let id = match o.string("id")? {
+        Some(s) => Some(
+            RecordingId::parse(&s).map_err(|e| Error::invalid(format!("{what}.id {s:?}: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(NewRecording {
+        id,
+        name: o.string("name")?,
+        mime_type: o.string("mimeType")?,
+        duration_ms: o.number("durationMs", 0.0)?,
+        created_at: o.time("createdAt")?,
+        tags: o.strings("tags")?.unwrap_or_default(),
+        custom: o.json_object("custom")?,
+    })
+}

@@ -1,0 +1,203 @@
+//! Captures: recordings still being recorded, stored chunk by chunk as `MediaRecorder` delivers
+//! them, so that a tab that dies mid-recording keeps everything up to its last chunk.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::JsValue;
+use web_sys::{IdbKeyRange, IdbTransactionMode as Mode};
+
+use super::error::{Code, Error, Result};
+use super::events::ChangeKind;
+use super::idb;
+use super::platform;
+use super::schema::{BLOBS, CAPTURES, CHUNKS, RECORDINGS};
+use super::store::{new_record, retype, set, NewRecording, Store};
+use crate::core::id::RecordingId;
+
+/// A capture in progress. Its id becomes the recording's id when it is finished.
+pub struct Capture {
+    store: Rc<Store>,
+    id: RecordingId,
+    /// The next chunk's sequence number, taken when `append` is called (not when it completes), so
+    /// chunks keep their order even when the app does not await each append.
+    next_seq: Cell<u32>,
+    info: JsValue,
+}
+
+impl Capture {
+    /// Starts a capture whose chunks will have `mime_type`.
+    pub async fn start(store: &Rc<Store>, mime_type: String, name: String) -> Result<Capture> {
+        let id = platform::new_id();
+        let now = platform::now_ms();
+        let info = Object::new();
+        set(&info, "id", id.as_str());
+        set(&info, "name", name);
+        set(&info, "mimeType", mime_type);
+        set(&info, "startedAt", now);
+        set(&info, "updatedAt", now);
+        set(&info, "size", 0);
+        set(&info, "chunks", 0);
+        let tx = store.tx(&[CAPTURES], Mode::Readwrite)?;
+        idb::issue(tx.store(CAPTURES)?.add(&info), "starting the capture")?;
+        tx.commit("starting the capture").await?;
+        store.events().changed(ChangeKind::Capture, &[id.as_str()]);
+        Ok(Capture {
+            store: store.clone(),
+            id,
+            next_seq: Cell::new(0),
+            info: info.into(),
+        })
+    }
+
+    /// The captures left unfinished, oldest first.
+    pub async fn unfinished(store: &Rc<Store>) -> Result<Vec<Capture>> {
+        let tx = store.tx(&[CAPTURES], Mode::Readonly)?;
+        let all = idb::call(tx.store(CAPTURES)?.get_all(), "listing captures").await?;
+        tx.finish("listing captures").await?;
+        let all: Array = idb::cast(all, "captures")?;
+        let mut out = Vec::new();
+        for info in all.iter() {
+            let id = Reflect::get(&info, &"id".into())?
+                .as_string()
+                .unwrap_or_default();
+            let Ok(id) = RecordingId::parse(&id) else {
+                continue;
+            };
+            let chunks = Reflect::get(&info, &"chunks".into())?
+                .as_f64()
+                .unwrap_or(0.0) as u32;
+            out.push(Capture {
+                store: store.clone(),
+                id,
+                next_seq: Cell::new(chunks),
+                info,
+            });
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// The capture's id (the future recording's id).
+    pub fn id(&self) -> &RecordingId {
+        &self.id
+    }
+
+    /// `{ id, name, mimeType, startedAt, updatedAt, size, chunks }` as of the last append.
+    pub fn info(&self) -> &JsValue {
+        &self.info
+    }
+
+    /// Stores one chunk, together with the capture's updated size, in one transaction.
+    pub async fn append(&self, chunk: &web_sys::Blob) -> Result<()> {
+        let seq = self.next_seq.get();
+        self.next_seq.set(seq + 1);
+        let tx = self.store.tx(&[CAPTURES, CHUNKS], Mode::Readwrite)?;
+        let captures = tx.store(CAPTURES)?;
+        let context = "storing the recorded chunk";
+        let info = idb::some(idb::call(captures.get(&self.key()), context).await?)
+            .ok_or_else(|| self.gone())?;
+        let size = Reflect::get(&info, &"size".into())?.as_f64().unwrap_or(0.0);
+        let chunks = Reflect::get(&info, &"chunks".into())?
+            .as_f64()
+            .unwrap_or(0.0);
+        set(&info, "size", size + chunk.size());
+        set(&info, "chunks", chunks + 1.0);
+        set(&info, "updatedAt", platform::now_ms());
+        idb::issue(
+            tx.store(CHUNKS)?.put_with_key(chunk, &self.chunk_key(seq)),
+            context,
+        )?;
+        idb::issue(captures.put(&info), context)?;
+        tx.commit(context).await?;
+        // Keep `info` current for the app; the stored object is the truth.
+        set(&self.info, "size", size + chunk.size());
+        set(&self.info, "chunks", chunks + 1.0);
+        Ok(())
+    }
+
+    /// Turns the capture into a recording: one transaction writes the recording and its audio
+    /// and removes the capture, so a crash leaves either the capture or the recording, never both
+    /// or neither.
+    pub async fn finish(&self, extra: NewRecording) -> Result<JsValue> {
+        let tx = self
+            .store
+            .tx(&[CAPTURES, CHUNKS, RECORDINGS, BLOBS], Mode::Readwrite)?;
+        let context = "finishing the capture";
+        let captures = tx.store(CAPTURES)?;
+        let info = idb::some(idb::call(captures.get(&self.key()), context).await?)
+            .ok_or_else(|| self.gone())?;
+        let chunks_store = tx.store(CHUNKS)?;
+        let range = self.chunk_range()?;
+        let chunks: Array = idb::cast(
+            idb::call(chunks_store.get_all_with_key(&range), context).await?,
+            "chunks",
+        )?;
+        let mime_type = Reflect::get(&info, &"mimeType".into())?
+            .as_string()
+            .unwrap_or_default();
+        // Joining Blobs references their bytes; nothing is copied into wasm memory.
+        let audio = retype(
+            &web_sys::Blob::new_with_blob_sequence(&chunks)
+                .map_err(|e| Error::from_js(context, &e))?,
+            &mime_type,
+        )?;
+        let mut extra = extra;
+        if extra.name.is_none() {
+            extra.name = Reflect::get(&info, &"name".into())?.as_string();
+        }
+        let created_at = extra
+            .created_at
+            .or_else(|| Reflect::get(&info, &"startedAt".into()).ok()?.as_f64())
+            .unwrap_or_else(platform::now_ms);
+        let record = new_record(&self.id, extra, mime_type, audio.size(), created_at);
+        idb::issue(tx.store(RECORDINGS)?.add(&record), context)?;
+        idb::issue(tx.store(BLOBS)?.put_with_key(&audio, &self.key()), context)?;
+        idb::issue(chunks_store.delete(&range.into()), context)?;
+        idb::issue(captures.delete(&self.key()), context)?;
+        tx.commit(context).await?;
+        self.store.saved_in(self.id.as_str());
+        Ok(record.into())
+    }
+
+    /// Drops the capture and its chunks.
+    pub async fn discard(&self) -> Result<()> {
+        let tx = self.store.tx(&[CAPTURES, CHUNKS], Mode::Readwrite)?;
+        let context = "discarding the capture";
+        idb::issue(
+            tx.store(CHUNKS)?.delete(&self.chunk_range()?.into()),
+            context,
+        )?;
+        idb::issue(tx.store(CAPTURES)?.delete(&self.key()), context)?;
+        tx.commit(context).await?;
+        self.store
+            .events()
+            .changed(ChangeKind::Capture, &[self.id.as_str()]);
+        Ok(())
+    }
+
+    fn key(&self) -> JsValue {
+        self.id.as_str().into()
+    }
+
+    fn chunk_key(&self, seq: u32) -> JsValue {
+        Array::of2(&self.key(), &seq.into()).into()
+    }
+
+    fn chunk_range(&self) -> Result<IdbKeyRange> {
+        // `[id]` < `[id, n]` < `[id, []]` for every number n.
+        IdbKeyRange::bound(
+            &Array::of1(&self.key()),
+            &Array::of2(&self.key(), &Array::new()),
+        )
+        .map_err(|e| Error::from_js("selecting the chunks", &e))
+    }
+
+    fn gone(&self) -> Error {
+        Error::new(
+            Code::NotFound,
+            format!("capture {} was finished or discarded already", self.id),
+        )
+    }
+}

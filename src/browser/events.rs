@@ -1,0 +1,71 @@
+//! Change notifications: the `change` events a store fires after each committed local change.
+
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::JsValue;
+use web_sys::{CustomEvent, CustomEventInit, EventTarget};
+
+/// What kind of change a `change` event reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Recordings were saved (including finished captures).
+    Save,
+    /// Metadata was edited.
+    Update,
+    /// Recordings were deleted.
+    Delete,
+    /// A content hash became known.
+    Hash,
+    /// A capture was started, grew, or was discarded.
+    Capture,
+}
+
+impl ChangeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Save => "save",
+            ChangeKind::Update => "update",
+            ChangeKind::Delete => "delete",
+            ChangeKind::Hash => "hash",
+            ChangeKind::Capture => "capture",
+        }
+    }
+}
+
+/// The store's event target. Listeners are the app's; the store only dispatches.
+pub struct Events {
+    target: EventTarget,
+}
+
+impl Events {
+    /// A target with no listeners.
+    pub fn new() -> super::error::Result<Self> {
+        let target = EventTarget::new()
+            .map_err(|e| super::error::Error::from_js("creating the store's event target", &e))?;
+        Ok(Events { target })
+    }
+
+    /// The target apps add listeners to.
+    pub fn target(&self) -> &EventTarget {
+        &self.target
+    }
+
+    /// Fires `change` with `{ kind, ids }` as its detail.
+    pub fn changed(&self, kind: ChangeKind, ids: &[&str]) {
+        let detail = Object::new();
+        let _ = Reflect::set(&detail, &"kind".into(), &kind.as_str().into());
+        let ids: Array = ids.iter().map(|id| JsValue::from_str(id)).collect();
+        let _ = Reflect::set(&detail, &"ids".into(), &ids);
+        self.emit("change", &detail);
+    }
+
+    /// Fires a `CustomEvent` of `kind` with `detail`.
+    pub fn emit(&self, kind: &str, detail: &JsValue) {
+        let init = CustomEventInit::new();
+        init.set_detail(detail);
+        if let Ok(event) = CustomEvent::new_with_event_init_dict(kind, &init) {
+            // A listener that throws must not break the store: dispatchEvent reports it to the
+            // console and carries on.
+            let _ = self.target.dispatch_event(&event);
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! A small promise bridge over IndexedDB: requests and transactions as futures.
+//!
+//! Why not `indexed_db_futures`: its `Transaction::commit` turns an aborted transaction into
+//! `TransactionAborted` and drops the DOM error that caused the abort, so a `QuotaExceededError`
+//! could not be told from any other failure, and the raw handles it wraps are sealed. Saving must
+//! report exactly that error, so this module keeps the raw `web_sys` handles and reads
+//! `transaction.error` itself. The handlers are the promise's own `resolve`/`reject` functions, so
+//! no Rust closure is created or leaked per request.
+
+use js_sys::{Array, Function, Promise};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode};
+
+use super::error::{Error, Result};
+
+/// Awaits one request and returns its `result`.
+///
+/// Awaiting inside a transaction is safe: `wasm-bindgen-futures` resumes the task in a microtask of
+/// the success event, while the transaction is still active.
+pub async fn request(req: &IdbRequest, context: &str) -> Result<JsValue> {
+    let done = Promise::new(&mut |resolve: Function, reject: Function| {
+        req.set_onsuccess(Some(&resolve));
+        req.set_onerror(Some(&reject));
+    });
+    let outcome = JsFuture::from(done).await;
+    req.set_onsuccess(None);
+    req.set_onerror(None);
+    match outcome {
+        Ok(_) => req.result().map_err(|e| Error::from_js(context, &e)),
+        Err(_) => Err(match req.error() {
+            Ok(Some(dom)) => Error::from_js(context, &dom),
+            _ => Error::from_js(context, &JsValue::from_str("the request failed")),
+        }),
+    }
+}
+
+/// A transaction that rolls back unless [`Tx::commit`] is awaited: dropping it, or returning early
+/// with `?`, leaves nothing half-written.
+#[must_use = "a transaction rolls back unless committed"]
+pub struct Tx {
+    raw: IdbTransaction,
+    done: Promise,
+    finished: bool,
+}
+
+impl Tx {
+    /// Starts a transaction over `stores`.
+    pub fn new(db: &IdbDatabase, stores: &[&str], mode: IdbTransactionMode) -> Result<Tx> {
+        let names: Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
+        let raw = db
+            .transaction_with_str_sequence_and_mode(&names, mode)
+            .map_err(|e| Error::from_js("starting a transaction", &e))?;
+        // Listen from the start: `complete` may fire before the caller awaits it.
+        let done = Promise::new(&mut |resolve: Function, reject: Function| {
+            raw.set_oncomplete(Some(&resolve));
+            raw.set_onabort(Some(&reject));
+        });
+        Ok(Tx {
+            raw,
+            done,
+            finished: false,
+        })
+    }
+
+    /// One of the transaction's object stores.
+    pub fn store(&self, name: &str) -> Result<web_sys::IdbObjectStore> {
+        self.raw
+            .object_store(name)
+            .map_err(|e| Error::from_js("opening an object store", &e))
+    }
+
+    /// Commits and waits until the data is written; reports the error that aborted it otherwise.
+    pub async fn commit(mut self, context: &str) -> Result<()> {
+        self.finished = true;
+        // `commit()` only hurries things along; a transaction with no pending request commits anyway.
+        #[allow(deprecated)] // deprecated in web-sys only for old Safari; harmless where missing
+        let _ = self.raw.commit();
+        self.wait(context).await
+    }
+
+    /// Waits for a read-only transaction's end, so that reads issued without awaiting are done.
+    pub async fn finish(mut self, context: &str) -> Result<()> {
+        self.finished = true;
+        self.wait(context).await
+    }
+
+    async fn wait(&self, context: &str) -> Result<()> {
+        match JsFuture::from(self.done.clone()).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(match self.raw.error() {
+                Some(dom) => Error::from_js(context, &dom),
+                None => Error::new(
+                    super::error::Code::Aborted,
+                    format!("{context} was aborted"),
+                ),
+            }),
+        }
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.raw.abort();
+        }
+    }
+}
+
+/// Issues a request and awaits it, for the common `store.get(key)`-style call.
+pub async fn call(req: std::result::Result<IdbRequest, JsValue>, context: &str) -> Result<JsValue> {
+    let req = req.map_err(|e| Error::from_js(context, &e))?;
+    request(&req, context).await
+}
+
+/// Issues a request whose result is not needed; the transaction's commit reports its failure.
+pub fn issue(req: std::result::Result<IdbRequest, JsValue>, context: &str) -> Result<()> {
+    req.map(drop).map_err(|e| Error::from_js(context, &e))
+}
+
+/// `value` when it is neither `undefined` nor `null`.
+pub fn some(value: JsValue) -> Option<JsValue> {
+    (!value.is_undefined() && !value.is_null()).then_some(value)
+}
+
+/// A cheap conversion used where a JS value is known to be of a type (e.g. a `Blob` read back from
+/// the `blobs` store).
+pub fn cast<T: JsCast>(value: JsValue, what: &str) -> Result<T> {
+    value.dyn_into::<T>().map_err(|_| {
+        Error::new(
+            super::error::Code::Internal,
+            format!("stored {what} has an unexpected type"),
+        )
+    })
+}

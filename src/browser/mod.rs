@@ -1,0 +1,11 @@
+//! The IO adapters: IndexedDB, the browser's clock and randomness, events. wasm32 only.
+
+pub mod capture;
+pub mod error;
+pub mod events;
+pub mod hash;
+pub mod idb;
+pub mod listing;
+pub mod platform;
+pub mod schema;
+pub mod store;

@@ -1,0 +1,655 @@
+//! The local recording store: recordings and their audio in IndexedDB.
+//!
+//! Records are kept in exactly the shape apps receive (`Recording`), so reading and listing hand
+//! out what IndexedDB returns without converting each object. Audio stays a `Blob`, cloned by the
+//! browser into the database; only the content hash reads it, in bounded chunks.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use js_sys::{Array, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{IdbDatabase, IdbKeyRange, IdbTransactionMode as Mode};
+
+use super::error::{Code, Error, Result};
+use super::events::{ChangeKind, Events};
+use super::idb::{self, Tx};
+use super::schema::{self, BLOBS, BY_CREATED, BY_SYNC_STATE, META, RECORDINGS, TOMBSTONES};
+use super::{hash, platform};
+use crate::core::id::RecordingId;
+use crate::core::recording::SyncState;
+
+/// What a new recording is saved with; everything but the audio is optional.
+#[derive(Debug, Default)]
+pub struct NewRecording {
+    /// An app-given id; a UUIDv7 is made when `None`.
+    pub id: Option<RecordingId>,
+    /// A name for people.
+    pub name: Option<String>,
+    /// Overrides the blob's own type.
+    pub mime_type: Option<String>,
+    /// The duration, if known.
+    pub duration_ms: Option<f64>,
+    /// When the recording was made; now when `None`.
+    pub created_at: Option<f64>,
+    /// Free-form labels.
+    pub tags: Vec<String>,
+    /// App-defined fields, a plain JSON object already checked by the caller.
+    pub custom: Option<JsValue>,
+}
+
+/// A metadata edit: `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct Patch {
+    /// The new name.
+    pub name: Option<String>,
+    /// The new duration; `Some(None)` clears it.
+    pub duration_ms: Option<Option<f64>>,
+    /// The new tags.
+    pub tags: Option<Vec<String>>,
+    /// The new custom fields (replacing the old ones).
+    pub custom: Option<JsValue>,
+}
+
+/// The order of a listing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Order {
+    /// Newest first, what a recordings screen shows.
+    #[default]
+    NewestFirst,
+    /// Oldest first.
+    OldestFirst,
+}
+
+/// Which recordings to list, and how many.
+#[derive(Debug, Default)]
+pub struct ListQuery {
+    /// Only recordings in this state.
+    pub sync_state: Option<SyncState>,
+    /// At most this many; all when `None`.
+    pub limit: Option<u32>,
+    /// Where the previous page ended.
+    pub cursor: Option<String>,
+    /// The order.
+    pub order: Order,
+}
+
+/// One page of a listing.
+pub struct Page {
+    /// The `Recording` objects.
+    pub items: Array,
+    /// Where to continue, `None` on the last page.
+    pub cursor: Option<String>,
+}
+
+/// An open recording store.
+pub struct Store {
+    db: RefCell<Option<IdbDatabase>>,
+    device_id: String,
+    events: Events,
+    background: Background,
+    closed_by_other_tab: Rc<Cell<bool>>,
+    _on_version_change: Closure<dyn FnMut()>,
+}
+
+/// Content hashes still to compute, and who waits for them.
+#[derive(Default)]
+struct Background {
+    queue: RefCell<VecDeque<String>>,
+    running: Cell<bool>,
+    waiters: RefCell<Vec<js_sys::Function>>,
+}
+
+const DEVICE_ID: &str = "deviceId";
+
+impl Store {
+    /// Opens the store `name` (the IndexedDB database `tapesync/{name}`), creating or upgrading it.
+    pub async fn open(name: &str) -> Result<Rc<Store>> {
+        let factory = platform::indexed_db()?;
+        let db = schema::open(&factory, &format!("tapesync/{name}")).await?;
+        let device_id = match load_device_id(&db).await {
+            Ok(id) => id,
+            Err(e) => {
+                db.close();
+                return Err(e);
+            }
+        };
+        // Another tab upgrading or deleting the database must not wait on us forever: close, and
+        // answer later calls with `Closed`.
+        let closed_by_other_tab = Rc::new(Cell::new(false));
+        let on_version_change = Closure::<dyn FnMut()>::new({
+            let db = db.clone();
+            let flag = closed_by_other_tab.clone();
+            move || {
+                flag.set(true);
+                db.close();
+            }
+        });
+        db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
+        let store = Rc::new(Store {
+            db: RefCell::new(Some(db)),
+            device_id,
+            events: Events::new()?,
+            background: Background::default(),
+            closed_by_other_tab,
+            _on_version_change: on_version_change,
+        });
+        store.rehash_unfinished().await?;
+        Ok(store)
+    }
+
+    /// This database's device id, made once when the database was created.
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// The target apps add `change` listeners to.
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// Closes the connection; later calls fail with `Closed`.
+    pub fn close(&self) {
+        if let Some(db) = self.db.borrow_mut().take() {
+            db.set_onversionchange(None);
+            db.close();
+        }
+    }
+
+    fn db(&self) -> Result<IdbDatabase> {
+        if self.closed_by_other_tab.get() {
+            return Err(Error::new(
+                Code::Closed,
+                "the store was closed because another tab upgraded or deleted its database: open it again",
+            ));
+        }
+        self.db
+            .borrow()
+            .clone()
+            .ok_or_else(|| Error::new(Code::Closed, "the store is closed: open it again"))
+    }
+
+    pub(crate) fn tx(&self, stores: &[&str], mode: Mode) -> Result<Tx> {
+        Tx::new(&self.db()?, stores, mode)
+    }
+
+    /// Saves a recording and its audio in one transaction: both or neither.
+    pub async fn save(
+        self: &Rc<Self>,
+        blob: &web_sys::Blob,
+        mut new: NewRecording,
+    ) -> Result<JsValue> {
+        let id = new.id.take().unwrap_or_else(platform::new_id);
+        let now = platform::now_ms();
+        let mime_type = new.mime_type.take().unwrap_or_else(|| blob.type_());
+        // Keep the type with the bytes, so `getBlob` returns what was saved even if the app passed
+        // an untyped blob and named the type separately. Wrapping a Blob copies no bytes.
+        let blob = if blob.type_() == mime_type {
+            blob.clone()
+        } else {
+            retype(blob, &mime_type)?
+        };
+        let created_at = new.created_at.unwrap_or(now);
+        let record = new_record(&id, new, mime_type, blob.size(), created_at);
+
+        let tx = self.tx(&[RECORDINGS, BLOBS], Mode::Readwrite)?;
+        // `add`, not `put`: an id that exists already is a conflict, never an overwrite.
+        idb::issue(tx.store(RECORDINGS)?.add(&record), "saving the recording")?;
+        idb::issue(
+            tx.store(BLOBS)?.put_with_key(&blob, &id.as_str().into()),
+            "saving the audio",
+        )?;
+        tx.commit("saving the recording")
+            .await
+            .map_err(|e| match e.code {
+                Code::Conflict => Error::new(
+                    Code::Conflict,
+                    format!("a recording with id {id} exists already; ids are never reused"),
+                ),
+                _ => e,
+            })?;
+        self.events.changed(ChangeKind::Save, &[id.as_str()]);
+        self.queue_hash(id.as_str().to_owned());
+        Ok(record.into())
+    }
+
+    /// Writes a finished capture as a recording, in the caller's transaction.
+    pub(crate) fn saved_in(self: &Rc<Self>, id: &str) {
+        self.events.changed(ChangeKind::Save, &[id]);
+        self.queue_hash(id.to_owned());
+    }
+
+    /// The recording `id`, or `None`.
+    pub async fn get(&self, id: &RecordingId) -> Result<Option<JsValue>> {
+        let tx = self.tx(&[RECORDINGS], Mode::Readonly)?;
+        let value = idb::call(
+            tx.store(RECORDINGS)?.get(&id.as_str().into()),
+            "reading the recording",
+        )
+        .await?;
+        tx.finish("reading the recording").await?;
+        Ok(idb::some(value))
+    }
+
+    /// The audio of recording `id`, or `None`.
+    pub async fn get_blob(&self, id: &RecordingId) -> Result<Option<web_sys::Blob>> {
+        let tx = self.tx(&[BLOBS], Mode::Readonly)?;
+        let value = idb::call(
+            tx.store(BLOBS)?.get(&id.as_str().into()),
+            "reading the audio",
+        )
+        .await?;
+        tx.finish("reading the audio").await?;
+        idb::some(value).map(|v| idb::cast(v, "audio")).transpose()
+    }
+
+    /// Edits a recording's metadata and marks it pending, so the next sync pushes the change.
+    pub async fn update(&self, id: &RecordingId, patch: Patch) -> Result<JsValue> {
+        let tx = self.tx(&[RECORDINGS], Mode::Readwrite)?;
+        let recordings = tx.store(RECORDINGS)?;
+        let record = idb::some(
+            idb::call(recordings.get(&id.as_str().into()), "reading the recording").await?,
+        )
+        .ok_or_else(|| not_found(id))?;
+        if let Some(name) = patch.name {
+            set(&record, "name", name);
+        }
+        if let Some(duration) = patch.duration_ms {
+            set(&record, "durationMs", opt_num(duration));
+        }
+        if let Some(tags) = patch.tags {
+            set(&record, "tags", strings(&tags));
+        }
+        if let Some(custom) = patch.custom {
+            set(&record, "custom", custom);
+        }
+        set(&record, "updatedAt", platform::now_ms());
+        set_state(&record, SyncState::Pending);
+        idb::issue(recordings.put(&record), "updating the recording")?;
+        tx.commit("updating the recording").await?;
+        self.events.changed(ChangeKind::Update, &[id.as_str()]);
+        Ok(record)
+    }
+
+    /// Deletes a recording and its audio; a tombstone remembers the deletion until it is synced.
+    pub async fn delete(&self, id: &RecordingId) -> Result<()> {
+        let tx = self.tx(&[RECORDINGS, BLOBS, TOMBSTONES], Mode::Readwrite)?;
+        let key: JsValue = id.as_str().into();
+        let recordings = tx.store(RECORDINGS)?;
+        idb::some(idb::call(recordings.get(&key), "reading the recording").await?)
+            .ok_or_else(|| not_found(id))?;
+        idb::issue(recordings.delete(&key), "deleting the recording")?;
+        idb::issue(tx.store(BLOBS)?.delete(&key), "deleting the audio")?;
+        let tombstone = Object::new();
+        set(&tombstone, "id", id.as_str());
+        set(&tombstone, "deletedAt", platform::now_ms());
+        idb::issue(
+            tx.store(TOMBSTONES)?.put(&tombstone),
+            "deleting the recording",
+        )?;
+        tx.commit("deleting the recording").await?;
+        self.events.changed(ChangeKind::Delete, &[id.as_str()]);
+        Ok(())
+    }
+
+    /// How many recordings there are, in one state or in all.
+    pub async fn count(&self, state: Option<SyncState>) -> Result<u32> {
+        let tx = self.tx(&[RECORDINGS], Mode::Readonly)?;
+        let recordings = tx.store(RECORDINGS)?;
+        let req = match state {
+            Some(state) => recordings.index(BY_SYNC_STATE).and_then(|i| {
+                i.count_with_key(&state_range(state, None, Order::OldestFirst)?.into())
+            }),
+            None => recordings.count(),
+        };
+        let n = idb::call(req, "counting recordings").await?;
+        tx.finish("counting recordings").await?;
+        Ok(n.as_f64().unwrap_or(0.0) as u32)
+    }
+
+    /// A page of recordings.
+    pub async fn list(&self, query: ListQuery) -> Result<Page> {
+        let after = query.cursor.as_deref().map(Cursor::parse).transpose()?;
+        let tx = self.tx(&[RECORDINGS], Mode::Readonly)?;
+        let recordings = tx.store(RECORDINGS)?;
+        let context = "listing recordings";
+        let (index, range) = match query.sync_state {
+            Some(state) => (
+                BY_SYNC_STATE,
+                Some(
+                    state_range(state, after.as_ref(), query.order)
+                        .map_err(|e| Error::from_js(context, &e))?,
+                ),
+            ),
+            None => (
+                BY_CREATED,
+                after
+                    .as_ref()
+                    .map(|c| c.range_after(query.order))
+                    .transpose()
+                    .map_err(|e| Error::from_js(context, &e))?,
+            ),
+        };
+        let index = recordings
+            .index(index)
+            .map_err(|e| Error::from_js(context, &e))?;
+        // One more than asked tells whether another page exists without a second query.
+        let fetch = query.limit.map(|l| l.saturating_add(1));
+        let items =
+            super::listing::get_all(&index, range.as_ref(), fetch, query.order, context).await?;
+        tx.finish(context).await?;
+        let mut cursor = None;
+        if let Some(limit) = query.limit {
+            if items.length() > limit {
+                items.set_length(limit);
+                let last = items.get(limit - 1);
+                cursor = Some(Cursor::of(&last)?.encode());
+            }
+        }
+        Ok(Page { items, cursor })
+    }
+
+    /// `navigator.storage.estimate()` and `persisted()`, as `{ usage, quota, persisted }`.
+    pub async fn estimate(&self) -> Result<JsValue> {
+        let out = Object::new();
+        let Some(storage) = platform::storage_manager() else {
+            set(&out, "usage", JsValue::NULL);
+            set(&out, "quota", JsValue::NULL);
+            set(&out, "persisted", false);
+            return Ok(out.into());
+        };
+        let context = "estimating storage";
+        let estimate = JsFuture::from(
+            storage
+                .estimate()
+                .map_err(|e| Error::from_js(context, &e))?,
+        )
+        .await
+        .map_err(|e| Error::from_js(context, &e))?;
+        for field in ["usage", "quota"] {
+            let v = Reflect::get(&estimate, &field.into()).unwrap_or(JsValue::NULL);
+            set(
+                &out,
+                field,
+                if v.is_undefined() { JsValue::NULL } else { v },
+            );
+        }
+        // `persisted()` is missing in workers of some browsers; then it is simply not known.
+        let persisted = match storage.persisted() {
+            Ok(p) => JsFuture::from(p)
+                .await
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
+            Err(_) => false,
+        };
+        set(&out, "persisted", persisted);
+        Ok(out.into())
+    }
+
+    /// Asks the browser to keep this site's data under storage pressure.
+    pub async fn persist(&self) -> Result<bool> {
+        let Some(storage) = platform::storage_manager() else {
+            return Ok(false);
+        };
+        let context = "asking for persistent storage";
+        let granted = JsFuture::from(storage.persist().map_err(|e| Error::from_js(context, &e))?)
+            .await
+            .map_err(|e| Error::from_js(context, &e))?;
+        Ok(granted.as_bool().unwrap_or(false))
+    }
+
+    /// Resolves when the background work queued so far (content hashing) is done.
+    pub fn settled(&self) -> Promise {
+        if !self.background.running.get() {
+            return Promise::resolve(&JsValue::UNDEFINED);
+        }
+        Promise::new(&mut |resolve, _| self.background.waiters.borrow_mut().push(resolve))
+    }
+
+    /// Queues the content hash of `id`. Jobs run one at a time, so memory stays bounded however
+    /// many recordings are saved at once.
+    fn queue_hash(self: &Rc<Self>, id: String) {
+        self.background.queue.borrow_mut().push_back(id);
+        if self.background.running.replace(true) {
+            return;
+        }
+        let store = Rc::downgrade(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            // A dropped store has nothing left to hash; the next open picks up what is missing.
+            while let Some(store) = store.upgrade() {
+                let next = store.background.queue.borrow_mut().pop_front();
+                let Some(id) = next else {
+                    store.background.running.set(false);
+                    for resolve in store.background.waiters.take() {
+                        let _ = resolve.call0(&JsValue::UNDEFINED);
+                    }
+                    break;
+                };
+                if let Err(e) = store.fill_hash(&id).await {
+                    if e.code != Code::Closed {
+                        web_sys::console::warn_1(&format!("tapesync: hashing {id}: {e}").into());
+                    }
+                }
+            }
+        });
+    }
+
+    async fn fill_hash(&self, id: &str) -> Result<()> {
+        let Ok(rid) = RecordingId::parse(id) else {
+            return Ok(());
+        };
+        let Some(blob) = self.get_blob(&rid).await? else {
+            return Ok(());
+        };
+        let digest = hash::sha256_hex(&blob).await?;
+        let tx = self.tx(&[RECORDINGS], Mode::Readwrite)?;
+        let recordings = tx.store(RECORDINGS)?;
+        let Some(record) =
+            idb::some(idb::call(recordings.get(&id.into()), "reading the recording").await?)
+        else {
+            return Ok(());
+        };
+        // The audio could have been replaced while hashing; only a matching size is trusted, and
+        // a hash already present is left alone.
+        let size = Reflect::get(&record, &"size".into())?.as_f64();
+        let current = Reflect::get(&record, &"contentHash".into())?;
+        if size != Some(blob.size()) || !current.is_null() {
+            return Ok(());
+        }
+        set(&record, "contentHash", digest);
+        idb::issue(recordings.put(&record), "storing the content hash")?;
+        tx.commit("storing the content hash").await?;
+        self.events.changed(ChangeKind::Hash, &[id]);
+        Ok(())
+    }
+
+    /// Queues the hash of pending recordings that have none: a tab closed before hashing finished.
+    async fn rehash_unfinished(self: &Rc<Self>) -> Result<()> {
+        let page = self
+            .list(ListQuery {
+                sync_state: Some(SyncState::Pending),
+                ..ListQuery::default()
+            })
+            .await?;
+        for record in page.items.iter() {
+            let hash = Reflect::get(&record, &"contentHash".into())?;
+            if hash.is_null() {
+                if let Some(id) = Reflect::get(&record, &"id".into())?.as_string() {
+                    self.queue_hash(id);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl From<JsValue> for Error {
+    fn from(value: JsValue) -> Self {
+        Error::from_js("reading a stored value", &value)
+    }
+}
+
+async fn load_device_id(db: &IdbDatabase) -> Result<String> {
+    let tx = Tx::new(db, &[META], Mode::Readwrite)?;
+    let meta = tx.store(META)?;
+    let existing = idb::call(meta.get(&DEVICE_ID.into()), "reading the device id").await?;
+    if let Some(id) = existing.as_string() {
+        tx.finish("reading the device id").await?;
+        return Ok(id);
+    }
+    let id = platform::new_id().to_string();
+    idb::issue(
+        meta.put_with_key(&id.as_str().into(), &DEVICE_ID.into()),
+        "storing the device id",
+    )?;
+    tx.commit("storing the device id").await?;
+    Ok(id)
+}
+
+/// A new, pending `Recording` object.
+pub(crate) fn new_record(
+    id: &RecordingId,
+    new: NewRecording,
+    mime_type: String,
+    size: f64,
+    created_at: f64,
+) -> Object {
+    let record = Object::new();
+    set(&record, "id", id.as_str());
+    set(&record, "name", new.name.unwrap_or_default());
+    set(&record, "mimeType", mime_type);
+    set(&record, "size", size);
+    set(&record, "durationMs", opt_num(new.duration_ms));
+    set(&record, "createdAt", created_at);
+    set(&record, "updatedAt", platform::now_ms());
+    set(&record, "tags", strings(&new.tags));
+    set(
+        &record,
+        "custom",
+        new.custom.unwrap_or_else(|| Object::new().into()),
+    );
+    set(&record, "contentHash", JsValue::NULL);
+    set_state(&record, SyncState::Pending);
+    record
+}
+
+fn not_found(id: &RecordingId) -> Error {
+    Error::new(
+        Code::NotFound,
+        format!("there is no recording with id {id}"),
+    )
+}
+
+/// Sets `key` on a fresh object the store owns; it cannot fail for plain objects.
+pub(crate) fn set(obj: &JsValue, key: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(obj, &key.into(), &value.into());
+}
+
+fn set_state(record: &JsValue, state: SyncState) {
+    set(record, "syncState", state.as_str());
+    set(record, "synced", state.is_synced());
+}
+
+fn opt_num(n: Option<f64>) -> JsValue {
+    n.map(JsValue::from).unwrap_or(JsValue::NULL)
+}
+
+fn strings(items: &[String]) -> Array {
+    items.iter().map(|s| JsValue::from_str(s)).collect()
+}
+
+/// `blob` with another MIME type, sharing its bytes.
+pub(crate) fn retype(blob: &web_sys::Blob, mime_type: &str) -> Result<web_sys::Blob> {
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type(mime_type);
+    web_sys::Blob::new_with_blob_sequence_and_options(&Array::of1(blob), &opts)
+        .map_err(|e| Error::from_js("preparing the audio", &e))
+}
+
+/// Where a page ended: the `[createdAt, id]` of its last item, as an opaque string.
+struct Cursor {
+    created_at: f64,
+    id: RecordingId,
+}
+
+impl Cursor {
+    fn of(record: &JsValue) -> Result<Cursor> {
+        let created_at = Reflect::get(record, &"createdAt".into())?
+            .as_f64()
+            .unwrap_or(0.0);
+        let id = Reflect::get(record, &"id".into())?
+            .as_string()
+            .unwrap_or_default();
+        let id = RecordingId::parse(&id).map_err(|e| Error::new(Code::Internal, e.to_string()))?;
+        Ok(Cursor { created_at, id })
+    }
+
+    fn encode(&self) -> String {
+        // Ids never hold ':', so the first one separates the parts.
+        format!("{}:{}", self.created_at, self.id)
+    }
+
+    fn parse(s: &str) -> Result<Cursor> {
+        let bad = || Error::invalid(format!("{s:?} is not a cursor returned by list()"));
+        let (t, id) = s.split_once(':').ok_or_else(bad)?;
+        let created_at: f64 = t.parse().map_err(|_| bad())?;
+        if !created_at.is_finite() {
+            return Err(bad());
+        }
+        let id = RecordingId::parse(id).map_err(|_| bad())?;
+        Ok(Cursor { created_at, id })
+    }
+
+    fn key(&self, state: Option<SyncState>) -> JsValue {
+        let key = Array::new();
+        if let Some(state) = state {
+            key.push(&state.as_str().into());
+        }
+        key.push(&self.created_at.into());
+        key.push(&self.id.as_str().into());
+        key.into()
+    }
+
+    fn range_after(&self, order: Order) -> std::result::Result<IdbKeyRange, JsValue> {
+        match order {
+            Order::OldestFirst => IdbKeyRange::lower_bound_with_open(&self.key(None), true),
+            Order::NewestFirst => IdbKeyRange::upper_bound_with_open(&self.key(None), true),
+        }
+    }
+}
+
+/// The keys of `bySyncState` for one state, after `cursor` when given.
+fn state_range(
+    state: SyncState,
+    after: Option<&Cursor>,
+    order: Order,
+) -> std::result::Result<IdbKeyRange, JsValue> {
+    // `[state]` sorts before every `[state, createdAt, id]`, and `[state, []]` after them: arrays
+    // sort above numbers in IndexedDB's key order.
+    let low: JsValue = Array::of1(&state.as_str().into()).into();
+    let high: JsValue = Array::of2(&state.as_str().into(), &Array::new()).into();
+    match (after, order) {
+        (None, _) => IdbKeyRange::bound(&low, &high),
+        (Some(c), Order::OldestFirst) => IdbKeyRange::bound_with_lower_open_and_upper_open(
+            &c.key(Some(state)),
+            &high,
+            true,
+            false,
+        ),
+        (Some(c), Order::NewestFirst) => IdbKeyRange::bound_with_lower_open_and_upper_open(
+            &low,
+            &c.key(Some(state)),
+            false,
+            true,
+        ),
+    }
+}

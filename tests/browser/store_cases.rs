@@ -1,0 +1,418 @@
+//! The store's behaviour, the same in a page, a dedicated worker and a service worker.
+
+use js_sys::Array;
+use sha2::{Digest, Sha256};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::wasm_bindgen_test;
+
+use super::support::*;
+
+#[wasm_bindgen_test]
+async fn blob_and_metadata_round_trip() {
+    let (store, _) = fresh_store().await;
+    let audio = pattern(200_000, 3);
+    let custom = obj(&[("take", 2.into()), ("mic", "usb".into())]);
+    let opts = obj(&[
+        ("name", "Interview".into()),
+        ("durationMs", 1234.5.into()),
+        ("createdAt", 1_700_000_000_000f64.into()),
+        ("tags", Array::of2(&"a".into(), &"b".into()).into()),
+        ("custom", custom),
+    ]);
+    let rec = ok(store.save(
+        blob(&audio, "audio/webm;codecs=opus").into(),
+        Some(opts.unchecked_into()),
+    ))
+    .await;
+    let id = string(&rec, "id");
+    assert_eq!(id.len(), 36, "a UUIDv7 is made");
+    assert_eq!(&id[14..15], "7");
+    assert_eq!(string(&rec, "syncState"), "pending");
+    assert_eq!(field(&rec, "synced"), JsValue::FALSE);
+    assert_eq!(number(&rec, "size"), audio.len() as f64);
+
+    let got = ok(store.get(id.clone().into())).await;
+    assert_eq!(string(&got, "name"), "Interview");
+    assert_eq!(string(&got, "mimeType"), "audio/webm;codecs=opus");
+    assert_eq!(number(&got, "durationMs"), 1234.5);
+    assert_eq!(number(&got, "createdAt"), 1_700_000_000_000.0);
+    assert_eq!(number(&field(&got, "custom"), "take"), 2.0);
+    assert_eq!(field(&got, "tags").unchecked_into::<Array>().length(), 2);
+
+    let b: web_sys::Blob = ok(store.get_blob(id.clone().into())).await.unchecked_into();
+    assert_eq!(b.type_(), "audio/webm;codecs=opus");
+    assert_eq!(bytes_of(&b).await, audio);
+
+    ok(store.settled()).await;
+    let got = ok(store.get(id.clone().into())).await;
+    let expected: String = Sha256::digest(&audio)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(string(&got, "contentHash"), expected);
+
+    assert!(ok(store.get("missing".into())).await.is_null());
+    assert!(ok(store.get_blob("missing".into())).await.is_null());
+    store.close();
+}
+
+#[wasm_bindgen_test]
+async fn thousand_recordings_list_in_order_with_paging() {
+    let (store, _) = fresh_store().await;
+    let mut saves = Vec::new();
+    for i in 0..1000u32 {
+        let opts = obj(&[
+            ("createdAt", (1_000_000.0 + f64::from(i)).into()),
+            ("name", format!("r{i}").into()),
+        ]);
+        // Not awaited one by one: saves overlap, as they do when an app imports many files.
+        saves.push(wasm_bindgen_futures::JsFuture::from(store.save(
+            blob(&[i as u8], "audio/ogg").into(),
+            Some(opts.unchecked_into()),
+        )));
+    }
+    for s in saves {
+        s.await.unwrap();
+    }
+    assert_eq!(ok(store.count(None)).await.as_f64(), Some(1000.0));
+
+    for (order, first) in [("desc", 999u32), ("asc", 0)] {
+        let mut seen = Vec::new();
+        let mut cursor = JsValue::UNDEFINED;
+        loop {
+            let opts = obj(&[
+                ("limit", 128.into()),
+                ("order", order.into()),
+                ("cursor", cursor.clone()),
+            ]);
+            let page = ok(store.list(Some(opts.unchecked_into()))).await;
+            let items = items(&page);
+            assert!(items.len() <= 128);
+            seen.extend(
+                items
+                    .iter()
+                    .map(|r| number(r, "createdAt") as u32 - 1_000_000),
+            );
+            cursor = field(&page, "cursor");
+            if cursor.is_null() {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 1000, "{order}: every recording once");
+        assert_eq!(seen[0], first);
+        let sorted = seen.windows(2).all(|w| {
+            if order == "asc" {
+                w[0] < w[1]
+            } else {
+                w[0] > w[1]
+            }
+        });
+        assert!(sorted, "{order}: in creation order");
+    }
+
+    let all = ok(store.list(None)).await;
+    assert_eq!(items(&all).len(), 1000);
+    assert!(field(&all, "cursor").is_null());
+    let pending = obj(&[("syncState", "pending".into())]);
+    assert_eq!(
+        ok(store.count(Some(pending.clone().unchecked_into())))
+            .await
+            .as_f64(),
+        Some(1000.0)
+    );
+    let synced = obj(&[("syncState", "synced".into())]);
+    assert_eq!(
+        ok(store.count(Some(synced.unchecked_into())))
+            .await
+            .as_f64(),
+        Some(0.0)
+    );
+    let page = ok(store.list(Some(
+        obj(&[("syncState", "pending".into()), ("limit", 10.into())]).unchecked_into(),
+    )))
+    .await;
+    assert_eq!(items(&page).len(), 10);
+    assert_eq!(number(&items(&page)[0], "createdAt"), 1_000_999.0);
+    store.close();
+}
+
+#[wasm_bindgen_test]
+async fn update_and_delete() {
+    let (store, _) = fresh_store().await;
+    let rec = ok(store.save(
+        blob(b"abc", "audio/wav").into(),
+        Some(obj(&[("name", "old".into())]).unchecked_into()),
+    ))
+    .await;
+    let id = string(&rec, "id");
+    let changes = obj(&[
+        ("name", "new".into()),
+        ("durationMs", 5.into()),
+        ("tags", Array::of1(&"t".into()).into()),
+        ("custom", obj(&[("k", "v".into())])),
+    ]);
+    let updated = ok(store.update(id.clone().into(), changes.unchecked_into())).await;
+    assert_eq!(string(&updated, "name"), "new");
+    assert_eq!(string(&updated, "syncState"), "pending");
+    assert!(number(&updated, "updatedAt") >= number(&rec, "updatedAt"));
+    let got = ok(store.get(id.clone().into())).await;
+    assert_eq!(string(&got, "name"), "new");
+    assert_eq!(string(&field(&got, "custom"), "k"), "v");
+    let cleared = ok(store.update(
+        id.clone().into(),
+        obj(&[("durationMs", JsValue::NULL)]).unchecked_into(),
+    ))
+    .await;
+    assert!(field(&cleared, "durationMs").is_null());
+    assert_eq!(string(&cleared, "name"), "new", "fields not named stay");
+
+    assert_eq!(
+        err_code(store.update("nope".into(), obj(&[("name", "x".into())]).unchecked_into())).await,
+        "NotFound"
+    );
+
+    ok(store.delete(id.clone().into())).await;
+    assert!(ok(store.get(id.clone().into())).await.is_null());
+    assert!(ok(store.get_blob(id.clone().into())).await.is_null());
+    assert_eq!(ok(store.count(None)).await.as_f64(), Some(0.0));
+    assert!(items(&ok(store.list(None)).await).is_empty());
+    assert_eq!(err_code(store.delete(id.clone().into())).await, "NotFound");
+    store.close();
+}
+
+#[wasm_bindgen_test]
+async fn recordings_persist_across_close_and_reopen() {
+    let (store, name) = fresh_store().await;
+    let device = store.device_id();
+    let rec = ok(store.save(blob(&pattern(5000, 9), "audio/mp4").into(), None)).await;
+    let id = string(&rec, "id");
+    store.close();
+    assert_eq!(err_code(store.get(id.clone().into())).await, "Closed");
+    assert_eq!(
+        err_code(store.save(blob(b"x", "audio/mp4").into(), None)).await,
+        "Closed"
+    );
+
+    let again = open(&name).await;
+    assert_eq!(again.device_id(), device, "the device id is stable");
+    let b: web_sys::Blob = ok(again.get_blob(id.clone().into())).await.unchecked_into();
+    assert_eq!(bytes_of(&b).await, pattern(5000, 9));
+    ok(again.settled()).await;
+    let got = ok(again.get(id.into())).await;
+    assert!(
+        field(&got, "contentHash").as_string().is_some(),
+        "hashed after reopening"
+    );
+    again.close();
+}
+
+#[wasm_bindgen_test]
+async fn capture_survives_an_unfinished_session() {
+    let (store, name) = fresh_store().await;
+    let cap = capture_from(
+        ok(store.start_capture(
+            obj(&[("mimeType", "audio/webm".into()), ("name", "memo".into())]).unchecked_into(),
+        ))
+        .await,
+    );
+    let chunks = [pattern(1000, 1), pattern(2000, 2), pattern(3000, 3)];
+    // Appends not awaited one by one, as from MediaRecorder's dataavailable events.
+    let pending: Vec<_> = chunks
+        .iter()
+        .map(|c| wasm_bindgen_futures::JsFuture::from(cap.append(blob(c, "audio/webm").into())))
+        .collect();
+    for p in pending {
+        p.await.unwrap();
+    }
+    // The tab dies: no finish, the connection goes away.
+    store.close();
+    drop(cap);
+
+    let store = open(&name).await;
+    let left: Array = ok(store.list_captures()).await.unchecked_into();
+    assert_eq!(left.length(), 1);
+    let cap = capture_from(left.get(0));
+    let info: JsValue = cap.info().into();
+    assert_eq!(number(&info, "chunks"), 3.0);
+    assert_eq!(number(&info, "size"), 6000.0);
+    // Recording goes on after the restart.
+    ok(cap.append(blob(&pattern(500, 4), "audio/webm").into())).await;
+    let rec = ok(cap.finish(Some(obj(&[("durationMs", 42.into())]).unchecked_into()))).await;
+    assert_eq!(string(&rec, "name"), "memo");
+    assert_eq!(string(&rec, "id"), cap.id());
+    assert_eq!(number(&rec, "durationMs"), 42.0);
+    let b: web_sys::Blob = ok(store.get_blob(cap.id().into())).await.unchecked_into();
+    let mut expected: Vec<u8> = chunks.concat();
+    expected.extend(pattern(500, 4));
+    assert_eq!(b.type_(), "audio/webm");
+    assert_eq!(bytes_of(&b).await, expected);
+    assert_eq!(
+        ok(store.list_captures())
+            .await
+            .unchecked_into::<Array>()
+            .length(),
+        0
+    );
+    assert_eq!(
+        err_code(cap.finish(None)).await,
+        "NotFound",
+        "finishing twice"
+    );
+
+    let other = capture_from(
+        ok(store.start_capture(obj(&[("mimeType", "audio/webm".into())]).unchecked_into())).await,
+    );
+    ok(other.append(blob(b"zz", "audio/webm").into())).await;
+    ok(other.discard()).await;
+    assert_eq!(
+        ok(store.list_captures())
+            .await
+            .unchecked_into::<Array>()
+            .length(),
+        0
+    );
+    assert_eq!(ok(store.count(None)).await.as_f64(), Some(1.0));
+    store.close();
+}
+
+#[wasm_bindgen_test]
+async fn bad_input_is_a_typed_error_and_leaves_nothing() {
+    let (store, _) = fresh_store().await;
+    let audio = || -> JsValue { blob(b"abc", "audio/wav").into() };
+    let save = |b: JsValue, o: JsValue| store.save(b, Some(o.unchecked_into()));
+    assert_eq!(
+        err_code(save("not a blob".into(), JsValue::UNDEFINED)).await,
+        "InvalidArgument"
+    );
+    assert_eq!(
+        err_code(save(JsValue::NULL, JsValue::UNDEFINED)).await,
+        "InvalidArgument"
+    );
+    let long = "a".repeat(300);
+    for bad_id in ["", "../x", "a/b", long.as_str()] {
+        assert_eq!(
+            err_code(save(audio(), obj(&[("id", bad_id.into())]))).await,
+            "InvalidArgument",
+            "id {bad_id:?}"
+        );
+        assert_eq!(err_code(store.get(bad_id.into())).await, "InvalidArgument");
+    }
+    assert_eq!(
+        err_code(save(audio(), obj(&[("id", 5.into())]))).await,
+        "InvalidArgument"
+    );
+    let f = js_sys::Function::new_no_args("return 1");
+    let nested_bad = obj(&[("a", obj(&[("b", f64::NAN.into())]))]);
+    for custom in [
+        obj(&[("f", f.into())]),
+        obj(&[("n", f64::NAN.into())]),
+        obj(&[("d", js_sys::Date::new_0().into())]),
+        nested_bad,
+        "str".into(),
+        Array::new().into(),
+    ] {
+        assert_eq!(
+            err_code(save(audio(), obj(&[("custom", custom)]))).await,
+            "InvalidArgument"
+        );
+    }
+    assert_eq!(
+        err_code(save(audio(), obj(&[("name", 5.into())]))).await,
+        "InvalidArgument"
+    );
+    assert_eq!(
+        err_code(save(audio(), obj(&[("tags", "x".into())]))).await,
+        "InvalidArgument"
+    );
+    assert_eq!(
+        err_code(save(audio(), obj(&[("durationMs", (-1).into())]))).await,
+        "InvalidArgument"
+    );
+    assert_eq!(
+        err_code(save(audio(), obj(&[("nmae", "typo".into())]))).await,
+        "InvalidArgument"
+    );
+    assert_eq!(
+        err_code(save(audio(), "options".into())).await,
+        "InvalidArgument"
+    );
+    assert_eq!(
+        err_code(store.list(Some(obj(&[("cursor", "garbage".into())]).unchecked_into()))).await,
+        "InvalidArgument"
+    );
+    assert_eq!(
+        err_code(store.list(Some(obj(&[("limit", 0.into())]).unchecked_into()))).await,
+        "InvalidArgument"
+    );
+    assert_eq!(
+        err_code(store.list(Some(obj(&[("syncState", "nope".into())]).unchecked_into()))).await,
+        "InvalidArgument"
+    );
+    assert_eq!(
+        err_code(store.start_capture(obj(&[]).unchecked_into())).await,
+        "InvalidArgument"
+    );
+    assert_eq!(
+        ok(store.count(None)).await.as_f64(),
+        Some(0.0),
+        "no failed call left anything"
+    );
+
+    let first = ok(save(
+        audio(),
+        obj(&[("id", "take-1".into()), ("name", "first".into())]),
+    ))
+    .await;
+    assert_eq!(string(&first, "id"), "take-1");
+    assert_eq!(
+        err_code(save(
+            blob(b"other", "audio/wav").into(),
+            obj(&[("id", "take-1".into())])
+        ))
+        .await,
+        "Conflict"
+    );
+    let kept = ok(store.get("take-1".into())).await;
+    assert_eq!(
+        string(&kept, "name"),
+        "first",
+        "a duplicate id never overwrites"
+    );
+    let b: web_sys::Blob = ok(store.get_blob("take-1".into())).await.unchecked_into();
+    assert_eq!(bytes_of(&b).await, b"abc");
+    store.close();
+}
+
+#[wasm_bindgen_test]
+async fn storage_estimate_and_change_events() {
+    let (store, _) = fresh_store().await;
+    let est = ok(store.estimate()).await;
+    assert!(number(&est, "quota") > 0.0);
+    assert!(field(&est, "persisted").as_bool().is_some());
+
+    let seen = js_sys::Array::new();
+    let listener = js_sys::Function::new_with_args(
+        "seen",
+        "return (e) => seen.push(e.detail.kind + ':' + e.detail.ids.join(','))",
+    )
+    .call1(&JsValue::NULL, &seen)
+    .unwrap()
+    .unchecked_into::<js_sys::Function>();
+    store
+        .add_event_listener("change", &listener, JsValue::UNDEFINED)
+        .unwrap();
+    let rec = ok(store.save(
+        blob(b"abc", "audio/wav").into(),
+        Some(obj(&[("id", "ev".into())]).unchecked_into()),
+    ))
+    .await;
+    ok(store.settled()).await;
+    ok(store.delete(field(&rec, "id"))).await;
+    store
+        .remove_event_listener("change", &listener, JsValue::UNDEFINED)
+        .unwrap();
+    ok(store.save(blob(b"abc", "audio/wav").into(), None)).await;
+    let seen: Vec<String> = seen.iter().map(|v| v.as_string().unwrap()).collect();
+    assert_eq!(seen, ["save:ev", "hash:ev", "delete:ev"]);
+    store.close();
+}

@@ -1,0 +1,101 @@
+//! Helpers shared by the browser test binaries: opening fresh stores, making blobs, reading
+//! fields and error codes of what the JS API returns.
+
+#![allow(dead_code)]
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use tapesync::api::{Capture, RecordingStore};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// A store with a name no other test uses.
+pub async fn fresh_store() -> (RecordingStore, String) {
+    let name = format!("test-{}", js_sys::Math::random().to_bits());
+    (open(&name).await, name)
+}
+
+pub async fn open(name: &str) -> RecordingStore {
+    let opts = obj(&[("name", name.into())]);
+    let store = JsFuture::from(RecordingStore::open(Some(opts.unchecked_into())))
+        .await
+        .expect("open");
+    store_from(store)
+}
+
+pub fn store_from(v: JsValue) -> RecordingStore {
+    use wasm_bindgen::convert::TryFromJsValue;
+    RecordingStore::try_from_js_value(v).expect("a RecordingStore")
+}
+
+pub fn capture_from(v: JsValue) -> Capture {
+    use wasm_bindgen::convert::TryFromJsValue;
+    Capture::try_from_js_value(v).expect("a Capture")
+}
+
+pub fn obj(fields: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in fields {
+        Reflect::set(&o, &(*k).into(), v).unwrap();
+    }
+    o.into()
+}
+
+pub fn blob(bytes: &[u8], mime: &str) -> web_sys::Blob {
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type(mime);
+    let parts = Array::of1(&Uint8Array::from(bytes));
+    web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &opts).unwrap()
+}
+
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+pub async fn bytes_of(blob: &web_sys::Blob) -> Vec<u8> {
+    let buf = JsFuture::from(blob.array_buffer()).await.unwrap();
+    Uint8Array::new(&buf).to_vec()
+}
+
+pub fn field(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &key.into()).unwrap()
+}
+
+pub fn string(v: &JsValue, key: &str) -> String {
+    field(v, key)
+        .as_string()
+        .unwrap_or_else(|| panic!("{key} is not a string"))
+}
+
+pub fn number(v: &JsValue, key: &str) -> f64 {
+    field(v, key)
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is not a number"))
+}
+
+/// Awaits a promise that must resolve.
+pub async fn ok(p: js_sys::Promise) -> JsValue {
+    JsFuture::from(p)
+        .await
+        .unwrap_or_else(|e| panic!("rejected: {e:?}"))
+}
+
+/// Awaits a promise that must reject with a `TapesyncError`, and returns its code.
+pub async fn err_code(p: js_sys::Promise) -> String {
+    let e = JsFuture::from(p).await.expect_err("should have rejected");
+    assert!(
+        e.is_instance_of::<js_sys::Error>(),
+        "rejects with an Error: {e:?}"
+    );
+    assert_eq!(string(&e, "name"), "TapesyncError");
+    assert!(!string(&e, "message").is_empty());
+    string(&e, "code")
+}
+
+pub fn items(page: &JsValue) -> Vec<JsValue> {
+    field(page, "items")
+        .unchecked_into::<Array>()
+        .iter()
+        .collect()
+}

@@ -1,0 +1,9 @@
+//! The store in a page's main thread.
+#![cfg(target_arch = "wasm32")]
+
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+#[path = "browser/store_cases.rs"]
+mod store_cases;
+#[path = "browser/support.rs"]
+mod support;
