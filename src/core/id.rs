@@ -18,7 +18,9 @@ pub const MAX_ID_LEN: usize = 128;
 /// let id = RecordingId::new_v7(1_700_000_000_000, [7; 10]);
 /// assert_eq!(id.as_str().len(), 36);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct RecordingId(String);
 
@@ -38,7 +40,10 @@ impl fmt::Display for InvalidId {
         match self {
             InvalidId::Empty => f.write_str("an id must not be empty"),
             InvalidId::TooLong(n) => {
-                write!(f, "an id has at most {MAX_ID_LEN} characters, this one has {n}")
+                write!(
+                    f,
+                    "an id has at most {MAX_ID_LEN} characters, this one has {n}"
+                )
             }
             InvalidId::BadChar(c) => write!(
                 f,
@@ -124,7 +129,10 @@ mod tests {
         assert_eq!(RecordingId::parse(""), Err(InvalidId::Empty));
         assert_eq!(RecordingId::parse("../x"), Err(InvalidId::BadChar('.')));
         assert_eq!(RecordingId::parse("a/b"), Err(InvalidId::BadChar('/')));
-        assert_eq!(RecordingId::parse(&"a".repeat(300)), Err(InvalidId::TooLong(300)));
+        assert_eq!(
+            RecordingId::parse(&"a".repeat(300)),
+            Err(InvalidId::TooLong(300))
+        );
         assert_eq!(RecordingId::parse("é"), Err(InvalidId::BadChar('é')));
         assert!(RecordingId::parse(&"a".repeat(128)).is_ok());
     }
