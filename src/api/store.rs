@@ -87,7 +87,7 @@ impl RecordingStore {
 
     /// The recording `id`, or `null`.
     #[wasm_bindgen(unchecked_return_type = "Promise<Recording | null>")]
-    pub fn get(&self, id: JsValue) -> Promise {
+    pub fn get(&self, #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue) -> Promise {
         let store = self.inner.clone();
         promise(async move {
             let id = parse_id(&id)?;
@@ -97,7 +97,10 @@ impl RecordingStore {
 
     /// The audio of recording `id`: the same bytes and type that were saved, or `null`.
     #[wasm_bindgen(js_name = getBlob, unchecked_return_type = "Promise<Blob | null>")]
-    pub fn get_blob(&self, id: JsValue) -> Promise {
+    pub fn get_blob(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+    ) -> Promise {
         let store = self.inner.clone();
         promise(async move {
             let id = parse_id(&id)?;
@@ -142,7 +145,11 @@ impl RecordingStore {
 
     /// Edits metadata; the recording becomes pending so the next sync pushes the edit.
     #[wasm_bindgen(unchecked_return_type = "Promise<Recording>")]
-    pub fn update(&self, id: JsValue, changes: UpdateOptions) -> Promise {
+    pub fn update(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        changes: UpdateOptions,
+    ) -> Promise {
         let store = self.inner.clone();
         let changes: JsValue = changes.into();
         promise(async move {
@@ -162,7 +169,7 @@ impl RecordingStore {
 
     /// Deletes a recording; a tombstone stays until the deletion is synced.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn delete(&self, id: JsValue) -> Promise {
+    pub fn delete(&self, #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue) -> Promise {
         let store = self.inner.clone();
         promise(async move {
             let id = parse_id(&id)?;
@@ -245,7 +252,7 @@ impl RecordingStore {
         kind: &str,
         #[wasm_bindgen(unchecked_param_type = "(event: CustomEvent<ChangeDetail>) => void")]
         listener: &Function,
-        #[wasm_bindgen(unchecked_param_type = "boolean | AddEventListenerOptions")]
+        #[wasm_bindgen(unchecked_optional_param_type = "boolean | AddEventListenerOptions")]
         options: JsValue,
     ) -> std::result::Result<(), JsValue> {
         self.forward("addEventListener", kind, listener, options)
@@ -258,7 +265,8 @@ impl RecordingStore {
         kind: &str,
         #[wasm_bindgen(unchecked_param_type = "(event: CustomEvent<ChangeDetail>) => void")]
         listener: &Function,
-        #[wasm_bindgen(unchecked_param_type = "boolean | EventListenerOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "boolean | EventListenerOptions")]
+        options: JsValue,
     ) -> std::result::Result<(), JsValue> {
         self.forward("removeEventListener", kind, listener, options)
     }

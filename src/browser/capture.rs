@@ -53,10 +53,12 @@ impl Capture {
 
     /// The captures left unfinished, oldest first.
     pub async fn unfinished(store: &Rc<Store>) -> Result<Vec<Capture>> {
-        let tx = store.tx(&[CAPTURES], Mode::Readonly)?;
-        let all = idb::call(tx.store(CAPTURES)?.get_all(), "listing captures").await?;
-        tx.finish("listing captures").await?;
-        let all: Array = idb::cast(all, "captures")?;
+        let context = "listing captures";
+        let tx = store.tx(&[CAPTURES, CHUNKS], Mode::Readonly)?;
+        let all: Array = idb::cast(
+            idb::call(tx.store(CAPTURES)?.get_all(), context).await?,
+            "captures",
+        )?;
         let mut out = Vec::new();
         for info in all.iter() {
             let id = Reflect::get(&info, &"id".into())?
@@ -65,16 +67,29 @@ impl Capture {
             let Ok(id) = RecordingId::parse(&id) else {
                 continue;
             };
-            let chunks = Reflect::get(&info, &"chunks".into())?
-                .as_f64()
-                .unwrap_or(0.0) as u32;
-            out.push(Capture {
+            let capture = Capture {
                 store: store.clone(),
                 id,
-                next_seq: Cell::new(chunks),
+                next_seq: Cell::new(0),
                 info,
-            });
+            };
+            // Continue after the highest stored chunk: a failed append leaves a gap in the
+            // numbers, so the count of chunks is not the next number.
+            let keys = idb::call(
+                tx.store(CHUNKS)?
+                    .get_all_keys_with_key(&capture.chunk_range()?.into()),
+                context,
+            )
+            .await?;
+            let last = idb::cast::<Array>(keys, "chunk keys")?.pop();
+            if let Some(seq) =
+                idb::some(last).and_then(|k| Reflect::get(&k, &1.into()).ok()?.as_f64())
+            {
+                capture.next_seq.set(seq as u32 + 1);
+            }
+            out.push(capture);
         }
+        tx.finish(context).await?;
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }

@@ -91,10 +91,7 @@ pub async fn open(factory: &IdbFactory, name: &str) -> Result<IdbDatabase> {
     let on_upgrade = Closure::<dyn FnMut(web_sys::IdbVersionChangeEvent)>::new({
         let req = req.clone();
         move |event: web_sys::IdbVersionChangeEvent| {
-            let Ok(db) = req
-                .result()
-                .and_then(|r| r.dyn_into::<IdbDatabase>().map_err(JsValue::from))
-            else {
+            let Ok(db) = req.result().and_then(|r| r.dyn_into::<IdbDatabase>()) else {
                 return;
             };
             if upgrade(&db, event.old_version() as u32).is_err() {
@@ -119,7 +116,7 @@ pub async fn open(factory: &IdbFactory, name: &str) -> Result<IdbDatabase> {
     match outcome {
         Ok(_) => req
             .result()
-            .and_then(|r| r.dyn_into::<IdbDatabase>().map_err(JsValue::from))
+            .and_then(|r| r.dyn_into::<IdbDatabase>())
             .map_err(|e| unavailable(&e)),
         Err(event) => {
             let blocked = js_sys::Reflect::get(&event, &"type".into())

@@ -1,0 +1,20 @@
+# tapesync's commands. Each one installs what it needs first (scripts/setup.sh, idempotent).
+.PHONY: setup test pkg bench demo clean
+
+setup:
+	@scripts/setup.sh
+
+## make test: every check and test; ends with "N passed, N failed".
+test: setup
+	@scripts/test.sh
+
+## make pkg: the npm package in pkg/ (ES module, .d.ts, size-optimised wasm).
+pkg: setup
+	@scripts/pkg.sh
+
+## make bench: speed and memory against raw IndexedDB, Dexie and localForage, in headless Chromium.
+bench: pkg
+	@node bench/run.mjs
+
+clean:
+	rm -rf pkg target .tools

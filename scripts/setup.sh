@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what building and testing tapesync needs, idempotently: each step checks first and says
+# what it does. Sources: rustup, Debian's packages, crates.io and the npm registry only.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { echo "setup: $*"; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the Rust target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    say "adding the Rust component $component"
+    rustup component add "$component"
+  fi
+done
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  say "installing Debian's chromium and chromium-driver (headless browser tests)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+# wasm-bindgen-cli must be exactly the version Cargo.lock pins for the wasm-bindgen crate.
+want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)
+if [[ "$have" != "$want" ]]; then
+  # Not --locked: one of its locked dependency versions is missing from the registry here.
+  say "installing wasm-bindgen-cli $want (was: ${have:-none}); this builds from source, about 4 minutes"
+  cargo install wasm-bindgen-cli --version "$want" --quiet
+fi
+
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  say "installing npm packages from package-lock.json"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+say "ready"
