@@ -7,8 +7,17 @@
 #     with a JDK 17+ javac into $FIREBASE_EMULATORS_PATH under the file name firebase-tools looks for.
 # Already running (started by this script from this tree): says so and exits 0. Stop with emulators/stop.sh.
 #
+# Usage: emulators/start.sh [--client PID]
+#   --client PID  registers process PID as a user of the emulators (emulators/harness.mjs does this), so that
+#                 `stop.sh --client PID` stops them only when no other live user remains. Without it the start
+#                 counts as a manual one: then only a plain `stop.sh` stops them.
 # Environment: TAPESYNC_RULES_TRACE=1 logs the rules runtime's protocol traffic into the emulator log.
 set -euo pipefail
+
+CLIENT=manual
+if [[ "${1:-}" == "--client" ]]; then
+  CLIENT=${2:?--client needs a pid}
+fi
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS="$ROOT/.tools"
@@ -26,12 +35,19 @@ say() { echo "emulators: $*"; }
 
 answers() { curl -s -o /dev/null --max-time 2 "$1/"; }
 
-mkdir -p "$STATE" "$FIREBASE_EMULATORS_PATH"
+mkdir -p "$STATE/clients" "$FIREBASE_EMULATORS_PATH"
+
+# One start or stop at a time (test files run in parallel): the lock is held until this script ends.
+exec 9>"$STATE/lock"
+flock -w 900 9 || { say "error: could not get $STATE/lock" >&2; exit 1; }
+export _TAPESYNC_EMULATORS_LOCK_HELD=1   # tells stop.sh, when called from here, not to wait for it
+register() { touch "$STATE/clients/$CLIENT"; }
 
 # --- already running? --------------------------------------------------------------------------------------
 if [[ -f "$PIDFILE" ]]; then
   pid=$(cat "$PIDFILE")
   if kill -0 "$pid" 2>/dev/null && answers "$AUTH_URL" && answers "$STORAGE_URL"; then
+    register
     say "already running (pid $pid): auth $AUTH_URL, storage $STORAGE_URL"
     exit 0
   fi
@@ -41,6 +57,7 @@ if [[ -f "$PIDFILE" ]]; then
   else
     rm -f "$PIDFILE"
   fi
+  rm -f "$STATE/clients/"*
 fi
 for url in "$AUTH_URL" "$STORAGE_URL" http://127.0.0.1:4400; do
   if answers "$url"; then
@@ -112,7 +129,7 @@ say "starting auth + storage emulators for project $PROJECT (log: $LOG)"
   exec env CI=1 NO_UPDATE_NOTIFIER=1 XDG_CONFIG_HOME="$STATE/config" \
     JAVA_HOME="$JAVA_HOME" PATH="$JAVA_HOME/bin:$PATH" FIREBASE_EMULATORS_PATH="$FIREBASE_EMULATORS_PATH" \
     setsid node "$FIREBASE" emulators:start --only auth,storage --project "$PROJECT" \
-      --config "$ROOT/firebase.json" </dev/null >"$LOG" 2>&1
+      --config "$ROOT/firebase.json" </dev/null >"$LOG" 2>&1 9>&-
 ) &
 pid=$!
 echo "$pid" > "$PIDFILE"
@@ -133,4 +150,5 @@ until answers "$AUTH_URL" && answers "$STORAGE_URL" && grep -q "All emulators re
   fi
   sleep 0.5
 done
+register
 say "ready (pid $pid): auth $AUTH_URL, storage $STORAGE_URL, bucket $PROJECT.appspot.com; stop with emulators/stop.sh"
