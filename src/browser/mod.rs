@@ -7,5 +7,6 @@ pub mod hash;
 pub mod idb;
 pub mod listing;
 pub mod platform;
+pub mod remote;
 pub mod schema;
 pub mod store;

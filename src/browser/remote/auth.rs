@@ -1,0 +1,55 @@
+//! Bearer tokens from the app: asked for when needed, asked again once after a 401, never stored.
+
+use std::cell::RefCell;
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use super::http::Failure;
+
+/// The app's `getToken` and the last token it gave. The token lives in memory only: it is never
+/// written to IndexedDB or to a log.
+pub struct Auth {
+    get_token: Function,
+    current: RefCell<Option<String>>,
+}
+
+impl Auth {
+    /// Wraps the app's `() => Promise<string>` (a plain string return works too).
+    pub fn new(get_token: Function) -> Self {
+        Auth {
+            get_token,
+            current: RefCell::new(None),
+        }
+    }
+
+    /// The token to send; `fresh` asks the app for a new one (after a 401).
+    pub async fn token(&self, fresh: bool) -> Result<String, Failure> {
+        if !fresh {
+            if let Some(t) = self.current.borrow().clone() {
+                return Ok(t);
+            }
+        }
+        let denied = |why: String| Failure::Status {
+            status: 401,
+            message: format!("getToken() {why}"),
+        };
+        let value = self
+            .get_token
+            .call0(&JsValue::UNDEFINED)
+            .map_err(|_| denied("threw".into()))?;
+        let value = match value.dyn_into::<Promise>() {
+            Ok(p) => JsFuture::from(p)
+                .await
+                .map_err(|_| denied("rejected".into()))?,
+            Err(v) => v,
+        };
+        let token = value
+            .as_string()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| denied("did not give a non-empty string".into()))?;
+        *self.current.borrow_mut() = Some(token.clone());
+        Ok(token)
+    }
+}
