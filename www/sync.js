@@ -1,0 +1,92 @@
+// Sync with Firebase Storage: a button, and auto-sync at start, when the network returns, when the app
+// becomes visible and every hour. Builds without sync (FirebaseRemote missing) still record and play.
+import { CONFIG } from "./config.js";
+
+/** Whether this build of tapesync can sync. */
+export const syncSupported = (lib) => typeof lib.FirebaseRemote === "function";
+
+export const POLICIES = {
+  merge: "Merge (newest edit wins)",
+  "local-wins": "This device wins",
+  "cloud-wins": "Cloud wins",
+};
+
+/**
+ * One user's sync. Events (on this object): "state" { state, report, error }, "progress" { id, phase, sent,
+ * total }, as the store reports them, plus the report of a sync started with the button.
+ */
+export class SyncController extends EventTarget {
+  #lib;
+  #store;
+  #remote;
+  #auto = null;
+  #policy;
+  #listeners = [];
+
+  /** `getToken`: () => Promise<string>, a Firebase ID token for `uid`. */
+  constructor({ lib, store, uid, getToken, policy = "merge" }) {
+    super();
+    this.#lib = lib;
+    this.#store = store;
+    this.#policy = policy;
+    this.#remote = new lib.FirebaseRemote({
+      bucket: CONFIG.bucket,
+      prefix: CONFIG.prefix(uid),
+      getToken,
+      baseUrl: CONFIG.storageBaseUrl,
+    });
+    const forward = (kind, as) => {
+      const listener = (e) => this.dispatchEvent(new CustomEvent(as, { detail: e.detail }));
+      store.addEventListener(kind, listener);
+      this.#listeners.push([kind, listener]);
+    };
+    forward("syncstate", "state");
+    forward("syncprogress", "progress");
+  }
+
+  get auto() { return this.#auto !== null; }
+  get policy() { return this.#policy; }
+
+  /** Turns auto-sync on; `now` also syncs right away (the "start" trigger). */
+  startAuto({ now = true } = {}) {
+    this.stopAuto();
+    this.#auto = this.#store.autoSync(this.#remote, {
+      onStart: now,
+      onOnline: true,
+      onVisible: true,
+      intervalMs: CONFIG.syncIntervalMs,
+      policy: this.#policy,
+    });
+  }
+
+  stopAuto() {
+    this.#auto?.stop();
+    this.#auto = null;
+  }
+
+  /** Changes the conflict policy of the next syncs (auto-sync restarts with it, without syncing now). */
+  setPolicy(policy) {
+    this.#policy = policy;
+    if (this.#auto) this.startAuto({ now: false });
+  }
+
+  /** Syncs now, both ways; resolves to the report { pushed, pulled, deleted, conflicts, failed }. */
+  async syncNow() {
+    this.dispatchEvent(new CustomEvent("state", { detail: { state: "syncing" } }));
+    try {
+      const report = await this.#store.sync(this.#remote, { policy: this.#policy, direction: "both", concurrency: 4 });
+      this.dispatchEvent(new CustomEvent("state", { detail: { state: "idle", report } }));
+      return report;
+    } catch (error) {
+      this.dispatchEvent(new CustomEvent("state", { detail: { state: navigator.onLine ? "error" : "offline", error } }));
+      throw error;
+    }
+  }
+
+  /** Stops auto-sync and lets go of the store's events. */
+  close() {
+    this.stopAuto();
+    for (const [kind, listener] of this.#listeners) this.#store.removeEventListener(kind, listener);
+    this.#listeners = [];
+  }
+}
