@@ -18,3 +18,7 @@ bench: pkg
 
 clean:
 	rm -rf pkg target .tools
+
+## make demo: builds pkg/, starts the local Firebase emulators, serves the demo PWA at http://127.0.0.1:8000/www/.
+demo: pkg
+	@scripts/demo.sh

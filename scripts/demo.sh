@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs the demo PWA against a local cloud (what `make demo` runs after building pkg/):
+#   1. starts the Firebase Auth and Storage emulators (emulators/start.sh; the first run installs a Java runtime)
+#   2. serves the repository root on 127.0.0.1:$PORT (default 8000), so the app at /www/ imports /pkg/tapesync.js
+#   3. prints the app's URL and waits; Ctrl-C stops the server and the emulators it started.
+# Emulators that were already running (another demo, a test run, a manual emulators/start.sh) are shared and
+# left running for their other users.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PORT=${PORT:-8000}
+URL="http://127.0.0.1:$PORT/www/"
+LOG_DIR=.tools/demo
+SERVER_PID=
+EMULATORS=
+
+say() { echo "demo: $*"; }
+
+if [[ ! -f pkg/tapesync.js || ! -f pkg/tapesync_bg.wasm ]]; then
+  say "error: pkg/ is not built; run \`make demo\` (it builds it) or scripts/pkg.sh" >&2
+  exit 1
+fi
+if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/"; then
+  say "error: something already answers on 127.0.0.1:$PORT; stop it or run with PORT=<another port>" >&2
+  exit 1
+fi
+
+stop_all() {
+  trap - EXIT INT TERM HUP
+  echo
+  if [[ -n "$SERVER_PID" ]]; then
+    say "stopping the web server (pid $SERVER_PID)"
+    kill "$SERVER_PID" 2>/dev/null || true   # a Ctrl-C in the terminal may have ended it already
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [[ -n "$EMULATORS" ]]; then
+    say "stopping the emulators (they keep running if another user still needs them)"
+    emulators/stop.sh --client $$ || true
+  fi
+  say "stopped"
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+say "starting the Firebase Auth (127.0.0.1:9099) and Storage (127.0.0.1:9199) emulators"
+EMULATORS=1
+# --client: this script is one user of the emulators; stop.sh --client stops them when the last user leaves.
+emulators/start.sh --client $$
+
+mkdir -p "$LOG_DIR"
+say "serving the repository root on 127.0.0.1:$PORT (request log: $LOG_DIR/serve.log)"
+node scripts/serve.mjs --root . --port "$PORT" >"$LOG_DIR/serve.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 50); do
+  curl -s -o /dev/null --max-time 1 "$URL" && break
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    say "error: the web server exited:" >&2
+    cat "$LOG_DIR/serve.log" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+
+cat <<EOF
+
+  tapesync demo:  $URL
+
+  Record a few clips, then try the network toggle of your browser's DevTools: recordings stay, and sync
+  when the network returns. Open "Account & other devices" to add an email and password, then sign in
+  with them in another browser profile (or a private window) to see the same recordings there.
+  The emulators keep everything in memory: stopping them empties the cloud.
+
+  Press Ctrl-C to stop.
+
+EOF
+wait "$SERVER_PID"
