@@ -2,7 +2,7 @@
 // the Firebase Auth and Storage emulators. Screenshots of both devices go to test-output/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { launch, ROOT } from "./browser.mjs";
 import { serve } from "../../scripts/serve.mjs";
 import { startEmulators, stopEmulators } from "../../emulators/harness.mjs";
@@ -187,7 +187,21 @@ test("the app opens with the network off, from the service worker's cache", { ti
 });
 
 test("two clips, then a third recorded offline, all sync when the network returns; a second device signed in as the same user gets all three and plays one", { timeout: 240_000 }, async () => {
-  const a = await openApp(await newDevice());
+  const devices = {};
+  try {
+    await syncAcrossDevices(devices);
+  } finally {
+    // Each device's screen and console go to test-output/, also (above all) when something failed.
+    for (const [name, page] of Object.entries(devices)) {
+      if (page.isClosed()) continue;
+      await page.screenshot({ path: `${OUT}/demo-device-${name}.png` }).catch(() => {});
+      await writeFile(`${OUT}/demo-device-${name}.log`, `${page.logs.join("\n")}\n`).catch(() => {});
+    }
+  }
+});
+
+async function syncAcrossDevices(devices) {
+  const a = (devices.a = await openApp(await newDevice()));
   const hasSync = await a.evaluate(async () => typeof (await import("/pkg/tapesync.js")).FirebaseRemote === "function");
   assert.ok(hasSync, "this build of pkg/ has no FirebaseRemote (sync): the demo shows 'sync unavailable in this build'");
 
@@ -242,7 +256,7 @@ test("two clips, then a third recorded offline, all sync when the network return
   const uidA = await a.textContent("#account-uid");
 
   // ... and device B signs in with them, syncs, and has all three.
-  const b = await openApp(await newDevice());
+  const b = (devices.b = await openApp(await newDevice()));
   await waitForText(b, "[data-testid=account-status]", "Guest account");
   await b.click("#account summary");
   await b.fill("[data-testid=account-email]", email);
@@ -264,8 +278,6 @@ test("two clips, then a third recorded offline, all sync when the network return
   await a.click("#account summary");   // closed again, for a tidy screenshot
   await b.click("#account summary");
   for (const page of [a, b]) await page.waitForSelector("#toast", { state: "hidden", timeout: 10_000 });
-  await a.screenshot({ path: `${OUT}/demo-device-a.png` });
-  await b.screenshot({ path: `${OUT}/demo-device-b.png` });
   const errors = [...a.logs, ...b.logs].filter((l) => l.startsWith("pageerror"));
   assert.deepEqual(errors, []);
-});
+}
