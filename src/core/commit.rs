@@ -1,0 +1,433 @@
+//! Local transactions the engine asks the driver to commit, and the device's persisted sync state.
+//!
+//! The engine never writes local state itself and never holds recordings in memory. It hands the
+//! driver a [`Commit`]: the driver opens one IndexedDB readwrite transaction, reads the entries the
+//! commit names ([`Commit::reads`]) and the clock, calls [`Commit::run`] on them, writes everything
+//! in the returned [`Writes`], and commits. Because the merge runs on what the transaction read, an
+//! edit the user makes during a sync (in this tab or another) is merged, never overwritten.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::device::DeviceId;
+use super::entry::LocalEntry;
+use super::fields::ContentHash;
+use super::hlc::Clock;
+use super::id::RecordingId;
+use super::layout::Layout;
+use super::log::{Segment, MAX_CHANGES};
+use super::merge::{apply_change, Conflict, MergeConfig};
+
+/// The sync state a device persists besides its entries (in the store's `meta` object store).
+///
+/// It is owned by the sync engine: only commits the engine issues change it, and every one of them
+/// writes it whole, in the same transaction as the entries it concerns.
+///
+/// ```
+/// use tapesync::core::{commit::SyncMeta, device::DeviceId};
+/// let meta = SyncMeta::new(DeviceId::parse("d1").unwrap());
+/// assert_eq!(meta.next_seq, 0);
+/// let json = serde_json::to_string(&meta).unwrap();
+/// assert_eq!(serde_json::from_str::<SyncMeta>(&json).unwrap(), meta);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncMeta {
+    /// This device.
+    pub device: DeviceId,
+    /// The sequence number of this device's next log segment.
+    pub next_seq: u64,
+    /// Per other device: the sequence number of the next segment of its log to read.
+    #[serde(default)]
+    pub checkpoints: BTreeMap<DeviceId, u64>,
+    /// Segments sealed but not yet confirmed in the cloud, in sequence order. A sealed segment is
+    /// never changed: after a crash or a lost response the same bytes are uploaded again.
+    #[serde(default)]
+    pub outbox: Vec<Segment>,
+    /// Blob keys to delete once the outbox is empty (their deletion was decided by a segment in it).
+    #[serde(default)]
+    pub trash: Vec<String>,
+}
+
+impl SyncMeta {
+    /// The state of a device that has never synced.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId};
+    /// assert!(SyncMeta::new(DeviceId::parse("d").unwrap()).outbox.is_empty());
+    /// ```
+    pub fn new(device: DeviceId) -> Self {
+        SyncMeta {
+            device,
+            next_seq: 0,
+            checkpoints: BTreeMap::new(),
+            outbox: Vec::new(),
+            trash: Vec::new(),
+        }
+    }
+}
+
+/// A local transaction for the driver to run; see the module docs for the protocol.
+///
+/// ```
+/// use tapesync::core::{commit::{Commit, CommitOutcome, SyncMeta}, device::DeviceId, hlc::Clock};
+/// let device = DeviceId::parse("d").unwrap();
+/// let commit = Commit::trashed(SyncMeta::new(device.clone()), vec![]);
+/// assert!(commit.reads().is_empty());
+/// let (writes, outcome) = commit.run(Clock::new(device), vec![]);
+/// assert!(writes.meta.is_some());
+/// assert!(matches!(outcome, CommitOutcome::Done { .. }));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Commit {
+    kind: Kind,
+    now: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Kind {
+    Apply {
+        meta: SyncMeta,
+        segment: Segment,
+        cfg: MergeConfig,
+    },
+    Seal {
+        meta: SyncMeta,
+        ids: Vec<RecordingId>,
+        layout: Layout,
+    },
+    Confirm {
+        meta: SyncMeta,
+        seq: u64,
+    },
+    Trashed {
+        meta: SyncMeta,
+        keys: Vec<String>,
+    },
+    Uploaded {
+        id: RecordingId,
+        hash: ContentHash,
+    },
+    Failed {
+        id: RecordingId,
+        message: String,
+    },
+}
+
+/// Everything a commit writes. The driver writes, in one transaction and in this order:
+///
+/// 1. for each `(from, to)` in `copy_audio`, the local audio of `from` as the audio of `to`;
+/// 2. each entry in `entries` into the `sync` store, and its [`LocalEntry::public`] into the
+///    recordings store (put when `Some`, delete when `None`);
+/// 3. for each id in `drop_audio`, delete its local audio;
+/// 4. `clock` and, when `Some`, `meta`.
+///
+/// ```
+/// use tapesync::core::commit::Writes;
+/// # use tapesync::core::{device::DeviceId, hlc::Clock};
+/// let w = Writes { clock: Clock::new(DeviceId::parse("d").unwrap()), ..Writes::empty(Clock::new(DeviceId::parse("d").unwrap())) };
+/// assert!(w.entries.is_empty());
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Writes {
+    /// Entries to put.
+    pub entries: Vec<LocalEntry>,
+    /// Local audio to copy first, `(from, to)`.
+    pub copy_audio: Vec<(RecordingId, RecordingId)>,
+    /// Local audio to delete.
+    pub drop_audio: Vec<RecordingId>,
+    /// The clock, always written back.
+    pub clock: Clock,
+    /// The device's sync state, when it changed.
+    pub meta: Option<SyncMeta>,
+}
+
+impl Writes {
+    /// Writes of nothing but the clock.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::Writes, device::DeviceId, hlc::Clock};
+    /// assert!(Writes::empty(Clock::new(DeviceId::parse("d").unwrap())).meta.is_none());
+    /// ```
+    pub fn empty(clock: Clock) -> Self {
+        Writes {
+            entries: Vec::new(),
+            copy_audio: Vec::new(),
+            drop_audio: Vec::new(),
+            clock,
+            meta: None,
+        }
+    }
+}
+
+/// What a commit did, handed back to the engine by the driver after the transaction committed.
+///
+/// ```
+/// use tapesync::core::commit::CommitOutcome;
+/// let o = CommitOutcome::Done { meta: None };
+/// assert!(matches!(o, CommitOutcome::Done { meta: None }));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum CommitOutcome {
+    /// A pulled segment was applied.
+    Applied {
+        /// The device state after it (checkpoint moved on).
+        meta: SyncMeta,
+        /// Recordings whose visible state changed (the app may refresh them).
+        changed: Vec<RecordingId>,
+        /// Conflicts settled.
+        conflicts: Vec<Conflict>,
+        /// How many changes the segment held.
+        changes: usize,
+    },
+    /// Local edits were sealed.
+    Sealed {
+        /// The device state after it (segment in the outbox, blobs in the trash).
+        meta: SyncMeta,
+        /// The new segment's sequence number, `None` if nothing was sealable.
+        seq: Option<u64>,
+        /// How many changes it holds.
+        changes: usize,
+        /// Whether more entries are waiting (the segment was full).
+        more: bool,
+    },
+    /// Any other commit.
+    Done {
+        /// The device state after it, if the commit changed it.
+        meta: Option<SyncMeta>,
+    },
+}
+
+impl Commit {
+    pub(crate) fn apply(meta: SyncMeta, segment: Segment, cfg: MergeConfig, now: u64) -> Self {
+        Commit {
+            kind: Kind::Apply { meta, segment, cfg },
+            now,
+        }
+    }
+
+    pub(crate) fn seal(meta: SyncMeta, ids: Vec<RecordingId>, layout: Layout, now: u64) -> Self {
+        Commit {
+            kind: Kind::Seal { meta, ids, layout },
+            now,
+        }
+    }
+
+    pub(crate) fn confirm(meta: SyncMeta, seq: u64, now: u64) -> Self {
+        Commit {
+            kind: Kind::Confirm { meta, seq },
+            now,
+        }
+    }
+
+    /// The commit that forgets blob keys whose deletion is done.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::{Commit, CommitOutcome, SyncMeta}, device::DeviceId, hlc::Clock};
+    /// let d = DeviceId::parse("d").unwrap();
+    /// let mut meta = SyncMeta::new(d.clone());
+    /// meta.trash = vec!["blobs/r/x".into(), "blobs/r/y".into()];
+    /// let (w, _) = Commit::trashed(meta, vec!["blobs/r/x".into()]).run(Clock::new(d), vec![]);
+    /// assert_eq!(w.meta.unwrap().trash, vec!["blobs/r/y".to_string()]);
+    /// ```
+    pub fn trashed(meta: SyncMeta, keys: Vec<String>) -> Self {
+        Commit {
+            kind: Kind::Trashed { meta, keys },
+            now: 0,
+        }
+    }
+
+    pub(crate) fn uploaded(id: RecordingId, hash: ContentHash) -> Self {
+        Commit {
+            kind: Kind::Uploaded { id, hash },
+            now: 0,
+        }
+    }
+
+    pub(crate) fn failed(id: RecordingId, message: String) -> Self {
+        Commit {
+            kind: Kind::Failed { id, message },
+            now: 0,
+        }
+    }
+
+    /// The recordings whose entries the driver reads before [`Commit::run`]. Entries that do not
+    /// exist are simply not passed.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::{Commit, SyncMeta}, device::DeviceId};
+    /// let c = Commit::trashed(SyncMeta::new(DeviceId::parse("d").unwrap()), vec![]);
+    /// assert_eq!(c.reads(), vec![]);
+    /// ```
+    pub fn reads(&self) -> Vec<RecordingId> {
+        let mut ids: Vec<RecordingId> = match &self.kind {
+            Kind::Apply { segment, .. } => segment.changes.iter().map(|c| c.id.clone()).collect(),
+            Kind::Seal { ids, .. } => ids.clone(),
+            Kind::Confirm { meta, seq } => meta
+                .outbox
+                .iter()
+                .filter(|s| s.seq == *seq)
+                .flat_map(|s| s.changes.iter().map(|c| c.id.clone()))
+                .collect(),
+            Kind::Trashed { .. } => Vec::new(),
+            Kind::Uploaded { id, .. } | Kind::Failed { id, .. } => vec![id.clone()],
+        };
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Computes the writes from what the transaction read: the device's `clock` and the existing
+    /// entries among [`Commit::reads`]. Pure: the same input gives the same output.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::{Commit, SyncMeta}, device::DeviceId, hlc::Clock};
+    /// let d = DeviceId::parse("d").unwrap();
+    /// let (w, _) = Commit::trashed(SyncMeta::new(d.clone()), vec![]).run(Clock::new(d.clone()), vec![]);
+    /// assert_eq!(w.clock, Clock::new(d));
+    /// ```
+    pub fn run(&self, clock: Clock, entries: Vec<LocalEntry>) -> (Writes, CommitOutcome) {
+        let mut clock = clock;
+        let mut by_id: BTreeMap<RecordingId, LocalEntry> =
+            entries.into_iter().map(|e| (e.id.clone(), e)).collect();
+        let mut w = Writes::empty(clock.clone());
+        let outcome = match &self.kind {
+            Kind::Apply { meta, segment, cfg } => {
+                let mut touched: BTreeMap<RecordingId, LocalEntry> = BTreeMap::new();
+                let mut changed = Vec::new();
+                let mut conflicts = Vec::new();
+                for c in &segment.changes {
+                    let current = touched.remove(&c.id).or_else(|| by_id.remove(&c.id));
+                    let keep = current.clone();
+                    let out = apply_change(current, c, cfg, &mut clock, self.now);
+                    if out.entries.is_empty() {
+                        if let Some(k) = keep {
+                            touched.insert(k.id.clone(), k);
+                        }
+                        continue;
+                    }
+                    if out.visible_change && !changed.contains(&c.id) {
+                        changed.push(c.id.clone());
+                    }
+                    conflicts.extend(out.conflicts);
+                    w.copy_audio.extend(out.copy_audio);
+                    w.drop_audio.extend(out.drop_audio);
+                    for e in out.entries {
+                        if e.id != c.id && !changed.contains(&e.id) {
+                            changed.push(e.id.clone());
+                        }
+                        touched.insert(e.id.clone(), e);
+                    }
+                }
+                w.entries = touched.into_values().collect();
+                let mut meta = meta.clone();
+                meta.checkpoints
+                    .insert(segment.device.clone(), segment.seq.saturating_add(1));
+                w.meta = Some(meta.clone());
+                CommitOutcome::Applied {
+                    meta,
+                    changed,
+                    conflicts,
+                    changes: segment.changes.len(),
+                }
+            }
+            Kind::Seal { meta, ids, layout } => {
+                let mut meta = meta.clone();
+                let mut changes = Vec::new();
+                let mut trash = Vec::new();
+                let mut more = false;
+                for id in ids {
+                    let Some(mut e) = by_id.remove(id) else {
+                        continue;
+                    };
+                    if changes.len() >= MAX_CHANGES {
+                        more = true;
+                        break;
+                    }
+                    let sealed = e.seal();
+                    let touched = sealed.change.is_some() || !sealed.trash.is_empty();
+                    if let Some(c) = sealed.change {
+                        changes.push(c);
+                    }
+                    trash.extend(sealed.trash.iter().map(|h| layout.blob_key(&e.id, h)));
+                    if touched {
+                        w.entries.push(e);
+                    }
+                }
+                let n = changes.len();
+                let seq = if changes.is_empty() {
+                    None
+                } else {
+                    let seq = meta.next_seq;
+                    meta.outbox
+                        .push(Segment::new(meta.device.clone(), seq, changes));
+                    meta.next_seq = seq.saturating_add(1);
+                    Some(seq)
+                };
+                for k in trash {
+                    if !meta.trash.contains(&k) {
+                        meta.trash.push(k);
+                    }
+                }
+                w.meta = Some(meta.clone());
+                CommitOutcome::Sealed {
+                    meta,
+                    seq,
+                    changes: n,
+                    more,
+                }
+            }
+            Kind::Confirm { meta, seq } => {
+                let mut meta = meta.clone();
+                if let Some(pos) = meta.outbox.iter().position(|s| s.seq == *seq) {
+                    let seg = meta.outbox.remove(pos);
+                    for c in &seg.changes {
+                        if let Some(mut e) = by_id.remove(&c.id) {
+                            e.confirm();
+                            w.entries.push(e);
+                        }
+                    }
+                }
+                w.meta = Some(meta.clone());
+                CommitOutcome::Done { meta: Some(meta) }
+            }
+            Kind::Trashed { meta, keys } => {
+                let mut meta = meta.clone();
+                meta.trash.retain(|k| !keys.contains(k));
+                w.meta = Some(meta.clone());
+                CommitOutcome::Done { meta: Some(meta) }
+            }
+            Kind::Uploaded { id, hash } => {
+                if let Some(mut e) = by_id.remove(id) {
+                    e.upload_confirmed(hash);
+                    w.entries.push(e);
+                }
+                CommitOutcome::Done { meta: None }
+            }
+            Kind::Failed { id, message } => {
+                if let Some(mut e) = by_id.remove(id) {
+                    e.fail(message);
+                    w.entries.push(e);
+                }
+                CommitOutcome::Done { meta: None }
+            }
+        };
+        w.clock = clock;
+        (w, outcome)
+    }
+}
+
+/// What the driver does after downloading audio `hash` for recording `entry` (an `Op::GetBlob`),
+/// in one transaction: if this returns the updated entry, write it and store the bytes as the
+/// recording's audio; if it returns `None`, the recording changed meanwhile: drop the bytes.
+///
+/// ```
+/// use tapesync::core::{commit::audio_arrived, entry::LocalEntry, fields::ContentHash, id::RecordingId};
+/// let e = LocalEntry::remote(RecordingId::parse("r").unwrap());
+/// assert!(audio_arrived(Some(e), &ContentHash::parse(&"0".repeat(64)).unwrap()).is_none());
+/// ```
+pub fn audio_arrived(entry: Option<LocalEntry>, hash: &ContentHash) -> Option<LocalEntry> {
+    let mut e = entry?;
+    e.audio_arrived(hash).then_some(e)
+}

@@ -1,0 +1,1440 @@
+//! The sans-IO sync engine: it decides, the driver does.
+//!
+//! The engine is handed time (`now`, milliseconds), a random seed, and the outcome of every
+//! operation it asked for; it hands back operations ([`Op`]), the time it next wants to be woken up
+//! ([`Engine::next_wakeup`]) and events ([`Event`]). It reads no clock, no random source, no storage
+//! and no network, so the same inputs always give the same outputs: that is what lets the
+//! simulation in `tests/simulation.rs` run thousands of multi-device histories with faults and
+//! replay any of them exactly.
+//!
+//! A sync round runs these stages, each to completion before the next:
+//!
+//! 1. **flush**: upload segments sealed earlier but not confirmed (after a crash or a lost
+//!    response), then delete blobs that became garbage;
+//! 2. **pull**: list the device folders of the log, and for every other device read its segments
+//!    from its checkpoint on, applying each in one local transaction that also moves the checkpoint;
+//!    a device with nothing new costs one `Get` that answers "not found";
+//! 3. **scan**: read the entries that have work (the sparse `work` index);
+//! 4. **transfer**: download audio this device lacks, upload audio of unpublished takes;
+//! 5. **seal**: move unpublished edits into a new segment of this device's log (a local commit: the
+//!    segment is fixed before it is uploaded, so a retry uploads the same bytes);
+//! 6. **flush** again: upload the new segment, confirm it, delete the garbage it made.
+//!
+//! Blobs are always in the cloud before the segment naming them (stage 4 before 6), and garbage is
+//! deleted only after the segment that made it garbage, so no log entry names a missing blob.
+//!
+//! Driving it (the browser driver does this with `fetch` and IndexedDB):
+//!
+//! ```
+//! use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig, Event, Op, Outcome}};
+//! let mut engine = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d1").unwrap()), 42);
+//! engine.start_sync(0);
+//! let mut now = 0;
+//! while let Some((id, op)) = engine.poll_op() {
+//!     let outcome = match op {
+//!         Op::List { .. } => Outcome::Listed { names: vec![], folders: vec![], next_page_token: None },
+//!         Op::ScanWork => Outcome::Scanned(vec![]),
+//!         other => panic!("an empty cloud and an empty store need nothing else: {other:?}"),
+//!     };
+//!     now += 10;
+//!     engine.on_result(id, outcome, now);
+//! }
+//! let mut done = false;
+//! while let Some(ev) = engine.poll_event() {
+//!     if let Event::Done(report) = ev { done = report.outcome.is_complete(); }
+//! }
+//! assert!(done);
+//! assert_eq!(engine.next_wakeup(), None);
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::backoff::Backoff;
+use super::commit::{Commit, CommitOutcome, SyncMeta};
+use super::device::DeviceId;
+use super::entry::LocalEntry;
+use super::error_class::{classify, ErrorClass};
+use super::fields::ContentHash;
+use super::id::RecordingId;
+use super::layout::Layout;
+use super::log::Segment;
+use super::merge::{Conflict, MergeConfig};
+
+/// The engine's settings.
+///
+/// ```
+/// use tapesync::core::{engine::EngineConfig, merge::Policy};
+/// let mut cfg = EngineConfig::default();
+/// cfg.merge.policy = Policy::CloudWins;
+/// assert_eq!(cfg.max_attempts, 5);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineConfig {
+    /// Conflict policy and conflict copies.
+    pub merge: MergeConfig,
+    /// Where things live in the cloud.
+    pub layout: Layout,
+    /// Delays between tries of one request.
+    pub backoff: Backoff,
+    /// Delays between sync rounds that ended early because the network or server kept failing.
+    pub round_backoff: Backoff,
+    /// Tries of one request within a round before the round gives up (and is retried later).
+    pub max_attempts: u32,
+    /// Remote requests in flight at once.
+    pub max_in_flight: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            merge: MergeConfig::default(),
+            layout: Layout::default(),
+            backoff: Backoff {
+                base_ms: 500,
+                max_ms: 30_000,
+            },
+            round_backoff: Backoff {
+                base_ms: 5_000,
+                max_ms: 15 * 60_000,
+            },
+            max_attempts: 5,
+            max_in_flight: 4,
+        }
+    }
+}
+
+/// Identifies an operation handed out by [`Engine::poll_op`]; its outcome goes back with it.
+///
+/// ```
+/// use tapesync::core::engine::OpId;
+/// assert_eq!(OpId(3).to_string(), "op#3");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OpId(pub u64);
+
+impl fmt::Display for OpId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "op#{}", self.0)
+    }
+}
+
+/// The body of a [`Op::Put`].
+///
+/// ```
+/// use tapesync::core::engine::Body;
+/// let b = Body::Json(b"{}".to_vec());
+/// assert!(matches!(b, Body::Json(_)));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// JSON bytes the engine made (a log segment).
+    Json(Vec<u8>),
+    /// The local audio of `recording`, streamed from the store by the driver. The driver first
+    /// checks, in a read transaction, that the entry's `audio_here` is still `hash`; if not, the
+    /// outcome is [`Outcome::NotFound`] (the audio changed, and uploading it under `hash` would be wrong).
+    LocalAudio {
+        /// The recording.
+        recording: RecordingId,
+        /// The hash the bytes must have.
+        hash: ContentHash,
+    },
+}
+
+/// What the engine asks the driver to do. Each is answered by one [`Outcome`].
+///
+/// ```
+/// use tapesync::core::engine::Op;
+/// let op = Op::Get { key: "log/d/00000000000000000000.json".into() };
+/// assert!(op.is_remote());
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// List one folder, one level deep, one page: answer [`Outcome::Listed`] with names relative to
+    /// the folder.
+    List {
+        /// The folder's key (no trailing `/`).
+        folder: String,
+        /// The token of the page to read, `None` for the first.
+        page_token: Option<String>,
+    },
+    /// Read a small object (a log segment): [`Outcome::Got`], or [`Outcome::NotFound`].
+    Get {
+        /// The object's key.
+        key: String,
+    },
+    /// Write an object: [`Outcome::Done`] (or [`Outcome::NotFound`] for local audio that changed).
+    Put {
+        /// The object's key.
+        key: String,
+        /// What to write.
+        body: Body,
+        /// The `Content-Type` to store.
+        content_type: String,
+    },
+    /// Download audio into the store: fetch `key`, then in one transaction run
+    /// [`crate::core::commit::audio_arrived`] on `recording`'s entry and, if it says so, store the
+    /// bytes as its audio. [`Outcome::Done`] either way, [`Outcome::NotFound`] if there is no such object.
+    GetBlob {
+        /// The blob's key.
+        key: String,
+        /// The recording it is for.
+        recording: RecordingId,
+        /// The hash of the bytes.
+        hash: ContentHash,
+    },
+    /// Delete an object: [`Outcome::Done`], also when it did not exist.
+    Delete {
+        /// The object's key.
+        key: String,
+    },
+    /// Ask the app for a fresh access token: [`Outcome::Done`] once the remote uses it.
+    RefreshToken,
+    /// Run a local transaction (see [`crate::core::commit`]): [`Outcome::Committed`].
+    Commit(Commit),
+    /// Read every entry in the store's `work` index: [`Outcome::Scanned`].
+    ScanWork,
+}
+
+impl Op {
+    /// Whether the op talks to the cloud (and counts against `max_in_flight`).
+    ///
+    /// ```
+    /// use tapesync::core::engine::Op;
+    /// assert!(!Op::ScanWork.is_remote());
+    /// ```
+    pub fn is_remote(&self) -> bool {
+        !matches!(self, Op::Commit(_) | Op::ScanWork)
+    }
+}
+
+/// Why an operation failed, as the driver reports it.
+///
+/// ```
+/// use tapesync::core::{engine::Failure, error_class::ErrorClass};
+/// let f = Failure::http(Some(503), "unavailable");
+/// assert_eq!(f.class, ErrorClass::Retryable);
+/// assert_eq!(Failure::local("QuotaExceededError").class, ErrorClass::Permanent);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// What to do about it.
+    pub class: ErrorClass,
+    /// For people: what went wrong.
+    pub message: String,
+    /// The server's `Retry-After`, in milliseconds, if it sent one.
+    pub retry_after_ms: Option<u64>,
+}
+
+impl Failure {
+    /// A failed HTTP exchange: `status` is `None` when there was no answer (network, timeout).
+    ///
+    /// ```
+    /// use tapesync::core::{engine::Failure, error_class::ErrorClass};
+    /// assert_eq!(Failure::http(Some(401), "expired").class, ErrorClass::NeedsNewToken);
+    /// ```
+    pub fn http(status: Option<u16>, message: &str) -> Self {
+        Failure {
+            class: classify(status),
+            message: match status {
+                Some(s) => format!("HTTP {s}: {message}"),
+                None => format!("network: {message}"),
+            },
+            retry_after_ms: None,
+        }
+    }
+
+    /// A failed local transaction (IndexedDB): retrying in the same round does not help.
+    ///
+    /// ```
+    /// use tapesync::core::engine::Failure;
+    /// assert_eq!(Failure::local("quota").message, "quota");
+    /// ```
+    pub fn local(message: &str) -> Self {
+        Failure {
+            class: ErrorClass::Permanent,
+            message: message.to_owned(),
+            retry_after_ms: None,
+        }
+    }
+}
+
+/// The answer to an [`Op`].
+///
+/// ```
+/// use tapesync::core::engine::Outcome;
+/// let o = Outcome::Listed { names: vec![], folders: vec!["d1".into()], next_page_token: None };
+/// assert!(matches!(o, Outcome::Listed { .. }));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// [`Op::List`]: object and sub-folder names relative to the folder, and the next page's token.
+    Listed {
+        /// Objects directly in the folder.
+        names: Vec<String>,
+        /// Sub-folders directly in the folder.
+        folders: Vec<String>,
+        /// The next page, `None` on the last.
+        next_page_token: Option<String>,
+    },
+    /// [`Op::Get`]: the bytes.
+    Got(Vec<u8>),
+    /// The op succeeded.
+    Done,
+    /// No such object (or, for a local-audio [`Op::Put`], the local audio changed).
+    NotFound,
+    /// [`Op::Commit`]: the transaction committed; what [`Commit::run`] returned.
+    Committed(CommitOutcome),
+    /// [`Op::ScanWork`]: the entries with work.
+    Scanned(Vec<LocalEntry>),
+    /// The op failed.
+    Failed(Failure),
+}
+
+/// A stage of a sync round, for progress reports.
+///
+/// ```
+/// use tapesync::core::engine::Stage;
+/// assert_eq!(serde_json::to_string(&Stage::Pull).unwrap(), r#""pull""#);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Stage {
+    /// Uploading segments sealed earlier, deleting garbage blobs.
+    Flush,
+    /// Reading other devices' logs.
+    Pull,
+    /// Finding local work.
+    Scan,
+    /// Downloading and uploading audio.
+    Transfer,
+    /// Sealing local edits into a segment.
+    Seal,
+}
+
+/// How far a round got.
+///
+/// ```
+/// use tapesync::core::engine::{Progress, Stage};
+/// let p = Progress { stage: Stage::Transfer, done: 1, total: 3 };
+/// assert_eq!(p.total - p.done, 2);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// The stage.
+    pub stage: Stage,
+    /// Steps of the stage done.
+    pub done: u64,
+    /// Steps of the stage known so far.
+    pub total: u64,
+}
+
+/// Why a round stopped without finishing, in a way retrying soon would not fix.
+///
+/// ```
+/// use tapesync::core::engine::{SyncError, SyncErrorKind};
+/// let e = SyncError { kind: SyncErrorKind::Unauthorized, message: "sign in again".into() };
+/// assert_eq!(e.to_string(), "unauthorized: sign in again");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncError {
+    /// What kind of failure.
+    pub kind: SyncErrorKind,
+    /// For people.
+    pub message: String,
+}
+
+/// The kinds of [`SyncError`].
+///
+/// ```
+/// use tapesync::core::engine::SyncErrorKind;
+/// assert_ne!(SyncErrorKind::Remote, SyncErrorKind::Local);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SyncErrorKind {
+    /// The token was refused even after a fresh one: the user must sign in again.
+    Unauthorized,
+    /// The cloud refused a request for good (forbidden, bad request): a configuration problem.
+    Remote,
+    /// A local transaction failed (quota, storage gone).
+    Local,
+}
+
+impl fmt::Display for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            SyncErrorKind::Unauthorized => "unauthorized",
+            SyncErrorKind::Remote => "remote",
+            SyncErrorKind::Local => "local storage",
+        };
+        write!(f, "{kind}: {}", self.message)
+    }
+}
+
+impl std::error::Error for SyncError {}
+
+/// How a round ended.
+///
+/// ```
+/// use tapesync::core::engine::RoundOutcome;
+/// assert!(RoundOutcome::Complete.is_complete());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum RoundOutcome {
+    /// Everything was pushed and pulled (recordings that failed for good are listed in the report).
+    #[default]
+    Complete,
+    /// The network or the server kept failing; the engine tries again at `retry_at` by itself.
+    #[serde(rename_all = "camelCase")]
+    Incomplete {
+        /// The last failure.
+        reason: String,
+        /// When the engine retries (a [`Engine::next_wakeup`]).
+        retry_at: u64,
+    },
+    /// A failure retrying will not fix; the engine waits for the app.
+    Stopped {
+        /// The failure.
+        error: SyncError,
+    },
+    /// The app cancelled the round.
+    Cancelled,
+}
+
+impl RoundOutcome {
+    /// Whether the round finished its work.
+    ///
+    /// ```
+    /// use tapesync::core::engine::RoundOutcome;
+    /// assert!(!RoundOutcome::Cancelled.is_complete());
+    /// ```
+    pub fn is_complete(&self) -> bool {
+        matches!(self, RoundOutcome::Complete)
+    }
+}
+
+/// What a round did.
+///
+/// ```
+/// use tapesync::core::engine::Report;
+/// assert_eq!(Report::default().segments_pushed, 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Segments read from other devices' logs.
+    pub segments_pulled: u64,
+    /// Changes in them.
+    pub changes_pulled: u64,
+    /// Segments this device published.
+    pub segments_pushed: u64,
+    /// Changes in them.
+    pub changes_pushed: u64,
+    /// Audio blobs uploaded.
+    pub blobs_uploaded: u64,
+    /// Audio blobs downloaded.
+    pub blobs_downloaded: u64,
+    /// Garbage blobs deleted.
+    pub blobs_deleted: u64,
+    /// Conflicts settled.
+    pub conflicts: u64,
+    /// Recordings that failed for good this round (see their `failure`).
+    pub failed: Vec<RecordingId>,
+    /// Devices whose log could not be read (corrupt, or from a newer release).
+    pub unreadable_logs: Vec<DeviceId>,
+    /// How the round ended.
+    pub outcome: RoundOutcome,
+}
+
+
+/// What the engine tells the app (through the driver).
+///
+/// ```
+/// use tapesync::core::engine::Event;
+/// let e = Event::Started;
+/// assert!(matches!(e, Event::Started));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A round started.
+    Started,
+    /// A stage moved on.
+    Progress(Progress),
+    /// These recordings changed (pulled changes, conflict copies): the app may refresh them.
+    Changed(Vec<RecordingId>),
+    /// A conflict was settled by the policy.
+    Conflict(Conflict),
+    /// A recording failed for good (its `failure` says why) or its audio could not be downloaded.
+    RecordingFailed {
+        /// The recording.
+        recording: RecordingId,
+        /// Why.
+        message: String,
+    },
+    /// Another device's log could not be read; its later changes wait until it can.
+    LogUnreadable {
+        /// The device.
+        device: DeviceId,
+        /// Why.
+        message: String,
+    },
+    /// The round ended.
+    Done(Report),
+}
+
+#[derive(Clone, Debug)]
+enum Job {
+    PutSegment(u64),
+    Confirm(u64),
+    DeleteTrash(String),
+    TrashDone(Vec<String>),
+    ListLog(Option<String>),
+    GetSegment(DeviceId, u64),
+    Apply(Segment),
+    Scan,
+    Download(RecordingId, ContentHash),
+    Upload(RecordingId, ContentHash, String),
+    MarkUploaded(RecordingId, ContentHash),
+    MarkFailed(RecordingId, String),
+    Seal(Vec<RecordingId>),
+    RefreshToken,
+}
+
+impl Job {
+    fn is_local(&self) -> bool {
+        matches!(
+            self,
+            Job::Confirm(_)
+                | Job::TrashDone(_)
+                | Job::Apply(_)
+                | Job::Scan
+                | Job::MarkUploaded(..)
+                | Job::MarkFailed(..)
+                | Job::Seal(_)
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Task {
+    job: Job,
+    attempts: u32,
+    not_before: u64,
+}
+
+impl Task {
+    fn new(job: Job) -> Self {
+        Task {
+            job,
+            attempts: 0,
+            not_before: 0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Flush,
+    List,
+    Pull,
+    Scan,
+    Transfer,
+    Seal,
+    FinalFlush,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Token {
+    Fresh,
+    Refreshing,
+    Refreshed,
+}
+
+#[derive(Debug)]
+struct Round {
+    step: Step,
+    queue: VecDeque<Task>,
+    in_flight: BTreeMap<u64, Task>,
+    parked: Vec<Task>,
+    token: Token,
+    stop: Option<RoundOutcome>,
+    report: Report,
+    devices: BTreeSet<DeviceId>,
+    planned: Vec<Job>,
+    seal_ids: Vec<RecordingId>,
+    trash_done: Vec<String>,
+    transfers: (u64, u64),
+    passes: u32,
+    repull: bool,
+}
+
+/// The sync engine of one device. See the module docs.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: EngineConfig,
+    meta: SyncMeta,
+    rng: u64,
+    now: u64,
+    next_op: u64,
+    round: Option<Round>,
+    again: bool,
+    retry_at: Option<u64>,
+    failed_rounds: u32,
+    events: VecDeque<Event>,
+}
+
+impl Engine {
+    /// An engine for the device whose persisted state is `meta`, jittering retries with random
+    /// numbers derived from `seed` (give it fresh randomness, e.g. from `crypto.getRandomValues`).
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig}};
+    /// let e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// assert!(!e.is_syncing());
+    /// ```
+    pub fn new(cfg: EngineConfig, meta: SyncMeta, seed: u64) -> Self {
+        Engine {
+            cfg,
+            meta,
+            rng: seed,
+            now: 0,
+            next_op: 0,
+            round: None,
+            again: false,
+            retry_at: None,
+            failed_rounds: 0,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The device's sync state as the engine last saw it committed.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig}};
+    /// let e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// assert_eq!(e.meta().device.as_str(), "d");
+    /// ```
+    pub fn meta(&self) -> &SyncMeta {
+        &self.meta
+    }
+
+    /// Whether a round is running.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig}};
+    /// let mut e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// e.start_sync(0);
+    /// assert!(e.is_syncing());
+    /// ```
+    pub fn is_syncing(&self) -> bool {
+        self.round.is_some()
+    }
+
+    /// Starts a sync round now (button, app start, network back, schedule). If one is running,
+    /// another runs right after it, so edits made during a round are not left waiting.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig, Event}};
+    /// let mut e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// e.start_sync(5);
+    /// assert_eq!(e.poll_event(), Some(Event::Started));
+    /// ```
+    pub fn start_sync(&mut self, now: u64) {
+        self.tick(now);
+        if self.round.is_some() {
+            self.again = true;
+        } else {
+            self.begin();
+        }
+    }
+
+    /// Stops the running round: no new operations are handed out; the round ends (with
+    /// `Cancelled`) once the operations in flight are answered.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig}};
+    /// let mut e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// e.start_sync(0);
+    /// e.cancel();
+    /// assert!(!e.is_syncing()); // nothing was in flight
+    /// ```
+    pub fn cancel(&mut self) {
+        self.again = false;
+        self.retry_at = None;
+        if let Some(r) = &mut self.round {
+            r.stop = Some(RoundOutcome::Cancelled);
+        }
+        self.maybe_finish();
+    }
+
+    /// The next operation to perform, if any can start now. Call until `None` after every input.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig, Op}};
+    /// let mut e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// assert!(e.poll_op().is_none());
+    /// e.start_sync(0);
+    /// assert!(matches!(e.poll_op(), Some((_, Op::List { .. }))));
+    /// ```
+    pub fn poll_op(&mut self) -> Option<(OpId, Op)> {
+        let now = self.now;
+        let max = self.cfg.max_in_flight.max(1);
+        let r = self.round.as_mut()?;
+        if r.stop.is_some() {
+            return None;
+        }
+        let remote = r.in_flight.values().filter(|t| !t.job.is_local()).count();
+        let local_busy = r.in_flight.values().any(|t| t.job.is_local());
+        let pos = r.queue.iter().position(|t| {
+            t.not_before <= now
+                && if t.job.is_local() {
+                    !local_busy
+                } else {
+                    remote < max
+                }
+        })?;
+        let task = r.queue.remove(pos)?;
+        let id = self.next_op;
+        self.next_op += 1;
+        let op = self.op_for(&task.job);
+        if let Some(r) = self.round.as_mut() {
+            r.in_flight.insert(id, task);
+        }
+        Some((OpId(id), op))
+    }
+
+    /// The next event for the app, if any.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig}};
+    /// let mut e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// assert_eq!(e.poll_event(), None);
+    /// ```
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When the engine wants [`Engine::handle_timeout`] called: a request waiting out its backoff,
+    /// or the retry of a round that ended incomplete. `None`: only new input matters.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig}};
+    /// let e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// assert_eq!(e.next_wakeup(), None);
+    /// ```
+    pub fn next_wakeup(&self) -> Option<u64> {
+        match &self.round {
+            Some(r) if r.stop.is_none() => r
+                .queue
+                .iter()
+                .map(|t| t.not_before)
+                .filter(|&t| t > self.now)
+                .min(),
+            Some(_) => None,
+            None => self.retry_at,
+        }
+    }
+
+    /// Tells the engine the time has come (or passed) for its wake-up.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig}};
+    /// let mut e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// e.handle_timeout(1_000); // nothing due: nothing happens
+    /// assert!(!e.is_syncing());
+    /// ```
+    pub fn handle_timeout(&mut self, now: u64) {
+        self.tick(now);
+        if self.round.is_none() && self.retry_at.is_some_and(|t| t <= self.now) {
+            self.retry_at = None;
+            self.begin();
+        }
+    }
+
+    /// Hands the engine the outcome of operation `id`. Outcomes of unknown ids (from a round that
+    /// was cancelled, or answered twice) are ignored; an outcome that does not fit its op is
+    /// treated as a permanent failure.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig, OpId, Outcome}};
+    /// let mut e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// e.on_result(OpId(99), Outcome::Done, 0); // unknown: ignored
+    /// ```
+    pub fn on_result(&mut self, id: OpId, outcome: Outcome, now: u64) {
+        self.tick(now);
+        let Some(task) = self.round.as_mut().and_then(|r| r.in_flight.remove(&id.0)) else {
+            return;
+        };
+        self.handle(task, outcome);
+        self.advance();
+        self.maybe_finish();
+    }
+
+    fn tick(&mut self, now: u64) {
+        self.now = self.now.max(now);
+    }
+
+    fn random(&mut self) -> u64 {
+        // splitmix64: tiny, good enough for jitter, and deterministic from the seed.
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn begin(&mut self) {
+        self.round = Some(Round {
+            step: Step::Flush,
+            queue: VecDeque::new(),
+            in_flight: BTreeMap::new(),
+            parked: Vec::new(),
+            token: Token::Fresh,
+            stop: None,
+            report: Report::default(),
+            devices: BTreeSet::new(),
+            planned: Vec::new(),
+            seal_ids: Vec::new(),
+            trash_done: Vec::new(),
+            transfers: (0, 0),
+            passes: 0,
+            repull: false,
+        });
+        self.events.push_back(Event::Started);
+        self.enter(Step::Flush);
+        self.advance();
+    }
+
+    fn push(&mut self, job: Job) {
+        if let Some(r) = &mut self.round {
+            r.queue.push_back(Task::new(job));
+        }
+    }
+
+    fn progress(&mut self, stage: Stage, done: u64, total: u64) {
+        self.events
+            .push_back(Event::Progress(Progress { stage, done, total }));
+    }
+
+    /// Queues the first tasks of `step`.
+    fn enter(&mut self, step: Step) {
+        let Some(r) = &mut self.round else { return };
+        r.step = step;
+        match step {
+            Step::Flush | Step::FinalFlush => {
+                self.progress(Stage::Flush, 0, self.meta.outbox.len() as u64);
+                self.flush_next();
+            }
+            Step::List => {
+                r.devices.clear();
+                r.passes += 1;
+                r.repull = false;
+                self.progress(Stage::Pull, 0, 0);
+                self.push(Job::ListLog(None));
+            }
+            Step::Pull => {
+                let me = self.meta.device.clone();
+                let starts: Vec<(DeviceId, u64)> = r
+                    .devices
+                    .iter()
+                    .filter(|d| **d != me)
+                    .map(|d| {
+                        (
+                            d.clone(),
+                            self.meta.checkpoints.get(d).copied().unwrap_or(0),
+                        )
+                    })
+                    .collect();
+                for (d, seq) in starts {
+                    self.push(Job::GetSegment(d, seq));
+                }
+            }
+            Step::Scan => {
+                r.planned.clear();
+                r.seal_ids.clear();
+                self.progress(Stage::Scan, 0, 1);
+                self.push(Job::Scan);
+            }
+            Step::Transfer => {
+                let jobs = std::mem::take(&mut r.planned);
+                r.transfers = (0, jobs.len() as u64);
+                self.progress(Stage::Transfer, 0, jobs.len() as u64);
+                for j in jobs {
+                    self.push(j);
+                }
+            }
+            Step::Seal => {
+                let ids = std::mem::take(&mut r.seal_ids);
+                self.progress(Stage::Seal, 0, ids.len() as u64);
+                if !ids.is_empty() {
+                    self.push(Job::Seal(ids));
+                }
+            }
+        }
+    }
+
+    /// The next flush task: the oldest unconfirmed segment, else the trash.
+    fn flush_next(&mut self) {
+        if let Some(seg) = self.meta.outbox.first() {
+            let seq = seg.seq;
+            self.push(Job::PutSegment(seq));
+        } else if !self.meta.trash.is_empty() {
+            let keys = self.meta.trash.clone();
+            if let Some(r) = &mut self.round {
+                r.trash_done.clear();
+            }
+            for k in keys {
+                self.push(Job::DeleteTrash(k));
+            }
+        }
+    }
+
+    /// Moves to the next step whenever the current one has nothing queued, parked or in flight.
+    fn advance(&mut self) {
+        loop {
+            let Some(r) = &self.round else { return };
+            if r.stop.is_some()
+                || !r.queue.is_empty()
+                || !r.in_flight.is_empty()
+                || !r.parked.is_empty()
+            {
+                return;
+            }
+            let next = match r.step {
+                Step::Flush => Step::List,
+                Step::List => Step::Pull,
+                Step::Pull => Step::Scan,
+                Step::Scan => Step::Transfer,
+                Step::Transfer if r.repull && r.passes < 3 => Step::List,
+                Step::Transfer => Step::Seal,
+                Step::Seal => Step::FinalFlush,
+                Step::FinalFlush => {
+                    if let Some(r) = &mut self.round {
+                        r.stop = Some(RoundOutcome::Complete);
+                    }
+                    return;
+                }
+            };
+            self.enter(next);
+        }
+    }
+
+    fn maybe_finish(&mut self) {
+        let done = matches!(&self.round, Some(r) if r.stop.is_some() && r.in_flight.is_empty());
+        if !done {
+            return;
+        }
+        let Some(r) = self.round.take() else { return };
+        let mut report = r.report;
+        let mut outcome = r.stop.unwrap_or(RoundOutcome::Complete);
+        match &mut outcome {
+            RoundOutcome::Incomplete { retry_at, .. } => {
+                let jitter = self.random();
+                let delay = self.cfg.round_backoff.delay_ms(self.failed_rounds, jitter);
+                self.failed_rounds = self.failed_rounds.saturating_add(1);
+                *retry_at = self.now.saturating_add(delay);
+                self.retry_at = Some(*retry_at);
+            }
+            RoundOutcome::Complete => {
+                self.failed_rounds = 0;
+                self.retry_at = None;
+            }
+            RoundOutcome::Stopped { .. } | RoundOutcome::Cancelled => {
+                self.retry_at = None;
+            }
+        }
+        report.outcome = outcome;
+        self.events.push_back(Event::Done(report));
+        if std::mem::take(&mut self.again) {
+            self.retry_at = None;
+            self.begin();
+        }
+    }
+
+    fn stop(&mut self, outcome: RoundOutcome) {
+        if let Some(r) = &mut self.round {
+            if r.stop.is_none() {
+                r.stop = Some(outcome);
+            }
+            r.queue.clear();
+            r.parked.clear();
+        }
+    }
+
+    fn op_for(&self, job: &Job) -> Op {
+        let layout = &self.cfg.layout;
+        match job {
+            Job::PutSegment(seq) => {
+                let body = self
+                    .meta
+                    .outbox
+                    .iter()
+                    .find(|s| s.seq == *seq)
+                    .map(|s| s.encode())
+                    .unwrap_or_default();
+                Op::Put {
+                    key: layout.segment_key(&self.meta.device, *seq),
+                    body: Body::Json(body),
+                    content_type: "application/json".into(),
+                }
+            }
+            Job::Confirm(seq) => Op::Commit(Commit::confirm(self.meta.clone(), *seq, self.now)),
+            Job::DeleteTrash(key) => Op::Delete { key: key.clone() },
+            Job::TrashDone(keys) => Op::Commit(Commit::trashed(self.meta.clone(), keys.clone())),
+            Job::ListLog(token) => Op::List {
+                folder: layout.log_folder(),
+                page_token: token.clone(),
+            },
+            Job::GetSegment(d, seq) => Op::Get {
+                key: layout.segment_key(d, *seq),
+            },
+            Job::Apply(seg) => Op::Commit(Commit::apply(
+                self.meta.clone(),
+                seg.clone(),
+                self.cfg.merge,
+                self.now,
+            )),
+            Job::Scan => Op::ScanWork,
+            Job::Download(id, hash) => Op::GetBlob {
+                key: layout.blob_key(id, hash),
+                recording: id.clone(),
+                hash: hash.clone(),
+            },
+            Job::Upload(id, hash, mime) => Op::Put {
+                key: layout.blob_key(id, hash),
+                body: Body::LocalAudio {
+                    recording: id.clone(),
+                    hash: hash.clone(),
+                },
+                content_type: mime.clone(),
+            },
+            Job::MarkUploaded(id, hash) => Op::Commit(Commit::uploaded(id.clone(), hash.clone())),
+            Job::MarkFailed(id, message) => Op::Commit(Commit::failed(id.clone(), message.clone())),
+            Job::Seal(ids) => Op::Commit(Commit::seal(
+                self.meta.clone(),
+                ids.clone(),
+                layout.clone(),
+                self.now,
+            )),
+            Job::RefreshToken => Op::RefreshToken,
+        }
+    }
+
+    fn handle(&mut self, task: Task, outcome: Outcome) {
+        if let Outcome::Failed(f) = outcome {
+            self.failed(task, f);
+            return;
+        }
+        match (task.job, outcome) {
+            (Job::PutSegment(seq), Outcome::Done) => self.push(Job::Confirm(seq)),
+            (Job::Confirm(seq), Outcome::Committed(CommitOutcome::Done { meta })) => {
+                if let Some(m) = meta {
+                    self.meta = m;
+                }
+                let pushed = self
+                    .round
+                    .as_ref()
+                    .map(|r| r.report.segments_pushed)
+                    .unwrap_or(0);
+                if let Some(r) = &mut self.round {
+                    r.report.segments_pushed += 1;
+                }
+                let _ = seq;
+                self.progress(
+                    Stage::Flush,
+                    pushed + 1,
+                    pushed + 1 + self.meta.outbox.len() as u64,
+                );
+                self.flush_next();
+            }
+            (Job::DeleteTrash(key), Outcome::Done | Outcome::NotFound) => {
+                self.trash_deleted(key, true);
+            }
+            (Job::TrashDone(_), Outcome::Committed(CommitOutcome::Done { meta })) => {
+                if let Some(m) = meta {
+                    self.meta = m;
+                }
+            }
+            (
+                Job::ListLog(_),
+                Outcome::Listed {
+                    folders,
+                    next_page_token,
+                    ..
+                },
+            ) => {
+                let layout = self.cfg.layout.clone();
+                if let Some(r) = &mut self.round {
+                    r.devices
+                        .extend(folders.iter().filter_map(|f| layout.device_folder(f)));
+                }
+                if let Some(t) = next_page_token {
+                    self.push(Job::ListLog(Some(t)));
+                }
+            }
+            (Job::GetSegment(device, seq), Outcome::Got(bytes)) => {
+                match Segment::decode(&bytes, &device, seq) {
+                    Ok(seg) => self.push(Job::Apply(seg)),
+                    Err(e) => {
+                        if let Some(r) = &mut self.round {
+                            r.report.unreadable_logs.push(device.clone());
+                        }
+                        self.events.push_back(Event::LogUnreadable {
+                            device,
+                            message: e.to_string(),
+                        });
+                    }
+                }
+            }
+            (Job::GetSegment(..), Outcome::NotFound) => {}
+            (
+                Job::Apply(seg),
+                Outcome::Committed(CommitOutcome::Applied {
+                    meta,
+                    changed,
+                    conflicts,
+                    changes,
+                }),
+            ) => {
+                self.meta = meta;
+                if let Some(r) = &mut self.round {
+                    r.report.segments_pulled += 1;
+                    r.report.changes_pulled += changes as u64;
+                    r.report.conflicts += conflicts.len() as u64;
+                }
+                if !changed.is_empty() {
+                    self.events.push_back(Event::Changed(changed));
+                }
+                for c in conflicts {
+                    self.events.push_back(Event::Conflict(c));
+                }
+                self.push(Job::GetSegment(seg.device, seg.seq.saturating_add(1)));
+            }
+            (Job::Scan, Outcome::Scanned(entries)) => self.plan(entries),
+            (Job::Download(..), Outcome::Done) => {
+                if let Some(r) = &mut self.round {
+                    r.report.blobs_downloaded += 1;
+                }
+                self.transfer_done();
+            }
+            (Job::Download(..), Outcome::NotFound) => {
+                // The blob was deleted: the audio was replaced or the recording deleted since
+                // this device pulled. Pull again to learn which.
+                if let Some(r) = &mut self.round {
+                    r.repull = true;
+                }
+                self.transfer_done();
+            }
+            (Job::Upload(id, hash, _), Outcome::Done) => {
+                if let Some(r) = &mut self.round {
+                    r.report.blobs_uploaded += 1;
+                }
+                self.push(Job::MarkUploaded(id, hash));
+                self.transfer_done();
+            }
+            (Job::Upload(..), Outcome::NotFound) => self.transfer_done(),
+            (Job::MarkUploaded(..) | Job::MarkFailed(..), Outcome::Committed(_)) => {}
+            (
+                Job::Seal(ids),
+                Outcome::Committed(CommitOutcome::Sealed {
+                    meta,
+                    seq,
+                    changes,
+                    more,
+                }),
+            ) => {
+                self.meta = meta;
+                if let Some(r) = &mut self.round {
+                    r.report.changes_pushed += changes as u64;
+                }
+                self.progress(Stage::Seal, changes as u64, changes as u64);
+                if more && seq.is_some() {
+                    self.push(Job::Seal(ids));
+                }
+            }
+            (Job::RefreshToken, Outcome::Done) => {
+                if let Some(r) = &mut self.round {
+                    r.token = Token::Refreshed;
+                    let parked = std::mem::take(&mut r.parked);
+                    for t in parked.into_iter().rev() {
+                        r.queue.push_front(t);
+                    }
+                }
+            }
+            (job, outcome) => {
+                let message = format!("the driver answered {job:?} with {outcome:?}");
+                self.failed(
+                    Task {
+                        job,
+                        attempts: task.attempts,
+                        not_before: 0,
+                    },
+                    Failure::local(&message),
+                );
+            }
+        }
+    }
+
+    fn transfer_done(&mut self) {
+        let Some(r) = &mut self.round else { return };
+        r.transfers.0 += 1;
+        let (done, total) = r.transfers;
+        self.progress(Stage::Transfer, done, total);
+    }
+
+    fn trash_deleted(&mut self, key: String, deleted: bool) {
+        let Some(r) = &mut self.round else { return };
+        if deleted {
+            r.report.blobs_deleted += 1;
+        }
+        r.trash_done.push(key);
+        let pending = r
+            .queue
+            .iter()
+            .chain(r.in_flight.values())
+            .chain(r.parked.iter())
+            .any(|t| matches!(t.job, Job::DeleteTrash(_)));
+        if !pending {
+            let keys = std::mem::take(&mut r.trash_done);
+            self.push(Job::TrashDone(keys));
+        }
+    }
+
+    /// Plans the transfer and seal steps from the entries with work.
+    fn plan(&mut self, entries: Vec<LocalEntry>) {
+        let Some(r) = &mut self.round else { return };
+        for e in entries {
+            if let Some(a) = e.needs_download() {
+                r.planned.push(Job::Download(e.id.clone(), a.hash.clone()));
+            }
+            if let Some(a) = e.needs_upload() {
+                r.planned.push(Job::Upload(
+                    e.id.clone(),
+                    a.hash.clone(),
+                    a.mime_type.clone(),
+                ));
+            }
+            if e.needs_push() {
+                r.seal_ids.push(e.id.clone());
+            }
+        }
+        self.progress(Stage::Scan, 1, 1);
+    }
+
+    fn failed(&mut self, mut task: Task, f: Failure) {
+        let now = self.now;
+        match f.class {
+            ErrorClass::Retryable if !task.job.is_local() => {
+                task.attempts += 1;
+                if task.attempts >= self.cfg.max_attempts.max(1) {
+                    self.stop(RoundOutcome::Incomplete {
+                        reason: f.message,
+                        retry_at: 0,
+                    });
+                    return;
+                }
+                let jitter = self.random();
+                let delay = self
+                    .cfg
+                    .backoff
+                    .delay_ms(task.attempts - 1, jitter)
+                    .max(f.retry_after_ms.unwrap_or(0));
+                task.not_before = now.saturating_add(delay);
+                if let Some(r) = &mut self.round {
+                    r.queue.push_back(task);
+                }
+            }
+            ErrorClass::NeedsNewToken if !task.job.is_local() => {
+                let Some(r) = &mut self.round else { return };
+                match r.token {
+                    Token::Fresh => {
+                        r.token = Token::Refreshing;
+                        r.parked.push(task);
+                        r.queue.push_front(Task::new(Job::RefreshToken));
+                    }
+                    Token::Refreshing => r.parked.push(task),
+                    Token::Refreshed => self.stop(RoundOutcome::Stopped {
+                        error: SyncError {
+                            kind: SyncErrorKind::Unauthorized,
+                            message: f.message,
+                        },
+                    }),
+                }
+            }
+            _ => self.permanent(task, f),
+        }
+    }
+
+    fn permanent(&mut self, task: Task, f: Failure) {
+        match task.job {
+            Job::Upload(id, _, _) => {
+                if let Some(r) = &mut self.round {
+                    r.report.failed.push(id.clone());
+                }
+                self.events.push_back(Event::RecordingFailed {
+                    recording: id.clone(),
+                    message: f.message.clone(),
+                });
+                self.push(Job::MarkFailed(id, f.message));
+                self.transfer_done();
+            }
+            Job::Download(id, _) => {
+                // Not this recording's fault on this device: reported, retried next round.
+                self.events.push_back(Event::RecordingFailed {
+                    recording: id,
+                    message: f.message,
+                });
+                self.transfer_done();
+            }
+            Job::DeleteTrash(key) => {
+                // A blob we may not delete stays; it only costs storage. Not worth a stuck sync.
+                self.trash_deleted(key, false);
+            }
+            Job::GetSegment(device, _) => {
+                if let Some(r) = &mut self.round {
+                    r.report.unreadable_logs.push(device.clone());
+                }
+                self.events.push_back(Event::LogUnreadable {
+                    device,
+                    message: f.message,
+                });
+            }
+            Job::RefreshToken => self.stop(RoundOutcome::Stopped {
+                error: SyncError {
+                    kind: SyncErrorKind::Unauthorized,
+                    message: f.message,
+                },
+            }),
+            job => {
+                let kind = if job.is_local() {
+                    SyncErrorKind::Local
+                } else {
+                    SyncErrorKind::Remote
+                };
+                self.stop(RoundOutcome::Stopped {
+                    error: SyncError {
+                        kind,
+                        message: f.message,
+                    },
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        Engine::new(
+            EngineConfig::default(),
+            SyncMeta::new(DeviceId::parse("me").unwrap()),
+            1,
+        )
+    }
+
+    fn take_done(e: &mut Engine) -> Option<Report> {
+        let mut out = None;
+        while let Some(ev) = e.poll_event() {
+            if let Event::Done(r) = ev {
+                out = Some(r);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn retries_back_off_then_give_up_and_schedule_a_round() {
+        let mut e = engine();
+        e.start_sync(0);
+        let mut now = 0;
+        let mut waits = Vec::new();
+        loop {
+            let Some((id, op)) = e.poll_op() else {
+                let Some(t) = e.next_wakeup() else { break };
+                waits.push(t - now);
+                now = t;
+                e.handle_timeout(now);
+                continue;
+            };
+            assert!(matches!(op, Op::List { .. }));
+            e.on_result(id, Outcome::Failed(Failure::http(Some(503), "down")), now);
+            if !e.is_syncing() {
+                break;
+            }
+        }
+        assert_eq!(waits.len(), 4, "{waits:?}");
+        assert!(waits.windows(2).all(|w| w[1] >= w[0] / 2), "{waits:?}");
+        let report = take_done(&mut e).unwrap();
+        let RoundOutcome::Incomplete { retry_at, .. } = report.outcome else {
+            panic!("{:?}", report.outcome)
+        };
+        assert_eq!(e.next_wakeup(), Some(retry_at));
+        e.handle_timeout(retry_at);
+        assert!(e.is_syncing());
+    }
+
+    #[test]
+    fn a_401_refreshes_the_token_once() {
+        let mut e = engine();
+        e.start_sync(0);
+        let (id, _) = e.poll_op().unwrap();
+        e.on_result(id, Outcome::Failed(Failure::http(Some(401), "expired")), 1);
+        let (id, op) = e.poll_op().unwrap();
+        assert_eq!(op, Op::RefreshToken);
+        e.on_result(id, Outcome::Done, 2);
+        let (id, op) = e.poll_op().unwrap();
+        assert!(matches!(op, Op::List { .. }));
+        e.on_result(id, Outcome::Failed(Failure::http(Some(401), "still")), 3);
+        assert!(!e.is_syncing());
+        let report = take_done(&mut e).unwrap();
+        assert!(matches!(
+            report.outcome,
+            RoundOutcome::Stopped {
+                error: SyncError {
+                    kind: SyncErrorKind::Unauthorized,
+                    ..
+                }
+            }
+        ));
+        assert_eq!(
+            e.next_wakeup(),
+            None,
+            "no retry storm after a refused token"
+        );
+    }
+
+    #[test]
+    fn garbage_from_the_driver_never_panics() {
+        let mut e = engine();
+        e.start_sync(0);
+        let answers = [
+            Outcome::Got(b"nonsense".to_vec()),
+            Outcome::Scanned(vec![]),
+            Outcome::Listed {
+                names: vec!["x".into()],
+                folders: vec!["../..".into(), "ok".into(), "".into()],
+                next_page_token: None,
+            },
+            Outcome::Got(b"{\"v\":1}".to_vec()),
+            Outcome::Got(vec![0xff; 10]),
+            Outcome::NotFound,
+        ];
+        let mut i = 0;
+        while let Some((id, _)) = e.poll_op() {
+            e.on_result(id, answers[i % answers.len()].clone(), i as u64);
+            i += 1;
+            if i > 50 {
+                break;
+            }
+        }
+        assert!(take_done(&mut e).is_some());
+    }
+}
