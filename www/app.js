@@ -430,8 +430,10 @@ function startSync() {
 }
 
 function onSyncState(detail) {
+  const previous = app.syncState?.state;
   app.syncState = detail;
-  if (detail.state === "idle" && detail.report) app.lastSyncAt = Date.now();
+  // A sync ended: idle with its report, or idle right after "syncing".
+  if (detail.state === "idle" && (detail.report || previous === "syncing")) app.lastSyncAt = Date.now();
   if (detail.state !== "syncing") app.list.syncEnded(detail.report);
   setSyncStatus(detail.state);
   scheduleRefresh();
