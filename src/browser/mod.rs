@@ -1,12 +1,15 @@
 //! The IO adapters: IndexedDB, the browser's clock and randomness, events. wasm32 only.
 
 pub mod capture;
+pub mod entries;
 pub mod error;
 pub mod events;
 pub mod hash;
 pub mod idb;
 pub mod listing;
+pub mod lock;
 pub mod platform;
 pub mod remote;
 pub mod schema;
 pub mod store;
+pub mod triggers;

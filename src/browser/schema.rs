@@ -14,7 +14,7 @@ use web_sys::{
 use super::error::{Code, Error, Result};
 
 /// The schema version this release writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Recording metadata, exactly the `Recording` objects apps get; key `id`.
 pub const RECORDINGS: &str = "recordings";
@@ -24,11 +24,19 @@ pub const BLOBS: &str = "blobs";
 pub const CAPTURES: &str = "captures";
 /// The chunks of captures, key `[captureId, seq]`.
 pub const CHUNKS: &str = "chunks";
-/// Deleted recordings whose deletion the cloud has not heard of yet; key `id`.
-pub const TOMBSTONES: &str = "tombstones";
+/// Version 1 only: deleted ids; version 2 keeps deletions as sync entries instead.
+const TOMBSTONES_V1: &str = "tombstones";
+/// Each recording's sync entry (`core::entry::LocalEntry`): the cloud's version, unpublished edits,
+/// deletions not yet synced; key `id`.
+pub const SYNC: &str = "sync";
+/// Resumable upload sessions, by blob key, so an upload resumes after a reload.
+pub const UPLOADS: &str = "uploads";
 /// Per-database values: the device id, checkpoints; out-of-line string keys.
 pub const META: &str = "meta";
 
+/// Index of [`SYNC`] on `work`, a field present only while the entry has sync work: a sparse
+/// index that holds exactly the pending entries.
+pub const BY_WORK: &str = "byWork";
 /// Index of [`RECORDINGS`] on `[createdAt, id]`: listing in creation order, paged.
 pub const BY_CREATED: &str = "byCreated";
 /// Index of [`RECORDINGS`] on `[syncState, createdAt, id]`: pending work is found in time that
@@ -62,8 +70,23 @@ fn upgrade_to_1(db: &IdbDatabase) -> std::result::Result<(), JsValue> {
     db.create_object_store(BLOBS)?;
     db.create_object_store_with_optional_parameters(CAPTURES, &by_id)?;
     db.create_object_store(CHUNKS)?;
-    db.create_object_store_with_optional_parameters(TOMBSTONES, &by_id)?;
+    db.create_object_store_with_optional_parameters(TOMBSTONES_V1, &by_id)?;
     db.create_object_store(META)?;
+    Ok(())
+}
+
+/// Version 2: sync entries replace tombstones; resumable upload sessions.
+///
+/// A version-1 database has no synced recordings (sync came with version 2), so its tombstones
+/// name deletions nobody else knows of and are dropped; its recordings get entries when their
+/// content hash is next computed (on open, for pending ones without a sync entry).
+fn upgrade_to_2(db: &IdbDatabase) -> std::result::Result<(), JsValue> {
+    let by_id = IdbObjectStoreParameters::new();
+    by_id.set_key_path(&"id".into());
+    let sync = db.create_object_store_with_optional_parameters(SYNC, &by_id)?;
+    sync.create_index_with_str(BY_WORK, "work")?;
+    db.create_object_store(UPLOADS)?;
+    db.delete_object_store(TOMBSTONES_V1)?;
     Ok(())
 }
 
@@ -71,6 +94,9 @@ fn upgrade_to_1(db: &IdbDatabase) -> std::result::Result<(), JsValue> {
 fn upgrade(db: &IdbDatabase, old: u32) -> std::result::Result<(), JsValue> {
     if old < 1 {
         upgrade_to_1(db)?;
+    }
+    if old < 2 {
+        upgrade_to_2(db)?;
     }
     Ok(())
 }

@@ -13,11 +13,14 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbKeyRange, IdbTransactionMode as Mode};
 
+use super::entries;
 use super::error::{Code, Error, Result};
 use super::events::{ChangeKind, Events};
 use super::idb::{self, Tx};
-use super::schema::{self, BLOBS, BY_CREATED, BY_SYNC_STATE, META, RECORDINGS, TOMBSTONES};
+use super::schema::{self, BLOBS, BY_CREATED, BY_SYNC_STATE, META, RECORDINGS, SYNC};
 use super::{hash, platform};
+use crate::core::device::DeviceId;
+use crate::core::entry::{Edit, LocalEntry};
 use crate::core::id::RecordingId;
 use crate::core::recording::SyncState;
 
@@ -88,6 +91,7 @@ pub struct Page {
 pub struct Store {
     db: RefCell<Option<IdbDatabase>>,
     device_id: String,
+    device: DeviceId,
     events: Events,
     background: Background,
     closed_by_other_tab: Rc<Cell<bool>>,
@@ -128,15 +132,22 @@ impl Store {
             }
         });
         db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
+        let device = DeviceId::parse(&device_id).map_err(|e| {
+            Error::new(
+                Code::Internal,
+                format!("the stored device id is unusable: {e}"),
+            )
+        })?;
         let store = Rc::new(Store {
             db: RefCell::new(Some(db)),
             device_id,
+            device,
             events: Events::new()?,
             background: Background::default(),
             closed_by_other_tab,
             _on_version_change: on_version_change,
         });
-        store.rehash_unfinished().await?;
+        store.adopt_unsynced().await?;
         Ok(store)
     }
 
@@ -156,6 +167,11 @@ impl Store {
             db.set_onversionchange(None);
             db.close();
         }
+    }
+
+    /// This database's device id, as the sync core names devices.
+    pub fn device(&self) -> &DeviceId {
+        &self.device
     }
 
     fn db(&self) -> Result<IdbDatabase> {
@@ -246,50 +262,61 @@ impl Store {
     }
 
     /// Edits a recording's metadata and marks it pending, so the next sync pushes the change.
+    ///
+    /// Once the recording has a sync entry (its content hash is known), the edit goes through the
+    /// entry, stamped by the device clock, in one transaction with the entry and the recording.
     pub async fn update(&self, id: &RecordingId, patch: Patch) -> Result<JsValue> {
-        let tx = self.tx(&[RECORDINGS], Mode::Readwrite)?;
+        let context = "updating the recording";
+        let tx = self.tx(&[RECORDINGS, SYNC, META], Mode::Readwrite)?;
         let recordings = tx.store(RECORDINGS)?;
-        let record = idb::some(
-            idb::call(recordings.get(&id.as_str().into()), "reading the recording").await?,
-        )
-        .ok_or_else(|| not_found(id))?;
-        if let Some(name) = patch.name {
-            set(&record, "name", name);
-        }
-        if let Some(duration) = patch.duration_ms {
-            set(&record, "durationMs", opt_num(duration));
-        }
-        if let Some(tags) = patch.tags {
-            set(&record, "tags", strings(&tags));
-        }
-        if let Some(custom) = patch.custom {
-            set(&record, "custom", custom);
-        }
-        set(&record, "updatedAt", platform::now_ms());
-        set_state(&record, SyncState::Pending);
-        idb::issue(recordings.put(&record), "updating the recording")?;
-        tx.commit("updating the recording").await?;
+        let record = idb::some(idb::call(recordings.get(&id.as_str().into()), context).await?)
+            .ok_or_else(|| not_found(id))?;
+        let sync = tx.store(SYNC)?;
+        let result = match entries::read(&sync, id).await? {
+            Some(mut entry) => {
+                let meta = tx.store(META)?;
+                let mut clock = entries::read_clock(&meta, &self.device).await?;
+                let edit = to_edit(&record, patch)?;
+                entry
+                    .edit(&edit, &mut clock, platform::now_ms() as u64)
+                    .map_err(|e| Error::invalid(e.to_string()))?;
+                entries::write(&sync, &recordings, &entry)?;
+                entries::write_clock(&meta, &clock)?;
+                entries::to_js(&entry.public().ok_or_else(|| not_found(id))?)?
+            }
+            // Not hashed yet, so not known to sync: the entry made later starts from this record.
+            None => {
+                apply_patch(&record, patch);
+                idb::issue(recordings.put(&record), context)?;
+                record
+            }
+        };
+        tx.commit(context).await?;
         self.events.changed(ChangeKind::Update, &[id.as_str()]);
-        Ok(record)
+        Ok(result)
     }
 
-    /// Deletes a recording and its audio; a tombstone remembers the deletion until it is synced.
+    /// Deletes a recording and its audio. A recording known to sync keeps its entry as a tombstone
+    /// until the deletion is synced.
     pub async fn delete(&self, id: &RecordingId) -> Result<()> {
-        let tx = self.tx(&[RECORDINGS, BLOBS, TOMBSTONES], Mode::Readwrite)?;
+        let context = "deleting the recording";
+        let tx = self.tx(&[RECORDINGS, BLOBS, SYNC, META], Mode::Readwrite)?;
         let key: JsValue = id.as_str().into();
         let recordings = tx.store(RECORDINGS)?;
-        idb::some(idb::call(recordings.get(&key), "reading the recording").await?)
-            .ok_or_else(|| not_found(id))?;
-        idb::issue(recordings.delete(&key), "deleting the recording")?;
-        idb::issue(tx.store(BLOBS)?.delete(&key), "deleting the audio")?;
-        let tombstone = Object::new();
-        set(&tombstone, "id", id.as_str());
-        set(&tombstone, "deletedAt", platform::now_ms());
-        idb::issue(
-            tx.store(TOMBSTONES)?.put(&tombstone),
-            "deleting the recording",
-        )?;
-        tx.commit("deleting the recording").await?;
+        idb::some(idb::call(recordings.get(&key), context).await?).ok_or_else(|| not_found(id))?;
+        let sync = tx.store(SYNC)?;
+        if let Some(mut entry) = entries::read(&sync, id).await? {
+            let meta = tx.store(META)?;
+            let mut clock = entries::read_clock(&meta, &self.device).await?;
+            entry
+                .delete(&mut clock, platform::now_ms() as u64)
+                .map_err(|e| Error::invalid(e.to_string()))?;
+            entries::write(&sync, &recordings, &entry)?;
+            entries::write_clock(&meta, &clock)?;
+        }
+        idb::issue(recordings.delete(&key), context)?;
+        idb::issue(tx.store(BLOBS)?.delete(&key), context)?;
+        tx.commit(context).await?;
         self.events.changed(ChangeKind::Delete, &[id.as_str()]);
         Ok(())
     }
@@ -437,50 +464,81 @@ impl Store {
         });
     }
 
+    /// Computes the content hash of `id` if it is missing, then gives the recording its sync
+    /// entry: from then on the sync engine knows it.
     async fn fill_hash(&self, id: &str) -> Result<()> {
         let Ok(rid) = RecordingId::parse(id) else {
             return Ok(());
         };
-        let Some(blob) = self.get_blob(&rid).await? else {
+        let Some(record) = self.get(&rid).await? else {
             return Ok(());
         };
-        let digest = hash::sha256_hex(&blob).await?;
-        let tx = self.tx(&[RECORDINGS], Mode::Readwrite)?;
+        let mut digest = Reflect::get(&record, &"contentHash".into())?.as_string();
+        if digest.is_none() {
+            let Some(blob) = self.get_blob(&rid).await? else {
+                return Ok(());
+            };
+            digest = Some(hash::sha256_hex(&blob).await?);
+        }
+        let context = "storing the content hash";
+        let tx = self.tx(&[RECORDINGS, BLOBS, SYNC, META], Mode::Readwrite)?;
         let recordings = tx.store(RECORDINGS)?;
-        let Some(record) =
-            idb::some(idb::call(recordings.get(&id.into()), "reading the recording").await?)
-        else {
+        let Some(record) = idb::some(idb::call(recordings.get(&id.into()), context).await?) else {
             return Ok(());
         };
-        // The audio could have been replaced while hashing; only a matching size is trusted, and
-        // a hash already present is left alone.
+        let sync = tx.store(SYNC)?;
+        if entries::read(&sync, &rid).await?.is_some() {
+            return Ok(());
+        }
+        // The audio could have been replaced while hashing: only a matching size is trusted.
+        let blob = idb::call(tx.store(BLOBS)?.get(&id.into()), context).await?;
         let size = Reflect::get(&record, &"size".into())?.as_f64();
-        let current = Reflect::get(&record, &"contentHash".into())?;
-        if size != Some(blob.size()) || !current.is_null() {
+        if idb::some(blob).and_then(|b| Reflect::get(&b, &"size".into()).ok()?.as_f64()) != size {
             return Ok(());
         }
         set(&record, "contentHash", digest);
-        idb::issue(recordings.put(&record), "storing the content hash")?;
-        tx.commit("storing the content hash").await?;
+        let mut recording: crate::core::recording::Recording =
+            entries::from_js(record, "recording")?;
+        recording.set_sync_state(SyncState::Pending);
+        let meta = tx.store(META)?;
+        let mut clock = entries::read_clock(&meta, &self.device).await?;
+        let entry = LocalEntry::create(&recording, &mut clock, platform::now_ms() as u64)
+            .map_err(|e| Error::new(Code::Internal, e.to_string()))?;
+        entries::write(&sync, &recordings, &entry)?;
+        entries::write_clock(&meta, &clock)?;
+        tx.commit(context).await?;
         self.events.changed(ChangeKind::Hash, &[id]);
         Ok(())
     }
 
-    /// Queues the hash of pending recordings that have none: a tab closed before hashing finished.
-    async fn rehash_unfinished(self: &Rc<Self>) -> Result<()> {
+    /// Queues the pending recordings that have no sync entry yet: the tab closed before hashing
+    /// finished, or the database was written by a version without sync.
+    async fn adopt_unsynced(self: &Rc<Self>) -> Result<()> {
         let page = self
             .list(ListQuery {
                 sync_state: Some(SyncState::Pending),
                 ..ListQuery::default()
             })
             .await?;
+        let tx = self.tx(&[SYNC], Mode::Readonly)?;
+        let sync = tx.store(SYNC)?;
+        let mut orphans = Vec::new();
         for record in page.items.iter() {
-            let hash = Reflect::get(&record, &"contentHash".into())?;
-            if hash.is_null() {
-                if let Some(id) = Reflect::get(&record, &"id".into())?.as_string() {
-                    self.queue_hash(id);
-                }
+            let Some(id) = Reflect::get(&record, &"id".into())?.as_string() else {
+                continue;
+            };
+            let known = idb::call(
+                sync.count_with_key(&id.as_str().into()),
+                "reading sync state",
+            )
+            .await?;
+            if known.as_f64() == Some(0.0) {
+                orphans.push(id);
             }
+        }
+        tx.finish("reading sync state").await?;
+        for id in orphans {
+            self.queue_hash(id);
         }
         Ok(())
     }
@@ -540,6 +598,49 @@ pub(crate) fn new_record(
     set(&record, "contentHash", JsValue::NULL);
     set_state(&record, SyncState::Pending);
     record
+}
+
+/// Applies a metadata patch to a record that has no sync entry yet.
+fn apply_patch(record: &JsValue, patch: Patch) {
+    if let Some(name) = patch.name {
+        set(record, "name", name);
+    }
+    if let Some(duration) = patch.duration_ms {
+        set(record, "durationMs", opt_num(duration));
+    }
+    if let Some(tags) = patch.tags {
+        set(record, "tags", strings(&tags));
+    }
+    if let Some(custom) = patch.custom {
+        set(record, "custom", custom);
+    }
+    set(record, "updatedAt", platform::now_ms());
+    set_state(record, SyncState::Pending);
+}
+
+/// The patch as a sync edit. Custom fields are replaced as a whole: keys the record has and the
+/// patch lacks are removed.
+fn to_edit(record: &JsValue, patch: Patch) -> Result<Edit> {
+    let mut edit = Edit {
+        name: patch.name,
+        tags: patch.tags,
+        duration_ms: patch.duration_ms,
+        ..Edit::default()
+    };
+    if let Some(custom) = patch.custom {
+        let new: serde_json::Map<String, serde_json::Value> = entries::from_js(custom, "custom")?;
+        let old: serde_json::Map<String, serde_json::Value> =
+            entries::from_js(Reflect::get(record, &"custom".into())?, "custom")?;
+        for key in old.keys() {
+            if !new.contains_key(key) {
+                edit.custom.insert(key.clone(), None);
+            }
+        }
+        for (key, value) in new {
+            edit.custom.insert(key, Some(value));
+        }
+    }
+    Ok(edit)
 }
 
 fn not_found(id: &RecordingId) -> Error {

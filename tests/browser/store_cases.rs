@@ -158,6 +158,21 @@ async fn update_and_delete() {
     let got = ok(store.get(id.clone().into())).await;
     assert_eq!(string(&got, "name"), "new");
     assert_eq!(string(&field(&got, "custom"), "k"), "v");
+    // Once hashed, the recording has a sync entry and edits go through it.
+    ok(store.settled()).await;
+    let custom = obj(&[("custom", obj(&[("k2", 1.into())]))]);
+    let replaced = ok(store.update(id.clone().into(), custom.unchecked_into())).await;
+    let custom = field(&replaced, "custom");
+    assert!(
+        field(&custom, "k").is_undefined(),
+        "custom is replaced as a whole"
+    );
+    assert_eq!(number(&custom, "k2"), 1.0);
+    assert_eq!(string(&replaced, "syncState"), "pending");
+    assert_eq!(
+        field(&replaced, "contentHash").as_string().map(|h| h.len()),
+        Some(64)
+    );
     let cleared = ok(store.update(
         id.clone().into(),
         obj(&[("durationMs", JsValue::NULL)]).unchecked_into(),

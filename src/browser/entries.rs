@@ -1,0 +1,89 @@
+//! Reading and writing the sync core's state in IndexedDB: entries, the device clock, the device's
+//! sync meta. Every write of an entry also writes the public `Recording` it shows, in the same
+//! transaction, so the two never disagree.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use wasm_bindgen::JsValue;
+use web_sys::IdbObjectStore;
+
+use super::error::{Code, Error, Result};
+use super::idb;
+use crate::core::commit::SyncMeta;
+use crate::core::device::DeviceId;
+use crate::core::entry::LocalEntry;
+use crate::core::hlc::Clock;
+use crate::core::id::RecordingId;
+
+/// The `meta` key of the device's hybrid logical clock.
+pub const CLOCK: &str = "clock";
+/// The `meta` key of the device's sync meta (next sequence number, checkpoints, outbox).
+pub const SYNC_META: &str = "syncMeta";
+
+/// A Rust value as a plain JS object (not a `Map`), as IndexedDB and apps expect.
+pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| Error::new(Code::Internal, format!("encoding sync state: {e}")))
+}
+
+/// A JS value read from the store as a Rust value.
+pub fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T> {
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|e| Error::new(Code::Internal, format!("stored {what} is unreadable: {e}")))
+}
+
+/// The entry of `id`, if the store has one.
+pub async fn read(sync: &IdbObjectStore, id: &RecordingId) -> Result<Option<LocalEntry>> {
+    let value = idb::call(sync.get(&id.as_str().into()), "reading sync state").await?;
+    idb::some(value)
+        .map(|v| from_js(v, "sync entry"))
+        .transpose()
+}
+
+/// Writes `entry` and the public recording it shows (or removes that recording when the entry is
+/// deleted or its audio not here yet).
+pub fn write(sync: &IdbObjectStore, recordings: &IdbObjectStore, entry: &LocalEntry) -> Result<()> {
+    idb::issue(sync.put(&to_js(entry)?), "writing sync state")?;
+    let key: JsValue = entry.id.as_str().into();
+    match entry.public() {
+        Some(recording) if entry.audio_here.is_some() => {
+            idb::issue(recordings.put(&to_js(&recording)?), "writing the recording")
+        }
+        _ => idb::issue(recordings.delete(&key), "removing the recording"),
+    }
+}
+
+/// The device's clock, new if none was stored yet.
+pub async fn read_clock(meta: &IdbObjectStore, device: &DeviceId) -> Result<Clock> {
+    let value = idb::call(meta.get(&CLOCK.into()), "reading the clock").await?;
+    match idb::some(value) {
+        Some(v) => from_js(v, "clock"),
+        None => Ok(Clock::new(device.clone())),
+    }
+}
+
+/// Stores the device's clock.
+pub fn write_clock(meta: &IdbObjectStore, clock: &Clock) -> Result<()> {
+    idb::issue(
+        meta.put_with_key(&to_js(clock)?, &CLOCK.into()),
+        "writing the clock",
+    )
+}
+
+/// The device's sync meta, new if none was stored yet.
+pub async fn read_meta(meta: &IdbObjectStore, device: &DeviceId) -> Result<SyncMeta> {
+    let value = idb::call(meta.get(&SYNC_META.into()), "reading sync meta").await?;
+    match idb::some(value) {
+        Some(v) => from_js(v, "sync meta"),
+        None => Ok(SyncMeta::new(device.clone())),
+    }
+}
+
+/// Stores the device's sync meta.
+pub fn write_meta(meta: &IdbObjectStore, value: &SyncMeta) -> Result<()> {
+    idb::issue(
+        meta.put_with_key(&to_js(value)?, &SYNC_META.into()),
+        "writing sync meta",
+    )
+}
