@@ -8,7 +8,9 @@ mod capture;
 mod error;
 mod options;
 mod store;
+mod sync;
 mod types;
 
 pub use capture::Capture;
 pub use store::RecordingStore;
+pub use sync::{AutoSync, FirebaseRemote};

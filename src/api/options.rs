@@ -50,6 +50,36 @@ impl Options {
         Error::invalid(format!("{}.{key} must be {expected}", self.what))
     }
 
+    /// A function option.
+    pub fn function(&self, key: &str) -> Result<Option<js_sys::Function>> {
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
+        v.dyn_into()
+            .map(Some)
+            .map_err(|_| self.bad(key, "a function"))
+    }
+
+    /// A boolean option.
+    pub fn boolean(&self, key: &str) -> Result<Option<bool>> {
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
+        v.as_bool()
+            .map(Some)
+            .ok_or_else(|| self.bad(key, "true or false"))
+    }
+
+    /// An `AbortSignal` option.
+    pub fn signal(&self, key: &str) -> Result<Option<web_sys::AbortSignal>> {
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
+        v.dyn_into()
+            .map(Some)
+            .map_err(|_| self.bad(key, "an AbortSignal"))
+    }
+
     /// A string option of at most 1024 characters.
     pub fn string(&self, key: &str) -> Result<Option<String>> {
         let Some(v) = self.get(key) else {

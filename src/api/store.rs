@@ -9,6 +9,9 @@ use wasm_bindgen::prelude::*;
 use super::capture::Capture;
 use super::error::to_js;
 use super::options::Options;
+use super::sync::{
+    remote_of, round_options, AutoSync, AutoSyncOptions, FirebaseRemote, Hub, SyncOptions,
+};
 use super::types::{
     CaptureOptions, CountOptions, ListOptions, OpenOptions, SaveOptions, UpdateOptions,
 };
@@ -38,6 +41,7 @@ where
 #[wasm_bindgen]
 pub struct RecordingStore {
     inner: Rc<Store>,
+    hub: Rc<Hub>,
 }
 
 #[wasm_bindgen]
@@ -59,7 +63,8 @@ impl RecordingStore {
                 ));
             }
             let inner = Store::open(&name).await?;
-            Ok(RecordingStore { inner }.into())
+            let hub = Hub::new(inner.clone());
+            Ok(RecordingStore { inner, hub }.into())
         })
     }
 
@@ -269,6 +274,62 @@ impl RecordingStore {
         options: JsValue,
     ) -> std::result::Result<(), JsValue> {
         self.forward("removeEventListener", kind, listener, options)
+    }
+
+    /// Syncs with the cloud: pulls other devices' changes, pushes this one's. Resolves with a
+    /// `SyncReport`; a sync asked for while one runs joins one follow-up round.
+    #[wasm_bindgen(unchecked_return_type = "Promise<SyncReport>")]
+    pub fn sync(&self, remote: &FirebaseRemote, options: Option<SyncOptions>) -> Promise {
+        let options: JsValue = options.into();
+        let parsed = Options::new(
+            &options,
+            "sync options",
+            &[
+                "policy",
+                "conflictCopies",
+                "direction",
+                "concurrency",
+                "chunkSize",
+                "signal",
+            ],
+        )
+        .and_then(|o| round_options(o.as_ref()));
+        match parsed {
+            Ok(round) => self.hub.request(remote_of(remote), round),
+            Err(e) => Promise::reject(&to_js(e)),
+        }
+    }
+
+    /// The same round as `sync()`: every round pulls before it pushes.
+    #[wasm_bindgen(unchecked_return_type = "Promise<SyncReport>")]
+    pub fn push(&self, remote: &FirebaseRemote, options: Option<SyncOptions>) -> Promise {
+        self.sync(remote, options)
+    }
+
+    /// The same round as `sync()`: every round pulls before it pushes.
+    #[wasm_bindgen(unchecked_return_type = "Promise<SyncReport>")]
+    pub fn pull(&self, remote: &FirebaseRemote, options: Option<SyncOptions>) -> Promise {
+        self.sync(remote, options)
+    }
+
+    /// Syncs by itself: at start, when the network returns, when the page becomes visible, and
+    /// on an interval. Throws `InvalidArgument` for bad options.
+    #[wasm_bindgen(js_name = autoSync)]
+    pub fn auto_sync(
+        &self,
+        remote: &FirebaseRemote,
+        options: Option<AutoSyncOptions>,
+    ) -> std::result::Result<AutoSync, JsValue> {
+        let options: JsValue = options.into();
+        AutoSync::start(&self.hub, remote, &options).map_err(to_js)
+    }
+
+    /// Tells the store whether the network is usable, for hosts that know better than
+    /// `navigator.onLine` (e.g. Capacitor's Network plugin). `true` after `false` starts the
+    /// automatic syncs' `onOnline` trigger.
+    #[wasm_bindgen(js_name = setOnline)]
+    pub fn set_online(&self, online: bool) {
+        self.hub.set_online(online);
     }
 
     /// Closes the database connection; later calls reject with `Closed`.

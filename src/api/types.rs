@@ -104,14 +104,95 @@ export interface CaptureInfo {
 }
 
 export interface ChangeDetail {
-  kind: "save" | "update" | "delete" | "hash" | "capture";
+  kind: "save" | "update" | "delete" | "hash" | "capture" | "sync";
   ids: string[];
+}
+
+export interface FirebaseRemoteOptions {
+  /** The bucket, e.g. "my-app.appspot.com". */
+  bucket: string;
+  /** The folder recordings sync into, e.g. `users/${uid}/recordings`. */
+  prefix?: string;
+  /** Gives a Firebase ID token; asked again once when the server answers 401. Never stored. */
+  getToken: () => Promise<string> | string;
+  /** Default https://firebasestorage.googleapis.com; point it at the emulator in tests. */
+  baseUrl?: string;
+}
+
+export type ConflictPolicy = "merge" | "local-wins" | "cloud-wins";
+
+export interface SyncOptions {
+  /** Default "merge": per field, the later edit wins. */
+  policy?: ConflictPolicy;
+  /** Keep the losing side of concurrent audio changes as a new recording (default true). */
+  conflictCopies?: boolean;
+  /** Accepted for compatibility: every round pulls, then pushes. */
+  direction?: "both" | "push" | "pull";
+  /** Requests in flight at once, 1-16 (default 4). */
+  concurrency?: number;
+  /** Resumable upload chunk in bytes, a multiple of 262144 (default 6 MiB). */
+  chunkSize?: number;
+  /** Cancels the sync; it rejects with code "Aborted" and leaves nothing half-written. */
+  signal?: AbortSignal;
+}
+
+export interface AutoSyncOptions extends Omit<SyncOptions, "signal" | "direction"> {
+  /** Sync right away (default true). */
+  onStart?: boolean;
+  /** Sync when the network comes back (default true). */
+  onOnline?: boolean;
+  /** Sync when the page becomes visible (default true). */
+  onVisible?: boolean;
+  /** Sync every this many ms (default 3600000; 0 turns it off). */
+  intervalMs?: number;
+}
+
+export interface SyncFailure {
+  id: string;
+  code: ErrorCode;
+  message: string;
+}
+
+export type RoundOutcome =
+  | { kind: "complete" }
+  | { kind: "incomplete"; reason: string; retryAt: number }
+  | { kind: "stopped"; error: { kind: "unauthorized" | "remote" | "local"; message: string } }
+  | { kind: "cancelled" };
+
+export interface SyncReport {
+  /** Changes this device published. */
+  pushed: number;
+  /** Changes pulled from other devices. */
+  pulled: number;
+  uploaded: number;
+  downloaded: number;
+  /** Audio blobs deleted from the cloud (deleted or replaced recordings). */
+  deleted: number;
+  conflicts: number;
+  failed: SyncFailure[];
+  outcome: RoundOutcome;
+}
+
+export interface SyncStateDetail {
+  state: "idle" | "syncing" | "offline" | "error";
+  report: SyncReport | TapesyncError | null;
+}
+
+export interface SyncProgressDetail {
+  /** Per recording transfer: */
+  id?: string;
+  phase?: "upload" | "download";
+  sent?: number;
+  total?: number;
+  /** Per stage of the round: */
+  stage?: "flush" | "pull" | "scan" | "transfer" | "seal";
+  done?: number;
 }
 
 /** The stable codes of TapesyncError. */
 export type ErrorCode =
   | "InvalidArgument" | "NotFound" | "Conflict" | "QuotaExceeded" | "StorageUnavailable"
-  | "Closed" | "Aborted" | "Internal";
+  | "Closed" | "Aborted" | "Network" | "Unauthorized" | "Forbidden" | "Remote" | "Internal";
 
 /** Every error tapesync throws or rejects with. */
 export interface TapesyncError extends Error {

@@ -21,6 +21,14 @@ pub enum Code {
     Closed,
     /// The operation was cancelled.
     Aborted,
+    /// The network is down (or the app said so with `setOnline(false)`).
+    Network,
+    /// The cloud refused the credentials, even fresh ones: the user must sign in again.
+    Unauthorized,
+    /// The cloud refused access to these objects.
+    Forbidden,
+    /// The cloud failed in a way retrying did not fix.
+    Remote,
     /// Something failed that is none of the above; the message carries the browser's words.
     Internal,
 }
@@ -36,6 +44,10 @@ impl Code {
             Code::StorageUnavailable => "StorageUnavailable",
             Code::Closed => "Closed",
             Code::Aborted => "Aborted",
+            Code::Network => "Network",
+            Code::Unauthorized => "Unauthorized",
+            Code::Forbidden => "Forbidden",
+            Code::Remote => "Remote",
             Code::Internal => "Internal",
         }
     }

@@ -17,6 +17,8 @@ pub enum ChangeKind {
     Hash,
     /// A capture was started, grew, or was discarded.
     Capture,
+    /// A sync changed recordings: pulled edits, downloaded audio, conflict copies.
+    Sync,
 }
 
 impl ChangeKind {
@@ -27,6 +29,7 @@ impl ChangeKind {
             ChangeKind::Delete => "delete",
             ChangeKind::Hash => "hash",
             ChangeKind::Capture => "capture",
+            ChangeKind::Sync => "sync",
         }
     }
 }

@@ -57,8 +57,7 @@ impl Backoff {
     /// ```
     pub fn ceiling_ms(&self, attempt: u32) -> u64 {
         let shift = attempt.min(62);
-        self.base_ms.saturating_mul(1u64 << shift)
-            .min(self.max_ms)
+        self.base_ms.saturating_mul(1u64 << shift).min(self.max_ms)
     }
 
     /// The delay before the next try after `attempt` failures, jittered by the random number `random`.

@@ -345,8 +345,9 @@ impl Commit {
                         more = true;
                         break;
                     }
+                    let before = e.clone();
                     let sealed = e.seal();
-                    let touched = sealed.change.is_some() || !sealed.trash.is_empty();
+                    let touched = e != before;
                     if let Some(c) = sealed.change {
                         changes.push(c);
                     }

@@ -452,7 +452,6 @@ pub struct Report {
     pub outcome: RoundOutcome,
 }
 
-
 /// What the engine tells the app (through the driver).
 ///
 /// ```
@@ -1229,6 +1228,11 @@ impl Engine {
 
     fn failed(&mut self, mut task: Task, f: Failure) {
         let now = self.now;
+        if matches!(task.job, Job::RefreshToken) && f.class != ErrorClass::Retryable {
+            // The app could not give a fresh token: waiting on it would hang the round.
+            self.permanent(task, f);
+            return;
+        }
         match f.class {
             ErrorClass::Retryable if !task.job.is_local() => {
                 task.attempts += 1;

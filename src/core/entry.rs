@@ -367,7 +367,12 @@ impl LocalEntry {
         if !self.is_visible() {
             return Err(EditError::NotFound(self.id.clone()));
         }
-        let base = self.view().audio.map(|a| a.at);
+        // A take replacing an unpublished take replaces, as far as anyone else can tell, what the
+        // unpublished one replaced.
+        let base = match &self.local.audio {
+            Some(unpublished) => unpublished.base.clone(),
+            None => self.cloud.audio.as_ref().map(|a| a.at.clone()),
+        };
         let at = clock.tick(now);
         let version = AudioVersion { audio, at, base };
         let probe = Fields {

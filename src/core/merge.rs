@@ -355,6 +355,17 @@ pub fn apply_change(
     if changed.is_empty() {
         return ctx.out;
     }
+    if let Some(old) = before_cloud.audio.as_ref().filter(|v| v.at.device() == &me) {
+        let live = e.cloud.deleted.is_none()
+            && e.cloud.audio.as_ref().map(|a| &a.at) == Some(&old.at);
+        if !live {
+            // A take this device recorded is no longer the recording's audio, and never will be
+            // again (stamps only grow, deletes are final). Its author deletes its blob, whatever
+            // else happens; whoever replaced or deleted it knowingly does too, and deleting twice
+            // is harmless. Every take has an author that keeps syncing, so no blob is left behind.
+            e.add_garbage(old.audio.hash.clone());
+        }
+    }
 
     if before_cloud.deleted.is_none() && e.cloud.deleted.is_some() {
         remote_delete(&mut ctx, &mut e, &before_cloud, &view_before, &me);
@@ -475,7 +486,6 @@ fn audio_changed(
         if old.at.device() == me && old.at != winner.at && !winner.replaced(old) {
             // This device's published take lost to one recorded without seeing it.
             let copy = ctx.keep_copy(e, view_before, old);
-            e.add_garbage(old.audio.hash.clone());
             ctx.conflict(&e.id, Field::Audio, Kept::Cloud, copy);
         }
     }

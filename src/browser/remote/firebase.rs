@@ -12,7 +12,7 @@ use web_sys::AbortSignal;
 
 use super::auth::Auth;
 use super::http::{self, Failure};
-use super::{Listing, UploadSession};
+use super::{Listing, Upload, UploadSession};
 
 /// The production endpoint; tests and the demo point `baseUrl` at the emulator.
 pub const DEFAULT_BASE_URL: &str = "https://firebasestorage.googleapis.com";
@@ -73,6 +73,11 @@ impl Firebase {
                 other => return other,
             }
         }
+    }
+
+    /// Asks the app for a fresh token now (the engine does after a 401).
+    pub async fn refresh_token(&self) -> Result<(), Failure> {
+        self.auth.token(true).await.map(drop)
     }
 
     /// One page of the objects and folders directly under `dir` (relative to the prefix).
@@ -170,18 +175,20 @@ impl Firebase {
 
     /// Writes audio: in one request up to `chunk` bytes, with the resumable protocol above that.
     ///
-    /// `session` is the resumable session to continue (kept by the caller across reloads);
-    /// `on_progress(session, sent)` is called after each chunk so the caller can keep it.
+    /// `on_progress(session)` is called after each chunk so the caller can keep the session.
     pub async fn put_blob(
         &self,
-        key: &str,
-        blob: &web_sys::Blob,
-        content_type: &str,
-        chunk: f64,
-        session: Option<UploadSession>,
+        upload: Upload<'_>,
         on_progress: &dyn Fn(&UploadSession),
         cancel: Option<&AbortSignal>,
     ) -> Result<(), Failure> {
+        let Upload {
+            key,
+            blob,
+            content_type,
+            chunk,
+            session,
+        } = upload;
         let size = blob.size();
         if size <= chunk && session.is_none() {
             let url = format!(

@@ -25,3 +25,17 @@ pub struct UploadSession {
     /// The total size.
     pub size: f64,
 }
+
+/// Audio to upload.
+pub struct Upload<'a> {
+    /// The object's key.
+    pub key: &'a str,
+    /// The bytes.
+    pub blob: &'a web_sys::Blob,
+    /// The `Content-Type` to store.
+    pub content_type: &'a str,
+    /// Bytes per request; audio larger than this goes up with the resumable protocol.
+    pub chunk: f64,
+    /// The resumable session to continue (kept by the caller across reloads).
+    pub session: Option<UploadSession>,
+}

@@ -1,0 +1,426 @@
+//! Sync from JS: `FirebaseRemote`, `store.sync()`, `store.autoSync()`, `store.setOnline()`.
+//!
+//! One sync runs at a time per store (and, through a Web Lock, per origin across tabs). A sync
+//! asked for while one runs is folded into one follow-up round, however many were asked for.
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+
+use gloo_events::EventListener;
+use gloo_timers::callback::Timeout;
+use js_sys::{Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use super::error::to_js;
+use super::options::Options;
+use crate::browser::driver::{self, RoundOptions};
+use crate::browser::error::{Code, Error, Result};
+use crate::browser::lock;
+use crate::browser::remote::auth::Auth;
+use crate::browser::remote::firebase::{Firebase, DEFAULT_BASE_URL};
+use crate::browser::store::{set, Store};
+use crate::browser::triggers::{Trigger, TriggerOptions, Triggers};
+use crate::core::layout::Layout;
+use crate::core::merge::{MergeConfig, Policy};
+
+/// The resumable-upload chunk that suits every backend: Supabase's TUS needs exactly 6 MiB,
+/// Firebase multiples of 256 KiB, S3 parts at least 5 MiB.
+const DEFAULT_CHUNK: f64 = 6.0 * 1024.0 * 1024.0;
+
+/// Firebase Storage as a sync target, spoken to over its REST API.
+///
+/// ```js
+/// const remote = new FirebaseRemote({
+///   bucket: "my-app.appspot.com",
+///   prefix: `users/${user.uid}/recordings`,
+///   getToken: () => user.getIdToken(),
+/// });
+/// const report = await store.sync(remote, { policy: "merge" });
+/// ```
+#[wasm_bindgen]
+pub struct FirebaseRemote {
+    inner: Rc<Firebase>,
+}
+
+#[wasm_bindgen]
+impl FirebaseRemote {
+    /// Checks the options; throws a `TapesyncError` (`InvalidArgument`) when one is wrong.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: FirebaseRemoteOptions) -> std::result::Result<FirebaseRemote, JsValue> {
+        let options: JsValue = options.into();
+        Self::parse(&options).map_err(to_js)
+    }
+}
+
+impl FirebaseRemote {
+    fn parse(options: &JsValue) -> Result<FirebaseRemote> {
+        let what = "FirebaseRemote options";
+        let o = Options::new(options, what, &["bucket", "prefix", "getToken", "baseUrl"])?
+            .ok_or_else(|| Error::invalid(format!("{what} must be an object")))?;
+        let bucket = o
+            .string("bucket")?
+            .filter(|b| !b.is_empty() && !b.contains('/'))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "{what}.bucket must be a bucket name such as \"my-app.appspot.com\""
+                ))
+            })?;
+        let prefix = o.string("prefix")?.unwrap_or_default();
+        let prefix = prefix.trim_matches('/').to_owned();
+        Layout::new(&prefix).map_err(|_| {
+            Error::invalid(format!(
+                "{what}.prefix {prefix:?} must be folders of letters, digits, '-', '_' and '.', separated by '/'"
+            ))
+        })?;
+        let get_token = o.function("getToken")?.ok_or_else(|| {
+            Error::invalid(format!(
+                "{what}.getToken must be a function returning a Promise<string>"
+            ))
+        })?;
+        let base = o
+            .string("baseUrl")?
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(Error::invalid(format!(
+                "{what}.baseUrl must be an http(s) URL"
+            )));
+        }
+        Ok(FirebaseRemote {
+            inner: Rc::new(Firebase::new(base, bucket, prefix, Auth::new(get_token))),
+        })
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `FirebaseRemoteOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "FirebaseRemoteOptions")]
+    pub type FirebaseRemoteOptions;
+    /// `SyncOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "SyncOptions")]
+    pub type SyncOptions;
+    /// `AutoSyncOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "AutoSyncOptions")]
+    pub type AutoSyncOptions;
+}
+
+/// Reads the options of `sync()` (and the round part of `autoSync()`).
+pub(crate) fn round_options(o: Option<&Options>) -> Result<RoundOptions> {
+    let mut round = RoundOptions {
+        merge: MergeConfig::default(),
+        concurrency: 4,
+        chunk_bytes: DEFAULT_CHUNK,
+        signal: None,
+    };
+    let Some(o) = o else { return Ok(round) };
+    if let Some(p) = o.choice("policy", &["merge", "local-wins", "cloud-wins"])? {
+        round.merge.policy = Policy::parse(&p).unwrap_or_default();
+    }
+    if let Some(c) = o.boolean("conflictCopies")? {
+        round.merge.conflict_copies = c;
+    }
+    if let Some(n) = o.positive_int("concurrency", 16)? {
+        round.concurrency = n as usize;
+    }
+    if let Some(n) = o.positive_int("chunkSize", 1 << 30)? {
+        if n % (256 * 1024) != 0 {
+            return Err(Error::invalid(
+                "sync options.chunkSize must be a multiple of 262144 (256 KiB)",
+            ));
+        }
+        round.chunk_bytes = n as f64;
+    }
+    // Every round pulls before it pushes (pushing unseen changes would only make conflicts), so
+    // the direction is accepted for compatibility and the round is always complete.
+    o.choice("direction", &["both", "push", "pull"])?;
+    round.signal = o.signal("signal")?;
+    Ok(round)
+}
+
+/// A sync waiting to run: what it runs with and who waits for its report.
+struct Job {
+    remote: Rc<Firebase>,
+    round: RoundOptions,
+    waiters: Vec<(Function, Function)>,
+}
+
+/// A store's syncs: at most one running, at most one follow-up.
+pub(crate) struct Hub {
+    store: Rc<Store>,
+    running: Cell<bool>,
+    follow_up: RefCell<Option<Job>>,
+    online: Cell<Option<bool>>,
+}
+
+impl Hub {
+    pub(crate) fn new(store: Rc<Store>) -> Rc<Hub> {
+        Rc::new(Hub {
+            store,
+            running: Cell::new(false),
+            follow_up: RefCell::new(None),
+            online: Cell::new(None),
+        })
+    }
+
+    /// Whether to try the network: the app's word (`setOnline`) over `navigator.onLine`, which
+    /// is only a hint (true on a captive portal, for one).
+    fn online(&self) -> bool {
+        self.online.get().unwrap_or_else(|| {
+            Reflect::get(&js_sys::global(), &"navigator".into())
+                .and_then(|n| Reflect::get(&n, &"onLine".into()))
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(true)
+        })
+    }
+
+    pub(crate) fn set_online(&self, online: bool) {
+        let was = self.online();
+        self.online.set(Some(online));
+        let detail = Object::new();
+        set(&detail, "online", online);
+        self.store.events().emit("networkchange", &detail);
+        if !online {
+            self.state("offline", JsValue::NULL);
+        } else if !was {
+            self.state("idle", JsValue::NULL);
+        }
+    }
+
+    /// Runs a sync now, or folds it into the follow-up of the one running.
+    pub(crate) fn request(self: &Rc<Self>, remote: Rc<Firebase>, round: RoundOptions) -> Promise {
+        let hub = self.clone();
+        Promise::new(&mut move |resolve, reject| {
+            if hub.running.get() {
+                let mut follow_up = hub.follow_up.borrow_mut();
+                let job = follow_up.get_or_insert_with(|| Job {
+                    remote: remote.clone(),
+                    round: round.clone(),
+                    waiters: Vec::new(),
+                });
+                // The latest request's settings win: it is the app's current wish.
+                job.remote = remote.clone();
+                job.round = round.clone();
+                job.waiters.push((resolve, reject));
+                return;
+            }
+            hub.running.set(true);
+            let job = Job {
+                remote: remote.clone(),
+                round: round.clone(),
+                waiters: vec![(resolve, reject)],
+            };
+            wasm_bindgen_futures::spawn_local(hub.clone().drive(job));
+        })
+    }
+
+    async fn drive(self: Rc<Self>, mut job: Job) {
+        loop {
+            let result = self.run(&job).await;
+            for (resolve, reject) in job.waiters.drain(..) {
+                let _ = match &result {
+                    Ok(report) => resolve.call1(&JsValue::UNDEFINED, report),
+                    Err(e) => reject.call1(&JsValue::UNDEFINED, &to_js(e.clone())),
+                };
+            }
+            let next = self.follow_up.borrow_mut().take();
+            match next {
+                Some(next) => job = next,
+                None => break,
+            }
+        }
+        self.running.set(false);
+    }
+
+    async fn run(&self, job: &Job) -> Result<JsValue> {
+        if !self.online() {
+            self.state("offline", JsValue::NULL);
+            return Err(Error::new(
+                Code::Network,
+                "offline: the sync waits for the network",
+            ));
+        }
+        self.state("syncing", JsValue::NULL);
+        let outcome: Rc<RefCell<Option<Result<JsValue>>>> = Rc::new(RefCell::new(None));
+        let work = {
+            let (store, remote, round, outcome) = (
+                self.store.clone(),
+                job.remote.clone(),
+                job.round.clone(),
+                outcome.clone(),
+            );
+            async move {
+                let result = driver::run_round(&store, &remote, &round)
+                    .await
+                    .map(|r| driver::report_to_js(&r.report, &r.failures));
+                *outcome.borrow_mut() = Some(result);
+                Ok(JsValue::UNDEFINED)
+            }
+        };
+        let name = format!("tapesync-sync/{}", self.store.device_id());
+        let locked = lock::with_lock(&name, work).await;
+        let result = match (outcome.borrow_mut().take(), locked) {
+            (Some(r), _) => r,
+            (None, Err(e)) => Err(Error::from_js("waiting for the sync lock", &e)),
+            (None, Ok(_)) => Err(Error::new(Code::Internal, "the sync did not run")),
+        };
+        let result = result.and_then(|report| {
+            let kind = Reflect::get(&report, &"outcome".into())
+                .and_then(|o| Reflect::get(&o, &"kind".into()))
+                .ok()
+                .and_then(|k| k.as_string())
+                .unwrap_or_default();
+            if kind == "cancelled" {
+                Err(Error::new(Code::Aborted, "the sync was cancelled"))
+            } else {
+                Ok(report)
+            }
+        });
+        match &result {
+            Ok(report) => {
+                let stopped = Reflect::get(report, &"outcome".into())
+                    .and_then(|o| Reflect::get(&o, &"kind".into()))
+                    .ok()
+                    .and_then(|k| k.as_string())
+                    .is_some_and(|k| k != "complete");
+                self.state(if stopped { "error" } else { "idle" }, report.clone());
+            }
+            Err(e) if e.code == Code::Aborted => self.state("idle", JsValue::NULL),
+            Err(e) => self.state("error", to_js(e.clone())),
+        }
+        result
+    }
+
+    /// Fires `syncstate` with `{ state, report }`.
+    fn state(&self, state: &str, report: JsValue) {
+        let detail = Object::new();
+        set(&detail, "state", state);
+        set(&detail, "report", report);
+        self.store.events().emit("syncstate", &detail);
+    }
+}
+
+/// What a trigger calls.
+type Fire = dyn Fn(Trigger);
+
+/// Automatic syncs of one store with one remote. Stop them with `stop()`.
+///
+/// ```js
+/// const auto = store.autoSync(remote, { intervalMs: 3_600_000 });
+/// // ... later, e.g. on sign-out:
+/// auto.stop();
+/// ```
+#[wasm_bindgen]
+pub struct AutoSync {
+    triggers: RefCell<Option<Triggers>>,
+    network: RefCell<Option<EventListener>>,
+    retry: Rc<RefCell<Option<Timeout>>>,
+}
+
+#[wasm_bindgen]
+impl AutoSync {
+    /// Removes every trigger; a sync already running finishes.
+    pub fn stop(&self) {
+        self.triggers.borrow_mut().take();
+        self.network.borrow_mut().take();
+        self.retry.borrow_mut().take();
+    }
+}
+
+impl AutoSync {
+    pub(crate) fn start(
+        hub: &Rc<Hub>,
+        remote: &FirebaseRemote,
+        options: &JsValue,
+    ) -> Result<AutoSync> {
+        let keys = [
+            "onStart",
+            "onOnline",
+            "onVisible",
+            "intervalMs",
+            "policy",
+            "conflictCopies",
+            "concurrency",
+            "chunkSize",
+        ];
+        let o = Options::new(options, "autoSync options", &keys)?;
+        let mut triggers = TriggerOptions::default();
+        if let Some(o) = &o {
+            triggers.on_start = o.boolean("onStart")?.unwrap_or(true);
+            triggers.on_online = o.boolean("onOnline")?.unwrap_or(true);
+            triggers.on_visible = o.boolean("onVisible")?.unwrap_or(true);
+            if let Some(ms) = o.number("intervalMs", 0.0)? {
+                triggers.interval_ms = if ms == 0.0 {
+                    None
+                } else if (1000.0..=f64::from(i32::MAX)).contains(&ms) {
+                    Some(ms as u32)
+                } else {
+                    return Err(Error::invalid(
+                        "autoSync options.intervalMs must be 0 (off) or 1000 to 2147483647",
+                    ));
+                };
+            }
+        }
+        let round = round_options(o.as_ref())?;
+        let retry: Rc<RefCell<Option<Timeout>>> = Rc::new(RefCell::new(None));
+        // The trigger re-arms itself after an incomplete round, so it needs a handle on itself;
+        // a weak one, so that dropping the AutoSync frees everything.
+        let itself: Rc<RefCell<Weak<Fire>>> = Rc::new(RefCell::new(Weak::<fn(Trigger)>::new()));
+        let fire: Rc<dyn Fn(Trigger)> = Rc::new({
+            let hub = Rc::downgrade(hub);
+            let remote = remote.inner.clone();
+            let retry = Rc::downgrade(&retry);
+            let itself = itself.clone();
+            move |_trigger: Trigger| {
+                let Some(hub) = hub.upgrade() else { return };
+                if !hub.online() {
+                    return;
+                }
+                let done = JsFuture::from(hub.request(remote.clone(), round.clone()));
+                let (retry, itself) = (retry.clone(), itself.borrow().clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    // Errors reach the app through `syncstate`; nothing to do here.
+                    let Ok(report) = done.await else { return };
+                    // An incomplete round (the network kept failing) says when to try again.
+                    let retry_at = Reflect::get(&report, &"outcome".into())
+                        .and_then(|o| Reflect::get(&o, &"retryAt".into()))
+                        .ok()
+                        .and_then(|t| t.as_f64());
+                    if let (Some(at), Some(retry)) = (retry_at, retry.upgrade()) {
+                        let delay = (at - js_sys::Date::now()).clamp(1000.0, 3_600_000.0) as u32;
+                        let timer = Timeout::new(delay, move || {
+                            if let Some(fire) = itself.upgrade() {
+                                fire(Trigger::Interval);
+                            }
+                        });
+                        *retry.borrow_mut() = Some(timer);
+                    }
+                });
+            }
+        });
+        *itself.borrow_mut() = Rc::downgrade(&fire);
+        let network = triggers.on_online.then(|| {
+            let fire = fire.clone();
+            EventListener::new(hub.store.events().target(), "networkchange", move |e| {
+                let online = Reflect::get(e, &"detail".into())
+                    .and_then(|d| Reflect::get(&d, &"online".into()))
+                    .ok()
+                    .and_then(|v| v.as_bool());
+                if online == Some(true) {
+                    fire(Trigger::Online);
+                }
+            })
+        });
+        Ok(AutoSync {
+            triggers: RefCell::new(Some(Triggers::install(triggers, fire))),
+            network: RefCell::new(network),
+            retry,
+        })
+    }
+}
+
+/// The remote behind a `FirebaseRemote`.
+pub(crate) fn remote_of(remote: &FirebaseRemote) -> Rc<Firebase> {
+    remote.inner.clone()
+}

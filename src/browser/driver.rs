@@ -1,0 +1,505 @@
+//! Runs the sans-IO sync engine against IndexedDB and a cloud backend: it carries out the
+//! engine's operations, feeds their outcomes back with the time, and sleeps until the engine's
+//! next wake-up. All decisions are the engine's; this module only does IO.
+
+use std::rc::Rc;
+
+use futures::future::{select, Either, LocalBoxFuture};
+use futures::stream::{FuturesUnordered, StreamExt};
+use js_sys::{Object, Reflect};
+use wasm_bindgen::JsValue;
+use web_sys::{AbortSignal, IdbTransactionMode as Mode};
+
+use super::entries;
+use super::error::{Code, Error, Result};
+use super::events::ChangeKind;
+use super::idb;
+use super::platform;
+use super::remote::firebase::Firebase;
+use super::remote::http::Failure as HttpFailure;
+use super::remote::{Upload, UploadSession};
+use super::schema::{BLOBS, BY_WORK, META, RECORDINGS, SYNC, UPLOADS};
+use super::store::{set, Store};
+use crate::core::commit::{audio_arrived, Commit};
+use crate::core::engine::{Body, Engine, EngineConfig, Event, Failure, Op, OpId, Outcome, Report};
+use crate::core::entry::LocalEntry;
+use crate::core::fields::ContentHash;
+use crate::core::id::RecordingId;
+use crate::core::merge::MergeConfig;
+
+/// How one sync round runs.
+#[derive(Clone, Debug)]
+pub struct RoundOptions {
+    /// Conflict policy and conflict copies.
+    pub merge: MergeConfig,
+    /// Requests to the cloud in flight at once.
+    pub concurrency: usize,
+    /// Bytes per request of a resumable upload (a multiple of 256 KiB).
+    pub chunk_bytes: f64,
+    /// Cancels the round.
+    pub signal: Option<AbortSignal>,
+}
+
+/// What a round did: the engine's report and the messages of recordings that failed.
+pub struct RoundResult {
+    /// The engine's report.
+    pub report: Report,
+    /// `(recording id, message)` of each recording that failed for good.
+    pub failures: Vec<(String, String)>,
+}
+
+/// Runs one sync round of `store` with `remote`.
+pub async fn run_round(
+    store: &Rc<Store>,
+    remote: &Rc<Firebase>,
+    options: &RoundOptions,
+) -> Result<RoundResult> {
+    let meta = {
+        let tx = store.tx(&[META], Mode::Readonly)?;
+        let meta = entries::read_meta(&tx.store(META)?, store.device()).await?;
+        tx.finish("reading sync meta").await?;
+        meta
+    };
+    let cfg = EngineConfig {
+        merge: options.merge,
+        max_in_flight: options.concurrency.max(1),
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(cfg, meta, u64::from_le_bytes(platform::random_bytes()));
+    engine.start_sync(now());
+    let mut in_flight: FuturesUnordered<LocalBoxFuture<'static, (OpId, Outcome)>> =
+        FuturesUnordered::new();
+    let mut cancelled = false;
+    let mut report = None;
+    let mut failures = Vec::new();
+    loop {
+        if !cancelled && options.signal.as_ref().is_some_and(|s| s.aborted()) {
+            cancelled = true;
+            engine.cancel();
+        }
+        while let Some((id, op)) = engine.poll_op() {
+            let work = perform(store.clone(), remote.clone(), op, options.clone());
+            in_flight.push(Box::pin(async move { (id, work.await) }));
+        }
+        while let Some(event) = engine.poll_event() {
+            if let Event::RecordingFailed { recording, message } = &event {
+                failures.push((recording.to_string(), message.clone()));
+            }
+            if let Event::Done(r) = event {
+                report = Some(r);
+            } else {
+                announce(store, event);
+            }
+        }
+        if report.is_some() && in_flight.is_empty() {
+            break;
+        }
+        let wake = engine.next_wakeup();
+        if in_flight.is_empty() {
+            let Some(at) = wake else {
+                // Nothing running and nothing scheduled: the engine is done without a report.
+                break;
+            };
+            sleep_until(at, options.signal.as_ref()).await;
+            engine.handle_timeout(now());
+            continue;
+        }
+        // Wait for the next outcome, or for a retry that comes due first.
+        let next = in_flight.next();
+        let finished = match wake {
+            Some(at) => {
+                match select(next, Box::pin(sleep_until(at, options.signal.as_ref()))).await {
+                    Either::Left((done, _)) => done,
+                    Either::Right(((), _)) => {
+                        engine.handle_timeout(now());
+                        None
+                    }
+                }
+            }
+            None => next.await,
+        };
+        if let Some((id, outcome)) = finished {
+            engine.on_result(id, outcome, now());
+        }
+    }
+    let report = report
+        .ok_or_else(|| Error::new(Code::Internal, "the sync round ended without a report"))?;
+    Ok(RoundResult { report, failures })
+}
+
+fn now() -> u64 {
+    platform::now_ms() as u64
+}
+
+async fn sleep_until(at: u64, signal: Option<&AbortSignal>) {
+    let ms = at.saturating_sub(now()).min(u32::MAX as u64) as u32;
+    // Wake early on cancel so a long backoff does not delay it: poll the signal every second.
+    let mut left = ms;
+    while left > 0 {
+        let step = left.min(1000);
+        gloo_timers::future::TimeoutFuture::new(step).await;
+        left -= step;
+        if signal.is_some_and(|s| s.aborted()) {
+            return;
+        }
+    }
+}
+
+/// Tells the app what the engine reports, through the store's events.
+fn announce(store: &Store, event: Event) {
+    let detail = Object::new();
+    match event {
+        Event::Changed(ids) => {
+            let ids: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
+            store.events().changed(ChangeKind::Sync, &ids);
+        }
+        Event::Progress(p) => {
+            if let Ok(v) = entries::to_js(&p) {
+                store.events().emit("syncprogress", &v);
+            }
+        }
+        Event::Conflict(c) => {
+            set(&detail, "id", c.recording.as_str());
+            set(&detail, "field", c.field.to_string());
+            set(&detail, "kept", format!("{:?}", c.kept).to_lowercase());
+            set(
+                &detail,
+                "copy",
+                c.copy
+                    .map(|id| JsValue::from(id.as_str()))
+                    .unwrap_or(JsValue::NULL),
+            );
+            store.events().emit("syncconflict", &detail);
+        }
+        Event::RecordingFailed { recording, message } => {
+            set(&detail, "id", recording.as_str());
+            set(&detail, "code", failure_code(&message));
+            set(&detail, "message", message);
+            store.events().emit("syncfailure", &detail);
+        }
+        Event::LogUnreadable { device, message } => {
+            set(&detail, "device", device.as_str());
+            set(&detail, "message", message);
+            store.events().emit("syncfailure", &detail);
+        }
+        Event::Started | Event::Done(_) => {}
+    }
+}
+
+/// The stable code of a recording's failure message, as the engine wrote it ("HTTP 403: ...").
+pub fn failure_code(message: &str) -> &'static str {
+    let status = message
+        .strip_prefix("HTTP ")
+        .and_then(|m| m.get(..3))
+        .and_then(|s| s.parse::<u16>().ok());
+    match status {
+        Some(401) => "Unauthorized",
+        Some(403) => "Forbidden",
+        Some(404) => "NotFound",
+        Some(400 | 413 | 422) => "InvalidArgument",
+        Some(_) => "Remote",
+        None if message.starts_with("network") => "Network",
+        None => "Internal",
+    }
+}
+
+fn failed(f: HttpFailure) -> Outcome {
+    let message = f.to_string();
+    Outcome::Failed(Failure::http(f.status(), &message))
+}
+
+fn local_failure(e: Error) -> Outcome {
+    Outcome::Failed(Failure::local(&e.to_string()))
+}
+
+/// Carries out one operation.
+async fn perform(store: Rc<Store>, remote: Rc<Firebase>, op: Op, options: RoundOptions) -> Outcome {
+    let signal = options.signal.as_ref();
+    match op {
+        Op::List { folder, page_token } => {
+            match remote.list(&folder, page_token.as_deref(), signal).await {
+                Ok(l) => Outcome::Listed {
+                    names: l.names,
+                    folders: l.folders,
+                    next_page_token: l.next_page_token,
+                },
+                Err(e) => failed(e),
+            }
+        }
+        Op::Get { key } => match remote.get_bytes(&key, signal).await {
+            Ok(bytes) => Outcome::Got(bytes),
+            Err(HttpFailure::Status { status: 404, .. }) => Outcome::NotFound,
+            Err(e) => failed(e),
+        },
+        Op::Put {
+            key,
+            body: Body::Json(bytes),
+            content_type,
+        } => match remote.put_bytes(&key, &bytes, &content_type, signal).await {
+            Ok(()) => Outcome::Done,
+            Err(e) => failed(e),
+        },
+        Op::Put {
+            key,
+            body: Body::LocalAudio { recording, hash },
+            content_type,
+        } => {
+            upload(
+                &store,
+                &remote,
+                &key,
+                &recording,
+                &hash,
+                &content_type,
+                &options,
+            )
+            .await
+        }
+        Op::GetBlob {
+            key,
+            recording,
+            hash,
+        } => download(&store, &remote, &key, &recording, &hash, signal).await,
+        Op::Delete { key } => match remote.delete(&key, signal).await {
+            Ok(()) => Outcome::Done,
+            Err(e) => failed(e),
+        },
+        Op::RefreshToken => match remote.refresh_token().await {
+            Ok(()) => Outcome::Done,
+            Err(e) => failed(e),
+        },
+        Op::Commit(commit) => match run_commit(&store, &commit).await {
+            Ok(outcome) => outcome,
+            Err(e) => local_failure(e),
+        },
+        Op::ScanWork => match scan_work(&store).await {
+            Ok(entries) => Outcome::Scanned(entries),
+            Err(e) => local_failure(e),
+        },
+    }
+}
+
+/// One local transaction of the engine: read what the commit names, run it, write the result.
+async fn run_commit(store: &Store, commit: &Commit) -> Result<Outcome> {
+    let context = "saving sync state";
+    let tx = store.tx(&[RECORDINGS, BLOBS, SYNC, META], Mode::Readwrite)?;
+    let (recordings, blobs, sync, meta) = (
+        tx.store(RECORDINGS)?,
+        tx.store(BLOBS)?,
+        tx.store(SYNC)?,
+        tx.store(META)?,
+    );
+    let mut read = Vec::new();
+    for id in commit.reads() {
+        if let Some(entry) = entries::read(&sync, &id).await? {
+            read.push(entry);
+        }
+    }
+    let clock = entries::read_clock(&meta, store.device()).await?;
+    let (writes, outcome) = commit.run(clock, read);
+    // Conflict copies share the audio of the take they copy; Blobs are immutable, so one object
+    // can back both keys.
+    for (from, to) in &writes.copy_audio {
+        let blob = idb::call(blobs.get(&from.as_str().into()), context).await?;
+        if let Some(blob) = idb::some(blob) {
+            idb::issue(blobs.put_with_key(&blob, &to.as_str().into()), context)?;
+        }
+    }
+    for id in &writes.drop_audio {
+        idb::issue(blobs.delete(&id.as_str().into()), context)?;
+    }
+    for entry in &writes.entries {
+        entries::write(&sync, &recordings, entry)?;
+    }
+    entries::write_clock(&meta, &writes.clock)?;
+    if let Some(m) = &writes.meta {
+        entries::write_meta(&meta, m)?;
+    }
+    tx.commit(context).await?;
+    Ok(Outcome::Committed(outcome))
+}
+
+/// The entries with sync work, found through the sparse `byWork` index.
+async fn scan_work(store: &Store) -> Result<Vec<LocalEntry>> {
+    let context = "finding pending sync work";
+    let tx = store.tx(&[SYNC], Mode::Readonly)?;
+    let index = tx
+        .store(SYNC)?
+        .index(BY_WORK)
+        .map_err(|e| Error::from_js(context, &e))?;
+    let all: js_sys::Array = idb::cast(idb::call(index.get_all(), context).await?, "sync entries")?;
+    tx.finish(context).await?;
+    all.iter()
+        .map(|v| entries::from_js(v, "sync entry"))
+        .collect()
+}
+
+/// Uploads the local audio of `recording` if it still has `hash`, resuming a stored session.
+async fn upload(
+    store: &Rc<Store>,
+    remote: &Firebase,
+    key: &str,
+    recording: &RecordingId,
+    hash: &ContentHash,
+    content_type: &str,
+    options: &RoundOptions,
+) -> Outcome {
+    let context = "reading audio to upload";
+    let prepared = async {
+        let tx = store.tx(&[SYNC, BLOBS, UPLOADS], Mode::Readonly)?;
+        let entry = entries::read(&tx.store(SYNC)?, recording).await?;
+        let blob = idb::call(tx.store(BLOBS)?.get(&recording.as_str().into()), context).await?;
+        let session = idb::call(tx.store(UPLOADS)?.get(&key.into()), context).await?;
+        tx.finish(context).await?;
+        let current = entry.and_then(|e| e.audio_here).is_some_and(|h| &h == hash);
+        let blob = match idb::some(blob) {
+            Some(b) if current => Some(idb::cast::<web_sys::Blob>(b, "audio")?),
+            _ => None,
+        };
+        let session: Option<UploadSession> = match idb::some(session) {
+            Some(s) => entries::from_js(s, "upload session").ok(),
+            None => None,
+        };
+        Ok::<_, Error>((blob, session))
+    };
+    let (blob, session) = match prepared.await {
+        Ok((Some(blob), session)) => (blob, session),
+        // The audio changed since the engine looked: uploading it under `hash` would be wrong.
+        Ok((None, _)) => return Outcome::NotFound,
+        Err(e) => return local_failure(e),
+    };
+    let progress = |s: &UploadSession| {
+        let detail = Object::new();
+        set(&detail, "id", recording.as_str());
+        set(&detail, "phase", "upload");
+        set(&detail, "sent", s.sent);
+        set(&detail, "total", s.size);
+        store.events().emit("syncprogress", &detail);
+        // Keep the session so a reload resumes instead of starting over; best effort.
+        if !s.url.is_empty() {
+            save_session(store.clone(), key.to_owned(), Some(s.clone()));
+        }
+    };
+    let upload = Upload {
+        key,
+        blob: &blob,
+        content_type,
+        chunk: options.chunk_bytes,
+        session,
+    };
+    let result = remote
+        .put_blob(upload, &progress, options.signal.as_ref())
+        .await;
+    match result {
+        Ok(()) => {
+            save_session(store.clone(), key.to_owned(), None);
+            Outcome::Done
+        }
+        Err(e) => failed(e),
+    }
+}
+
+/// Stores (or with `None` removes) the resumable session of `key`, in its own transaction.
+fn save_session(store: Rc<Store>, key: String, session: Option<UploadSession>) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let write = async {
+            let tx = store.tx(&[UPLOADS], Mode::Readwrite)?;
+            let uploads = tx.store(UPLOADS)?;
+            match &session {
+                Some(s) => idb::issue(
+                    uploads.put_with_key(&entries::to_js(s)?, &key.as_str().into()),
+                    "saving the upload session",
+                )?,
+                None => idb::issue(
+                    uploads.delete(&key.as_str().into()),
+                    "removing the upload session",
+                )?,
+            }
+            tx.commit("saving the upload session").await
+        };
+        // A lost session only means the upload restarts from zero; nothing to report.
+        let _ = write.await;
+    });
+}
+
+/// Downloads audio straight into the store: the Blob never enters wasm memory.
+async fn download(
+    store: &Store,
+    remote: &Firebase,
+    key: &str,
+    recording: &RecordingId,
+    hash: &ContentHash,
+    signal: Option<&AbortSignal>,
+) -> Outcome {
+    let blob = match remote.get_blob(key, signal).await {
+        Ok(b) => b,
+        Err(HttpFailure::Status { status: 404, .. }) => return Outcome::NotFound,
+        Err(e) => return failed(e),
+    };
+    let stored = async {
+        let context = "storing downloaded audio";
+        let tx = store.tx(&[RECORDINGS, BLOBS, SYNC], Mode::Readwrite)?;
+        let (recordings, sync) = (tx.store(RECORDINGS)?, tx.store(SYNC)?);
+        let entry = entries::read(&sync, recording).await?;
+        if let Some(entry) = audio_arrived(entry, hash) {
+            // Keep the type the recording declares, whatever the server sent.
+            let mime = entry.public().map(|r| r.mime_type).unwrap_or_default();
+            let blob = if mime.is_empty() {
+                blob.clone()
+            } else {
+                super::store::retype(&blob, &mime)?
+            };
+            idb::issue(
+                tx.store(BLOBS)?
+                    .put_with_key(&blob, &recording.as_str().into()),
+                context,
+            )?;
+            entries::write(&sync, &recordings, &entry)?;
+        }
+        tx.commit(context).await
+    };
+    let detail = Object::new();
+    set(&detail, "id", recording.as_str());
+    set(&detail, "phase", "download");
+    set(&detail, "sent", blob.size());
+    set(&detail, "total", blob.size());
+    store.events().emit("syncprogress", &detail);
+    match stored.await {
+        Ok(()) => {
+            store
+                .events()
+                .changed(ChangeKind::Sync, &[recording.as_str()]);
+            Outcome::Done
+        }
+        Err(e) => local_failure(e),
+    }
+}
+
+/// The report as JS sees it: `{ pushed, pulled, uploaded, downloaded, deleted, conflicts, failed,
+/// outcome }`.
+pub fn report_to_js(report: &Report, failures: &[(String, String)]) -> JsValue {
+    let out = Object::new();
+    set(&out, "pushed", report.changes_pushed as f64);
+    set(&out, "pulled", report.changes_pulled as f64);
+    set(&out, "uploaded", report.blobs_uploaded as f64);
+    set(&out, "downloaded", report.blobs_downloaded as f64);
+    set(&out, "deleted", report.blobs_deleted as f64);
+    set(&out, "conflicts", report.conflicts as f64);
+    let failed = js_sys::Array::new();
+    for id in &report.failed {
+        let item = Object::new();
+        let message = failures
+            .iter()
+            .find(|(i, _)| i == id.as_str())
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default();
+        set(&item, "id", id.as_str());
+        set(&item, "code", failure_code(&message));
+        set(&item, "message", message);
+        failed.push(&item);
+    }
+    set(&out, "failed", failed);
+    let outcome = entries::to_js(&report.outcome).unwrap_or(JsValue::NULL);
+    let _ = Reflect::set(&out, &"outcome".into(), &outcome);
+    out.into()
+}
