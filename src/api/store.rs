@@ -172,6 +172,22 @@ impl RecordingStore {
         })
     }
 
+    /// Replaces a recording's audio with a new take, keeping its id and metadata; the recording
+    /// becomes pending. Concurrent takes on two devices never lose audio: see the sync policies.
+    #[wasm_bindgen(js_name = replaceAudio, unchecked_return_type = "Promise<Recording>")]
+    pub fn replace_audio(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Blob")] blob: JsValue,
+    ) -> Promise {
+        let store = self.inner.clone();
+        promise(async move {
+            let id = parse_id(&id)?;
+            let blob = as_blob(&blob, "replaceAudio(id, blob)")?;
+            store.replace_audio(&id, &blob).await
+        })
+    }
+
     /// Deletes a recording; a tombstone stays until the deletion is synced.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn delete(&self, #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue) -> Promise {

@@ -2,6 +2,7 @@
 //! engine's operations, feeds their outcomes back with the time, and sleeps until the engine's
 //! next wake-up. All decisions are the engine's; this module only does IO.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use futures::future::{select, Either, LocalBoxFuture};
@@ -20,7 +21,7 @@ use super::remote::http::Failure as HttpFailure;
 use super::remote::{Upload, UploadSession};
 use super::schema::{BLOBS, BY_WORK, META, RECORDINGS, SYNC, UPLOADS};
 use super::store::{set, Store};
-use crate::core::commit::{audio_arrived, Commit};
+use crate::core::commit::{audio_arrived, Commit, Ran};
 use crate::core::engine::{Body, Engine, EngineConfig, Event, Failure, Op, OpId, Outcome, Report};
 use crate::core::entry::LocalEntry;
 use crate::core::fields::ContentHash;
@@ -289,14 +290,27 @@ async fn run_commit(store: &Store, commit: &Commit) -> Result<Outcome> {
         tx.store(SYNC)?,
         tx.store(META)?,
     );
-    let mut read = Vec::new();
-    for id in commit.reads() {
-        if let Some(entry) = entries::read(&sync, &id).await? {
-            read.push(entry);
-        }
-    }
     let clock = entries::read_clock(&meta, store.device()).await?;
-    let (writes, outcome) = commit.run(clock, read);
+    let mut read = BTreeMap::new();
+    let mut wanted = commit.reads();
+    // `run` may ask for more entries (a conflict copy's id) before it can decide; it is pure, so
+    // running it again on the larger read set in the same transaction is safe.
+    let (writes, outcome) = loop {
+        for id in wanted.drain(..) {
+            let entry = entries::read(&sync, &id).await?;
+            read.insert(id, entry);
+        }
+        match commit.run(clock.clone(), &read) {
+            Ran::Done(writes, outcome) => break (writes, outcome),
+            Ran::Read(more) if more.iter().all(|id| read.contains_key(id)) => {
+                return Err(Error::new(
+                    Code::Internal,
+                    "the sync core asked to read entries it has",
+                ));
+            }
+            Ran::Read(more) => wanted = more,
+        }
+    };
     // Conflict copies share the audio of the take they copy; Blobs are immutable, so one object
     // can back both keys.
     for (from, to) in &writes.copy_audio {

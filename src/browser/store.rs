@@ -296,6 +296,69 @@ impl Store {
         Ok(result)
     }
 
+    /// Replaces a recording's audio (a re-recording), keeping its id and metadata. The new take
+    /// is hashed first, in bounded chunks, then written with the entry in one transaction.
+    pub async fn replace_audio(
+        self: &Rc<Self>,
+        id: &RecordingId,
+        blob: &web_sys::Blob,
+    ) -> Result<JsValue> {
+        let context = "replacing the audio";
+        let digest = hash::sha256_hex(blob).await?;
+        let tx = self.tx(&[RECORDINGS, BLOBS, SYNC, META], Mode::Readwrite)?;
+        let recordings = tx.store(RECORDINGS)?;
+        let record = idb::some(idb::call(recordings.get(&id.as_str().into()), context).await?)
+            .ok_or_else(|| not_found(id))?;
+        let mime_type = match blob.type_() {
+            t if t.is_empty() => Reflect::get(&record, &"mimeType".into())?
+                .as_string()
+                .unwrap_or_default(),
+            t => t,
+        };
+        let blob = if blob.type_() == mime_type {
+            blob.clone()
+        } else {
+            retype(blob, &mime_type)?
+        };
+        idb::issue(
+            tx.store(BLOBS)?.put_with_key(&blob, &id.as_str().into()),
+            context,
+        )?;
+        let sync = tx.store(SYNC)?;
+        let result = match entries::read(&sync, id).await? {
+            Some(mut entry) => {
+                let meta = tx.store(META)?;
+                let mut clock = entries::read_clock(&meta, &self.device).await?;
+                let audio = crate::core::fields::AudioRef {
+                    hash: crate::core::fields::ContentHash::parse(&digest)
+                        .map_err(|e| Error::new(Code::Internal, e.to_string()))?,
+                    size: blob.size() as u64,
+                    mime_type,
+                };
+                entry
+                    .replace_audio(audio, &mut clock, platform::now_ms() as u64)
+                    .map_err(|e| Error::invalid(e.to_string()))?;
+                entries::write(&sync, &recordings, &entry)?;
+                entries::write_clock(&meta, &clock)?;
+                entries::to_js(&entry.public().ok_or_else(|| not_found(id))?)?
+            }
+            // Not known to sync yet: the entry made when it is hashed starts from this take.
+            None => {
+                set(&record, "mimeType", mime_type);
+                set(&record, "size", blob.size());
+                set(&record, "contentHash", digest);
+                set(&record, "updatedAt", platform::now_ms());
+                set_state(&record, SyncState::Pending);
+                idb::issue(recordings.put(&record), context)?;
+                record
+            }
+        };
+        tx.commit(context).await?;
+        self.events.changed(ChangeKind::Update, &[id.as_str()]);
+        self.queue_hash(id.as_str().to_owned());
+        Ok(result)
+    }
+
     /// Deletes a recording and its audio. A recording known to sync keeps its entry as a tombstone
     /// until the deletion is synced.
     pub async fn delete(&self, id: &RecordingId) -> Result<()> {

@@ -6,7 +6,7 @@
 //! in the returned [`Writes`], and commits. Because the merge runs on what the transaction read, an
 //! edit the user makes during a sync (in this tab or another) is merged, never overwritten.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -70,12 +70,24 @@ impl SyncMeta {
 
 /// A local transaction for the driver to run; see the module docs for the protocol.
 ///
+/// The driver reads [`Commit::reads`], calls [`Commit::run`], and if it answers [`Ran::Read`],
+/// reads those too and runs again, all in the same transaction; then it writes the [`Writes`].
+///
 /// ```
-/// use tapesync::core::{commit::{Commit, CommitOutcome, SyncMeta}, device::DeviceId, hlc::Clock};
+/// use tapesync::core::{commit::{Commit, CommitOutcome, Ran, SyncMeta}, device::DeviceId, hlc::Clock};
 /// let device = DeviceId::parse("d").unwrap();
 /// let commit = Commit::trashed(SyncMeta::new(device.clone()), vec![]);
 /// assert!(commit.reads().is_empty());
-/// let (writes, outcome) = commit.run(Clock::new(device), vec![]);
+/// // The driver, inside one readwrite transaction:
+/// let mut read = std::collections::BTreeMap::new();
+/// let mut ids = commit.reads();
+/// let (writes, outcome) = loop {
+///     for id in ids { read.insert(id, None); } // store.get(id) in a real driver
+///     match commit.run(Clock::new(device.clone()), &read) {
+///         Ran::Done(w, o) => break (w, o),
+///         Ran::Read(more) => ids = more,
+///     }
+/// };
 /// assert!(writes.meta.is_some());
 /// assert!(matches!(outcome, CommitOutcome::Done { .. }));
 /// ```
@@ -199,6 +211,22 @@ pub enum CommitOutcome {
     },
 }
 
+/// The result of [`Commit::run`].
+///
+/// ```
+/// use tapesync::core::{commit::Ran, id::RecordingId};
+/// let r = Ran::Read(vec![RecordingId::parse("c").unwrap()]);
+/// assert!(matches!(r, Ran::Read(_)));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ran {
+    /// Write these, commit, and hand the outcome to the engine.
+    Done(Writes, CommitOutcome),
+    /// Read these entries too (in the same transaction), then run again. Happens when a conflict
+    /// copy is about to be made whose id may exist already.
+    Read(Vec<RecordingId>),
+}
+
 impl Commit {
     pub(crate) fn apply(meta: SyncMeta, segment: Segment, cfg: MergeConfig, now: u64) -> Self {
         Commit {
@@ -224,11 +252,12 @@ impl Commit {
     /// The commit that forgets blob keys whose deletion is done.
     ///
     /// ```
-    /// use tapesync::core::{commit::{Commit, CommitOutcome, SyncMeta}, device::DeviceId, hlc::Clock};
+    /// use tapesync::core::{commit::{Commit, Ran, SyncMeta}, device::DeviceId, hlc::Clock};
     /// let d = DeviceId::parse("d").unwrap();
     /// let mut meta = SyncMeta::new(d.clone());
     /// meta.trash = vec!["blobs/r/x".into(), "blobs/r/y".into()];
-    /// let (w, _) = Commit::trashed(meta, vec!["blobs/r/x".into()]).run(Clock::new(d), vec![]);
+    /// let commit = Commit::trashed(meta, vec!["blobs/r/x".into()]);
+    /// let Ran::Done(w, _) = commit.run(Clock::new(d), &Default::default()) else { unreachable!() };
     /// assert_eq!(w.meta.unwrap().trash, vec!["blobs/r/y".to_string()]);
     /// ```
     pub fn trashed(meta: SyncMeta, keys: Vec<String>) -> Self {
@@ -278,29 +307,47 @@ impl Commit {
         ids
     }
 
-    /// Computes the writes from what the transaction read: the device's `clock` and the existing
-    /// entries among [`Commit::reads`]. Pure: the same input gives the same output.
+    /// Computes the writes from what the transaction has read: the device's `clock`, and for
+    /// every id asked for so far ([`Commit::reads`], then any [`Ran::Read`]) its entry or `None`
+    /// if there is none. Pure: the same input gives the same output, so the driver may call it
+    /// again after reading more in the same transaction.
     ///
     /// ```
-    /// use tapesync::core::{commit::{Commit, SyncMeta}, device::DeviceId, hlc::Clock};
+    /// use std::collections::BTreeMap;
+    /// use tapesync::core::{commit::{Commit, Ran, SyncMeta}, device::DeviceId, hlc::Clock};
     /// let d = DeviceId::parse("d").unwrap();
-    /// let (w, _) = Commit::trashed(SyncMeta::new(d.clone()), vec![]).run(Clock::new(d.clone()), vec![]);
+    /// let Ran::Done(w, _) = Commit::trashed(SyncMeta::new(d.clone()), vec![]).run(Clock::new(d.clone()), &BTreeMap::new()) else {
+    ///     unreachable!()
+    /// };
     /// assert_eq!(w.clock, Clock::new(d));
     /// ```
-    pub fn run(&self, clock: Clock, entries: Vec<LocalEntry>) -> (Writes, CommitOutcome) {
+    pub fn run(&self, clock: Clock, read: &BTreeMap<RecordingId, Option<LocalEntry>>) -> Ran {
         let mut clock = clock;
-        let mut by_id: BTreeMap<RecordingId, LocalEntry> =
-            entries.into_iter().map(|e| (e.id.clone(), e)).collect();
+        let mut by_id: BTreeMap<RecordingId, LocalEntry> = read
+            .values()
+            .flatten()
+            .map(|e| (e.id.clone(), e.clone()))
+            .collect();
         let mut w = Writes::empty(clock.clone());
         let outcome = match &self.kind {
             Kind::Apply { meta, segment, cfg } => {
                 let mut touched: BTreeMap<RecordingId, LocalEntry> = BTreeMap::new();
                 let mut changed = Vec::new();
                 let mut conflicts = Vec::new();
+                let mut need = Vec::new();
                 for c in &segment.changes {
                     let current = touched.remove(&c.id).or_else(|| by_id.remove(&c.id));
                     let keep = current.clone();
-                    let out = apply_change(current, c, cfg, &mut clock, self.now);
+                    let made: BTreeSet<RecordingId> = touched.keys().cloned().collect();
+                    let existing = |id: &RecordingId| {
+                        if made.contains(id) {
+                            Some(true)
+                        } else {
+                            read.get(id).map(Option::is_some)
+                        }
+                    };
+                    let out = apply_change(current, c, cfg, &mut clock, self.now, &existing);
+                    need.extend(out.need.iter().cloned());
                     if out.entries.is_empty() {
                         if let Some(k) = keep {
                             touched.insert(k.id.clone(), k);
@@ -319,6 +366,9 @@ impl Commit {
                         }
                         touched.insert(e.id.clone(), e);
                     }
+                }
+                if !need.is_empty() {
+                    return Ran::Read(need);
                 }
                 w.entries = touched.into_values().collect();
                 let mut meta = meta.clone();
@@ -415,7 +465,7 @@ impl Commit {
             }
         };
         w.clock = clock;
-        (w, outcome)
+        Ran::Done(w, outcome)
     }
 }
 

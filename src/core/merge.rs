@@ -166,6 +166,9 @@ pub struct Applied {
     pub conflicts: Vec<Conflict>,
     /// Whether what the app sees of the recording changed.
     pub visible_change: bool,
+    /// Entries (of conflict copies) the caller must look up before this result counts: when not
+    /// empty, apply the change again with `existing` answering for them.
+    pub need: Vec<RecordingId>,
 }
 
 /// The id of the conflict copy of `origin`'s audio version stamped `take`.
@@ -267,11 +270,16 @@ struct Ctx<'a> {
     cfg: &'a MergeConfig,
     clock: &'a mut Clock,
     now: u64,
+    existing: &'a dyn Fn(&RecordingId) -> Option<bool>,
     out: Applied,
 }
 
 impl Ctx<'_> {
     /// Keeps `take` as a conflict copy if copies are on and this device holds its bytes.
+    ///
+    /// The copy's id is derived from the take, so the copy may exist already: made earlier, or
+    /// by another device from the same take. Then it is not made again (and a copy the user has
+    /// deleted stays deleted).
     fn keep_copy(
         &mut self,
         entry: &LocalEntry,
@@ -281,11 +289,18 @@ impl Ctx<'_> {
         if !self.cfg.conflict_copies || entry.audio_here.as_ref() != Some(&take.audio.hash) {
             return None;
         }
-        let copy = conflict_copy(&entry.id, view, take, self.clock, self.now);
-        let id = copy.id.clone();
-        if !self.out.entries.iter().any(|e| e.id == id) {
-            self.out.copy_audio.push((entry.id.clone(), id.clone()));
-            self.out.entries.push(copy);
+        let id = copy_id(&entry.id, &take.at);
+        if self.out.entries.iter().any(|e| e.id == id) {
+            return Some(id);
+        }
+        match (self.existing)(&id) {
+            None => self.out.need.push(id.clone()),
+            Some(true) => {}
+            Some(false) => {
+                let copy = conflict_copy(&entry.id, view, take, self.clock, self.now);
+                self.out.copy_audio.push((entry.id.clone(), id.clone()));
+                self.out.entries.push(copy);
+            }
         }
         Some(id)
     }
@@ -310,6 +325,11 @@ impl Ctx<'_> {
 /// (`None` if the device has never heard of it), settling conflicts with unpublished local edits
 /// by `cfg`. The clock observes every stamp in the change, so later local edits order after it.
 ///
+/// `existing` says whether an entry exists for a recording id (`None`: not looked up). Conflict
+/// copies have ids derived from their take, so a copy may exist already; when the answer is
+/// `None`, the id is listed in [`Applied::need`] and the caller looks it up and applies again
+/// (the function is pure, so applying again from the same inputs is safe).
+///
 /// ```
 /// use tapesync::core::{device::DeviceId, entry::{Edit, LocalEntry}, fields::{Fields, Lww}, hlc::{Clock, Hlc},
 ///     id::RecordingId, log::Change, merge::{apply_change, MergeConfig, Policy}, recording::Recording};
@@ -325,7 +345,7 @@ impl Ctx<'_> {
 /// for (policy, expect) in [(Policy::Merge, "theirs"), (Policy::LocalWins, "mine"), (Policy::CloudWins, "theirs")] {
 ///     let mut clock = mine.clone();
 ///     let cfg = MergeConfig { policy, conflict_copies: true };
-///     let out = apply_change(Some(entry.clone()), &change, &cfg, &mut clock, 2_500);
+///     let out = apply_change(Some(entry.clone()), &change, &cfg, &mut clock, 2_500, &|_| Some(false));
 ///     assert_eq!(out.entries[0].public().unwrap().name, expect);
 ///     assert_eq!(out.conflicts.len(), 1);
 /// }
@@ -336,6 +356,7 @@ pub fn apply_change(
     cfg: &MergeConfig,
     clock: &mut Clock,
     now: u64,
+    existing: &dyn Fn(&RecordingId) -> Option<bool>,
 ) -> Applied {
     for s in change.fields.all_stamps() {
         clock.observe(s);
@@ -345,6 +366,7 @@ pub fn apply_change(
         cfg,
         clock,
         now,
+        existing,
         out: Applied::default(),
     };
     let me = ctx.clock.device().clone();
@@ -357,7 +379,7 @@ pub fn apply_change(
     }
     if let Some(old) = before_cloud.audio.as_ref().filter(|v| v.at.device() == &me) {
         let live = e.cloud.deleted.is_none()
-            && e.cloud.audio.as_ref().map(|a| &a.at) == Some(&old.at);
+            && e.cloud.audio.as_ref().map(|a| &a.audio.hash) == Some(&old.audio.hash);
         if !live {
             // A take this device recorded is no longer the recording's audio, and never will be
             // again (stamps only grow, deletes are final). Its author deletes its blob, whatever
@@ -462,6 +484,13 @@ fn audio_changed(
         return;
     };
     if let Some(mut l) = e.local.audio.clone() {
+        if l.audio.hash == winner.audio.hash {
+            // The same bytes won elsewhere (e.g. the same conflict copy made on two devices):
+            // nothing is lost by dropping this take, and its blob is the winner's.
+            e.local.audio = None;
+            e.uploaded = None;
+            return;
+        }
         let local_wins = match ctx.cfg.policy {
             Policy::Merge => l.at > winner.at,
             Policy::LocalWins => true,
@@ -483,7 +512,11 @@ fn audio_changed(
             ctx.conflict(&e.id, Field::Audio, Kept::Cloud, copy);
         }
     } else if let Some(old) = &before_cloud.audio {
-        if old.at.device() == me && old.at != winner.at && !winner.replaced(old) {
+        if old.at.device() == me
+            && old.at != winner.at
+            && old.audio.hash != winner.audio.hash
+            && !winner.replaced(old)
+        {
             // This device's published take lost to one recorded without seeing it.
             let copy = ctx.keep_copy(e, view_before, old);
             ctx.conflict(&e.id, Field::Audio, Kept::Cloud, copy);
@@ -585,6 +618,7 @@ mod tests {
             &MergeConfig::default(),
             &mut clock,
             1_000,
+            &|_| Some(false),
         );
         let mut e = out.entries[0].clone();
         e.audio_here = Some(hash('0'));
@@ -618,7 +652,14 @@ mod tests {
                 id: b.id.clone(),
                 fields: f,
             };
-            let out = apply_change(Some(b.clone()), &change, &cfg(policy), &mut bc, 2_500);
+            let out = apply_change(
+                Some(b.clone()),
+                &change,
+                &cfg(policy),
+                &mut bc,
+                2_500,
+                &|_| Some(false),
+            );
             let e = &out.entries[0];
             match policy {
                 Policy::LocalWins => {
@@ -659,11 +700,19 @@ mod tests {
             &cfg(Policy::Merge),
             &mut ac,
             5_000,
+            &|_| Some(false),
         );
         assert_eq!(out.entries.len(), 2);
         // The same change on a device that did not author take 0 makes no copy.
         let (b, mut bc) = published("b");
-        let out = apply_change(Some(b), &change, &cfg(Policy::Merge), &mut bc, 5_000);
+        let out = apply_change(
+            Some(b),
+            &change,
+            &cfg(Policy::Merge),
+            &mut bc,
+            5_000,
+            &|_| Some(false),
+        );
         assert_eq!(out.entries.len(), 1);
         // A deliberate replacement (base = take 0) makes no copy, and its author trashes take 0.
         let mut f2 = Fields::default();
@@ -681,6 +730,7 @@ mod tests {
             &cfg(Policy::Merge),
             &mut ac,
             5_000,
+            &|_| Some(false),
         );
         assert_eq!(out.entries.len(), 1);
         assert!(out.conflicts.is_empty());
@@ -709,7 +759,9 @@ mod tests {
                 id: b.id.clone(),
                 fields: f,
             };
-            let out = apply_change(Some(b), &change, &cfg(policy), &mut bc, 2_500);
+            let out = apply_change(Some(b), &change, &cfg(policy), &mut bc, 2_500, &|_| {
+                Some(false)
+            });
             assert_eq!(out.entries[0].phase, Phase::Deleted);
             assert_eq!(out.drop_audio.len(), 1);
             let copies: Vec<_> = out.entries[1..]
@@ -736,7 +788,9 @@ mod tests {
                 id: b.id.clone(),
                 fields: f,
             };
-            let out = apply_change(Some(b), &change, &cfg(policy), &mut bc, 2_500);
+            let out = apply_change(Some(b), &change, &cfg(policy), &mut bc, 2_500, &|_| {
+                Some(false)
+            });
             let e = &out.entries[0];
             if policy == Policy::CloudWins {
                 assert_eq!(e.public().unwrap().name, "theirs");
@@ -768,6 +822,7 @@ mod tests {
             &cfg(Policy::Merge),
             &mut ac.clone(),
             5_000,
+            &|_| Some(false),
         );
         assert_eq!(out.entries.len(), 2);
         let no_copies = MergeConfig {
@@ -783,6 +838,7 @@ mod tests {
             &no_copies,
             &mut ac,
             5_000,
+            &|_| Some(false),
         );
         assert_eq!(out.entries.len(), 1);
         assert_eq!(out.entries[0].garbage, vec![hash('0')]);
@@ -800,7 +856,9 @@ mod tests {
             id: b.id.clone(),
             fields: f,
         };
-        let out = apply_change(Some(b), &change, &cfg(Policy::Merge), &mut bc, 10);
+        let out = apply_change(Some(b), &change, &cfg(Policy::Merge), &mut bc, 10, &|_| {
+            Some(false)
+        });
         assert_eq!(out.entries[0].public().unwrap().name, "x");
         let again = apply_change(
             Some(out.entries[0].clone()),
@@ -808,6 +866,7 @@ mod tests {
             &cfg(Policy::Merge),
             &mut bc,
             10,
+            &|_| Some(false),
         );
         assert!(again.entries.is_empty());
     }

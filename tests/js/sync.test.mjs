@@ -58,3 +58,209 @@ test("two devices push and pull both ways, and a third device starting empty pul
   assert.deepEqual(result.c["from-a"].custom, { mic: "usb" });
   assert.equal(result.quiet.pushed + result.quiet.uploaded + result.quiet.pulled, 0, "a quiet sync moves nothing");
 });
+
+/** Two devices that both hold recording "r", synced. */
+async function twoSynced(page, cloud) {
+  return page.evaluate(async (cloud) => {
+    const { device, remote, audio } = kit;
+    window.r = remote(tapesync, cloud);
+    window.a = await device(tapesync, "a");
+    window.b = await device(tapesync, "b");
+    await a.save(audio(30_000, 7), { id: "r", name: "original", tags: ["t"] });
+    await a.settled();
+    await a.sync(r);
+    await b.sync(r);
+    return (await b.get("r"))?.syncState;
+  }, cloud);
+}
+
+for (const [policy, expected] of [["merge", "B"], ["local-wins", "A"], ["cloud-wins", "B"]]) {
+  test(`policy ${policy}: concurrent renames settle on ${expected} everywhere, other fields merge`, async () => {
+    const { page, cloud } = await setup();
+    assert.equal(await twoSynced(page, cloud), "synced");
+    const out = await page.evaluate(async (policy) => {
+      await a.update("r", { name: "A" });
+      await new Promise((ok) => setTimeout(ok, 5));
+      await b.update("r", { name: "B", tags: ["from-b"] });
+      const conflicts = [];
+      a.addEventListener("syncconflict", (e) => conflicts.push(e.detail));
+      await b.sync(r, { policy });
+      const ra = await a.sync(r, { policy });
+      await b.sync(r, { policy });
+      return { a: await a.get("r"), b: await b.get("r"), ra, conflicts };
+    }, policy);
+    assert.equal(out.a.name, expected);
+    assert.equal(out.b.name, expected, "both devices agree");
+    assert.deepEqual(out.a.tags, ["from-b"], "a field only B changed keeps B's value");
+    assert.equal(out.a.syncState, "synced");
+    assert.equal(out.conflicts.length, 1, JSON.stringify(out.conflicts));
+    assert.equal(out.conflicts[0].kept, policy === "local-wins" ? "local" : "cloud");
+  });
+}
+
+test("concurrent re-recordings keep the losing take as a conflict copy on every device", async () => {
+  const { page, cloud } = await setup();
+  await twoSynced(page, cloud);
+  const out = await page.evaluate(async () => {
+    const { audio, snapshot, digest } = kit;
+    const takeA = audio(40_000, 11);
+    const takeB = audio(45_000, 12);
+    await a.replaceAudio("r", takeA);
+    await b.replaceAudio("r", takeB);
+    await b.sync(r);
+    await a.sync(r);
+    await b.sync(r);
+    await a.sync(r);
+    return { a: await snapshot(a), b: await snapshot(b), hashA: await digest(takeA), hashB: await digest(takeB) };
+  });
+  assert.deepEqual(out.a, out.b, "both devices converge");
+  const ids = Object.keys(out.a);
+  assert.equal(ids.length, 2, `the original and one conflict copy: ${ids}`);
+  const audios = Object.values(out.a).map((r) => r.audio).sort();
+  assert.deepEqual(audios, [out.hashA, out.hashB].sort(), "neither take is lost");
+  const copy = Object.entries(out.a).find(([id]) => id !== "r")[1];
+  assert.equal(copy.custom.conflictOf, "r", "the copy names its origin");
+});
+
+for (const [policy, survives] of [["merge", false], ["local-wins", false], ["cloud-wins", true]]) {
+  test(`policy ${policy}: a delete against a concurrent edit ${survives ? "is withdrawn" : "wins"}`, async () => {
+    const { page, cloud } = await setup();
+    await twoSynced(page, cloud);
+    const out = await page.evaluate(async (policy) => {
+      await a.delete("r");
+      await b.update("r", { name: "edited" });
+      await b.sync(r, { policy });
+      await a.sync(r, { policy });
+      await b.sync(r, { policy });
+      return { a: await a.get("r"), b: await b.get("r"), bBlob: !!(await b.getBlob("r")) };
+    }, policy);
+    if (survives) {
+      assert.equal(out.a?.name, "edited");
+      assert.equal(out.b?.name, "edited");
+    } else {
+      assert.equal(out.a, null);
+      assert.equal(out.b, null, "the deletion reached the other device");
+      assert.equal(out.bBlob, false, "with its audio");
+    }
+  });
+}
+
+test("a delete on one device removes the recording on the other, and its audio from the cloud", async () => {
+  const { page, cloud, user } = await setup();
+  await twoSynced(page, cloud);
+  const out = await page.evaluate(async () => {
+    await a.delete("r");
+    const ra = await a.sync(r);
+    const rb = await b.sync(r);
+    return { ra, rb, b: await b.get("r"), count: await b.count() };
+  });
+  assert.equal(out.b, null);
+  assert.equal(out.count, 0);
+  const listing = await fetch(`${STORAGE_URL}/v0/b/${BUCKET}/o?prefix=${encodeURIComponent(`users/${user.uid}/recordings/blobs/r/`)}`,
+    { headers: { Authorization: `Firebase ${user.idToken}` } }).then((r) => r.json());
+  assert.deepEqual(listing.items ?? [], [], "the deleted recording's audio is gone from the cloud");
+});
+
+test("an interrupted multi-chunk upload resumes after reopening and the cloud's bytes equal the local ones", async () => {
+  const { page, cloud, user } = await setup();
+  const out = await page.evaluate(async (cloud) => {
+    const { device, remote, audio, digest } = kit;
+    const r = remote(tapesync, cloud);
+    let a = await device(tapesync, "big");
+    const blob = audio(5 * 256 * 1024 + 1234, 5);
+    await a.save(blob, { id: "big" });
+    await a.settled();
+    const controller = new AbortController();
+    const sent = [];
+    a.addEventListener("syncprogress", (e) => {
+      if (e.detail.phase === "upload") {
+        sent.push(e.detail.sent);
+        if (e.detail.sent > 0 && e.detail.sent < e.detail.total) controller.abort();
+      }
+    });
+    let code = "resolved";
+    try {
+      await a.sync(r, { chunkSize: 256 * 1024, signal: controller.signal });
+    } catch (e) {
+      code = e.code;
+    }
+    const firstRun = [...sent];
+    a.close();
+    // Like a reload: a new connection, a new remote object, the upload session from IndexedDB.
+    a = await device(tapesync, "big");
+    const resumed = [];
+    a.addEventListener("syncprogress", (e) => e.detail.phase === "upload" && resumed.push(e.detail.sent));
+    const report = await a.sync(remote(tapesync, cloud), { chunkSize: 256 * 1024 });
+    return { code, firstRun, resumed, report, hash: await digest(blob), state: (await a.get("big")).syncState };
+  }, cloud);
+  assert.equal(out.code, "Aborted");
+  assert.ok(out.firstRun.some((s) => s > 0), `the first run sent some chunks: ${out.firstRun}`);
+  assert.ok(out.resumed[0] > 0, `the second run started where the server was: ${out.resumed}`);
+  assert.equal(out.report.outcome.kind, "complete");
+  assert.equal(out.state, "synced");
+  const res = await fetch(`${STORAGE_URL}/v0/b/${BUCKET}/o/${encodeURIComponent(`users/${user.uid}/recordings/blobs/big/${out.hash}`)}?alt=media`,
+    { headers: { Authorization: `Firebase ${user.idToken}` } });
+  assert.equal(res.status, 200);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const { createHash } = await import("node:crypto");
+  assert.equal(bytes.length, 5 * 256 * 1024 + 1234);
+  assert.equal(createHash("sha256").update(bytes).digest("hex"), out.hash, "cloud bytes equal local bytes");
+});
+
+test("a lost response (the server took the write, the client never heard) leads to no duplicate object", async () => {
+  const { page, cloud, user } = await setup();
+  let dropped = 0;
+  // Let the first audio upload and the first log segment reach the server, then cut the
+  // connection before the client sees the answer.
+  await page.route((url) => url.href.includes("uploadType=media"), async (route) => {
+    if (dropped < 2) {
+      dropped++;
+      await route.fetch();
+      await route.abort("connectionreset");
+    } else {
+      await route.continue();
+    }
+  });
+  const out = await page.evaluate(async (cloud) => {
+    const { device, remote, audio } = kit;
+    const a = await device(tapesync, "lossy");
+    await a.save(audio(20_000, 3), { id: "once" });
+    await a.settled();
+    const report = await a.sync(remote(tapesync, cloud));
+    const again = await a.sync(remote(tapesync, cloud));
+    return { report, again, state: (await a.get("once")).syncState, device: a.deviceId };
+  }, cloud);
+  assert.equal(dropped, 2);
+  assert.equal(out.state, "synced", JSON.stringify(out));
+  const list = async (prefix) => (await fetch(`${STORAGE_URL}/v0/b/${BUCKET}/o?prefix=${encodeURIComponent(prefix)}`,
+    { headers: { Authorization: `Firebase ${user.idToken}` } }).then((r) => r.json())).items ?? [];
+  const base = `users/${user.uid}/recordings`;
+  assert.equal((await list(`${base}/blobs/once/`)).length, 1, "one audio object");
+  const segments = await list(`${base}/log/${out.device}/`);
+  assert.equal(segments.length, 1, `one log segment: ${segments.map((s) => s.name)}`);
+});
+
+test("a user signed in as B cannot sync into A's folder: the sync reports it and stops trying", async () => {
+  const { page, cloud } = await setup();
+  const other = await signUp();
+  const out = await page.evaluate(async ({ cloud, other }) => {
+    const { device, remote, audio } = kit;
+    const a = await device(tapesync, "owner");
+    await a.save(audio(1000, 1), { id: "private" });
+    await a.settled();
+    await a.sync(remote(tapesync, cloud));
+    const intruder = await device(tapesync, "intruder");
+    await intruder.save(audio(1000, 2), { id: "mine" });
+    await intruder.settled();
+    const states = [];
+    intruder.addEventListener("syncstate", (e) => states.push(e.detail.state));
+    // B's token against A's folder.
+    const report = await intruder.sync(remote(tapesync, { ...cloud, token: other.idToken }));
+    return { report, states, mine: (await intruder.get("mine")).syncState, pulled: await intruder.get("private") };
+  }, { cloud, other });
+  assert.equal(out.report.outcome.kind, "stopped", JSON.stringify(out.report));
+  assert.match(JSON.stringify(out.report.outcome), /403/);
+  assert.equal(out.pulled, null, "nothing of A's reached B");
+  assert.notEqual(out.mine, "synced");
+  assert.deepEqual(out.states, ["syncing", "error"]);
+});
