@@ -264,3 +264,113 @@ test("a user signed in as B cannot sync into A's folder: the sync reports it and
   assert.notEqual(out.mine, "synced");
   assert.deepEqual(out.states, ["syncing", "error"]);
 });
+
+/** Resolves with the number of `syncstate` "syncing" events seen until `count` syncs went idle. */
+const TRACK = () => {
+  window.rounds = { syncing: 0, idle: 0, reports: [] };
+  window.a.addEventListener("syncstate", (e) => {
+    if (e.detail.state === "syncing") rounds.syncing++;
+    if (e.detail.state === "idle") {
+      rounds.idle++;
+      rounds.reports.push(e.detail.report);
+    }
+  });
+};
+
+test("autoSync: the online event after an offline period starts a sync, and setOnline drives it too", async () => {
+  const { page, cloud } = await setup();
+  await page.evaluate(async (cloud) => {
+    window.a = await kit.device(tapesync, "auto");
+    window.r = kit.remote(tapesync, cloud);
+  }, cloud);
+  await page.evaluate(TRACK);
+  await page.evaluate(() => {
+    window.auto = a.autoSync(r, { onStart: false, onVisible: false, intervalMs: 0 });
+  });
+  await page.context().setOffline(true);
+  const offlineCode = await page.evaluate(async () => {
+    await a.save(kit.audio(5000, 1), { id: "offline-take" });
+    await a.settled();
+    return a.sync(r).then(() => "resolved", (e) => e.code);
+  });
+  assert.equal(offlineCode, "Network", "a sync while offline says so");
+  await page.context().setOffline(false);
+  await page.waitForFunction(() => rounds.idle >= 1, null, { timeout: 20_000 });
+  const synced = await page.evaluate(async () => (await a.get("offline-take")).syncState);
+  assert.equal(synced, "synced", "the online event synced the recording without any call");
+
+  // A host that knows better (Capacitor's Network plugin) drives the same trigger.
+  await page.evaluate(async () => {
+    a.setOnline(false);
+    await a.save(kit.audio(5000, 2), { id: "second" });
+    await a.settled();
+    a.setOnline(true);
+  });
+  await page.waitForFunction(async () => (await a.get("second")).syncState === "synced", null, { timeout: 20_000, polling: 200 });
+  const stopped = await page.evaluate(async () => {
+    auto.stop();
+    const before = rounds.syncing;
+    a.setOnline(false);
+    a.setOnline(true);
+    await new Promise((ok) => setTimeout(ok, 500));
+    return rounds.syncing - before;
+  });
+  assert.equal(stopped, 0, "after stop() no trigger fires");
+});
+
+test("autoSync: the interval fires, and triggers during a sync coalesce into one follow-up", async () => {
+  const { page, cloud } = await setup();
+  await page.evaluate(async (cloud) => {
+    window.a = await kit.device(tapesync, "interval");
+    window.r = kit.remote(tapesync, cloud);
+  }, cloud);
+  await page.evaluate(TRACK);
+  const interval = await page.evaluate(async () => {
+    const auto = a.autoSync(r, { onStart: false, onOnline: false, onVisible: false, intervalMs: 1000 });
+    await new Promise((ok) => setTimeout(ok, 3500));
+    auto.stop();
+    return rounds.syncing;
+  });
+  assert.ok(interval >= 2 && interval <= 4, `about three interval syncs in 3.5 s: ${interval}`);
+
+  const coalesced = await page.evaluate(async () => {
+    for (let i = 0; i < 5; i++) await a.save(kit.audio(3000, i), { id: `c${i}` });
+    await a.settled();
+    const before = rounds.syncing;
+    // Five requests while the first runs: one round now, one follow-up for the other four.
+    const all = await Promise.all([1, 2, 3, 4, 5].map(() => a.sync(r)));
+    return { rounds: rounds.syncing - before, reports: all.length, synced: await a.count({ syncState: "synced" }) };
+  });
+  assert.equal(coalesced.rounds, 2, JSON.stringify(coalesced));
+  assert.equal(coalesced.reports, 5, "every caller gets a report");
+  assert.equal(coalesced.synced, 5);
+});
+
+test("the official firebase JS SDK reads what tapesync pushed: same bytes and content type", async () => {
+  const { page, cloud, user } = await setup();
+  const out = await page.evaluate(async (cloud) => {
+    const a = await kit.device(tapesync, "sdk");
+    const blob = kit.audio(33_333, 9, "audio/webm;codecs=opus");
+    const rec = await a.save(blob, { id: "for-sdk" });
+    await a.settled();
+    await a.sync(kit.remote(tapesync, cloud));
+    return { hash: (await a.get(rec.id)).contentHash };
+  }, cloud);
+  const { initializeApp } = await import("firebase/app");
+  const { getAuth, connectAuthEmulator, signInWithEmailAndPassword } = await import("firebase/auth");
+  const { getStorage, connectStorageEmulator, ref, getBytes, getMetadata } = await import("firebase/storage");
+  const app = initializeApp({ apiKey: "demo-api-key", projectId: "demo-tapesync", storageBucket: BUCKET }, `sdk-${Date.now()}`);
+  const auth = getAuth(app);
+  connectAuthEmulator(auth, "http://127.0.0.1:9099", { disableWarnings: true });
+  await signInWithEmailAndPassword(auth, user.email, "tapesync-test");
+  const storage = getStorage(app);
+  connectStorageEmulator(storage, "127.0.0.1", 9199);
+  const object = ref(storage, `users/${user.uid}/recordings/blobs/for-sdk/${out.hash}`);
+  const bytes = new Uint8Array(await getBytes(object));
+  const meta = await getMetadata(object);
+  const { createHash } = await import("node:crypto");
+  assert.equal(bytes.length, 33_333);
+  assert.equal(createHash("sha256").update(bytes).digest("hex"), out.hash);
+  assert.equal(meta.contentType, "audio/webm;codecs=opus");
+  await auth.signOut();
+});
