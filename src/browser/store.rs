@@ -98,12 +98,45 @@ pub struct Store {
     _on_version_change: Closure<dyn FnMut()>,
 }
 
-/// Content hashes still to compute, and who waits for them.
+/// How long saves must have paused before background hashing writes.
+const QUIET_MS: f64 = 50.0;
+
+/// Content hashes still to compute, who waits for them, and whether saves are under way.
 #[derive(Default)]
 struct Background {
-    queue: RefCell<VecDeque<String>>,
+    queue: RefCell<VecDeque<(String, Option<web_sys::Blob>)>>,
     running: Cell<bool>,
     waiters: RefCell<Vec<js_sys::Function>>,
+    writes: Rc<Cell<u32>>,
+    last_write: Rc<Cell<f64>>,
+}
+
+impl Background {
+    /// Marks a save as under way until the guard is dropped.
+    fn writing(&self) -> WriteGuard {
+        self.writes.set(self.writes.get() + 1);
+        WriteGuard {
+            writes: self.writes.clone(),
+            last_write: self.last_write.clone(),
+        }
+    }
+
+    fn busy(&self) -> bool {
+        self.writes.get() > 0 || platform::now_ms() - self.last_write.get() < QUIET_MS
+    }
+}
+
+/// A save under way; see [`Background::writing`].
+struct WriteGuard {
+    writes: Rc<Cell<u32>>,
+    last_write: Rc<Cell<f64>>,
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        self.writes.set(self.writes.get().saturating_sub(1));
+        self.last_write.set(platform::now_ms());
+    }
 }
 
 const DEVICE_ID: &str = "deviceId";
@@ -210,6 +243,7 @@ impl Store {
         let created_at = new.created_at.unwrap_or(now);
         let record = new_record(&id, new, mime_type, blob.size(), created_at);
 
+        let _writing = self.background.writing();
         let tx = self.tx(&[RECORDINGS, BLOBS], Mode::Readwrite)?;
         // `add`, not `put`: an id that exists already is a conflict, never an overwrite.
         idb::issue(tx.store(RECORDINGS)?.add(&record), "saving the recording")?;
@@ -227,14 +261,14 @@ impl Store {
                 _ => e,
             })?;
         self.events.changed(ChangeKind::Save, &[id.as_str()]);
-        self.queue_hash(id.as_str().to_owned());
+        self.queue_hash(id.as_str().to_owned(), Some(blob));
         Ok(record.into())
     }
 
     /// Writes a finished capture as a recording, in the caller's transaction.
     pub(crate) fn saved_in(self: &Rc<Self>, id: &str) {
         self.events.changed(ChangeKind::Save, &[id]);
-        self.queue_hash(id.to_owned());
+        self.queue_hash(id.to_owned(), None);
     }
 
     /// The recording `id`, or `None`.
@@ -355,7 +389,7 @@ impl Store {
         };
         tx.commit(context).await?;
         self.events.changed(ChangeKind::Update, &[id.as_str()]);
-        self.queue_hash(id.as_str().to_owned());
+        self.queue_hash(id.as_str().to_owned(), None);
         Ok(result)
     }
 
@@ -501,8 +535,11 @@ impl Store {
 
     /// Queues the content hash of `id`. Jobs run one at a time, so memory stays bounded however
     /// many recordings are saved at once.
-    fn queue_hash(self: &Rc<Self>, id: String) {
-        self.background.queue.borrow_mut().push_back(id);
+    ///
+    /// Hashing waits until saves have paused for a moment: its write transaction would otherwise
+    /// slip between an app's back-to-back saves and slow each of them down.
+    fn queue_hash(self: &Rc<Self>, id: String, blob: Option<web_sys::Blob>) {
+        self.background.queue.borrow_mut().push_back((id, blob));
         if self.background.running.replace(true) {
             return;
         }
@@ -510,15 +547,20 @@ impl Store {
         wasm_bindgen_futures::spawn_local(async move {
             // A dropped store has nothing left to hash; the next open picks up what is missing.
             while let Some(store) = store.upgrade() {
+                if store.background.busy() {
+                    drop(store);
+                    gloo_timers::future::TimeoutFuture::new(QUIET_MS as u32).await;
+                    continue;
+                }
                 let next = store.background.queue.borrow_mut().pop_front();
-                let Some(id) = next else {
+                let Some((id, blob)) = next else {
                     store.background.running.set(false);
                     for resolve in store.background.waiters.take() {
                         let _ = resolve.call0(&JsValue::UNDEFINED);
                     }
                     break;
                 };
-                if let Err(e) = store.fill_hash(&id).await {
+                if let Err(e) = store.fill_hash(&id, blob).await {
                     if e.code != Code::Closed {
                         web_sys::console::warn_1(&format!("tapesync: hashing {id}: {e}").into());
                     }
@@ -529,14 +571,19 @@ impl Store {
 
     /// Computes the content hash of `id` if it is missing, then gives the recording its sync
     /// entry: from then on the sync engine knows it.
-    async fn fill_hash(&self, id: &str) -> Result<()> {
+    ///
+    /// `saved` is the Blob just saved, when known: hashing it saves reading it back.
+    async fn fill_hash(&self, id: &str, saved: Option<web_sys::Blob>) -> Result<()> {
         let Ok(rid) = RecordingId::parse(id) else {
             return Ok(());
         };
-        let Some(record) = self.get(&rid).await? else {
+        let mut digest = if let Some(blob) = saved {
+            Some(hash::sha256_hex(&blob).await?)
+        } else if let Some(record) = self.get(&rid).await? {
+            Reflect::get(&record, &"contentHash".into())?.as_string()
+        } else {
             return Ok(());
         };
-        let mut digest = Reflect::get(&record, &"contentHash".into())?.as_string();
         if digest.is_none() {
             let Some(blob) = self.get_blob(&rid).await? else {
                 return Ok(());
@@ -601,7 +648,7 @@ impl Store {
         }
         tx.finish("reading sync state").await?;
         for id in orphans {
-            self.queue_hash(id);
+            self.queue_hash(id, None);
         }
         Ok(())
     }

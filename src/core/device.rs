@@ -1,6 +1,7 @@
 //! Device ids: one per local database, the name of that database's folder in the remote change log.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::id::{InvalidId, RecordingId};
 
@@ -12,7 +13,8 @@ pub const MAX_DEVICE_ID_LEN: usize = 64;
 /// Every local database is one device (the store makes a UUIDv7 when it creates the database). Only
 /// that device writes the log folder named by its id, which is what makes the remote log safe on a
 /// backend without conditional writes. Device ids also break ties between clock stamps, so they are
-/// compared as plain strings.
+/// compared as plain strings. Every clock stamp holds one, so it is shared, not copied, when
+/// cloned.
 ///
 /// ```
 /// use tapesync::core::device::DeviceId;
@@ -26,7 +28,7 @@ pub const MAX_DEVICE_ID_LEN: usize = 64;
     Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 #[serde(try_from = "String", into = "String")]
-pub struct DeviceId(String);
+pub struct DeviceId(Arc<str>);
 
 impl DeviceId {
     /// Checks a device id (same alphabet as recording ids, at most [`MAX_DEVICE_ID_LEN`] long).
@@ -41,7 +43,7 @@ impl DeviceId {
         if len > MAX_DEVICE_ID_LEN {
             return Err(InvalidId::TooLong(len));
         }
-        RecordingId::parse(s).map(|id| DeviceId(id.as_str().to_owned()))
+        RecordingId::parse(s).map(|id| DeviceId(Arc::from(id.as_str())))
     }
 
     /// A UUIDv7 device id from a Unix time in milliseconds and 10 random bytes (passed in, so the
@@ -52,7 +54,7 @@ impl DeviceId {
     /// assert_ne!(DeviceId::new_v7(1, [0; 10]), DeviceId::new_v7(1, [1; 10]));
     /// ```
     pub fn new_v7(unix_ms: u64, random: [u8; 10]) -> Self {
-        DeviceId(RecordingId::new_v7(unix_ms, random).as_str().to_owned())
+        DeviceId(Arc::from(RecordingId::new_v7(unix_ms, random).as_str()))
     }
 
     /// The id as a string slice.
@@ -75,7 +77,7 @@ impl TryFrom<String> for DeviceId {
 
 impl From<DeviceId> for String {
     fn from(id: DeviceId) -> String {
-        id.0
+        id.0.to_string()
     }
 }
 

@@ -60,7 +60,7 @@ use super::error_class::{classify, ErrorClass};
 use super::fields::ContentHash;
 use super::id::RecordingId;
 use super::layout::Layout;
-use super::log::Segment;
+use super::log::{Segment, MAX_CHANGES};
 use super::merge::{Conflict, MergeConfig};
 
 /// The engine's settings.
@@ -558,7 +558,10 @@ enum Token {
 #[derive(Debug)]
 struct Round {
     step: Step,
+    /// Remote tasks, in order; retries wait in here until their `not_before`.
     queue: VecDeque<Task>,
+    /// Local tasks (commits, scans): run one at a time, in order.
+    local: VecDeque<Task>,
     in_flight: BTreeMap<u64, Task>,
     parked: Vec<Task>,
     token: Token,
@@ -690,15 +693,14 @@ impl Engine {
         }
         let remote = r.in_flight.values().filter(|t| !t.job.is_local()).count();
         let local_busy = r.in_flight.values().any(|t| t.job.is_local());
-        let pos = r.queue.iter().position(|t| {
-            t.not_before <= now
-                && if t.job.is_local() {
-                    !local_busy
-                } else {
-                    remote < max
-                }
-        })?;
-        let task = r.queue.remove(pos)?;
+        let task = if !local_busy && !r.local.is_empty() {
+            r.local.pop_front()?
+        } else if remote < max {
+            let pos = r.queue.iter().position(|t| t.not_before <= now)?;
+            r.queue.remove(pos)?
+        } else {
+            return None;
+        };
         let id = self.next_op;
         self.next_op += 1;
         let op = self.op_for(&task.job);
@@ -792,6 +794,7 @@ impl Engine {
         self.round = Some(Round {
             step: Step::Flush,
             queue: VecDeque::new(),
+            local: VecDeque::new(),
             in_flight: BTreeMap::new(),
             parked: Vec::new(),
             token: Token::Fresh,
@@ -812,7 +815,11 @@ impl Engine {
 
     fn push(&mut self, job: Job) {
         if let Some(r) = &mut self.round {
-            r.queue.push_back(Task::new(job));
+            if job.is_local() {
+                r.local.push_back(Task::new(job));
+            } else {
+                r.queue.push_back(Task::new(job));
+            }
         }
     }
 
@@ -871,8 +878,9 @@ impl Engine {
             Step::Seal => {
                 let ids = std::mem::take(&mut r.seal_ids);
                 self.progress(Stage::Seal, 0, ids.len() as u64);
-                if !ids.is_empty() {
-                    self.push(Job::Seal(ids));
+                // One segment per batch, so a commit reads at most a segment's worth of entries.
+                for batch in ids.chunks(MAX_CHANGES) {
+                    self.push(Job::Seal(batch.to_vec()));
                 }
             }
         }
@@ -900,6 +908,7 @@ impl Engine {
             let Some(r) = &self.round else { return };
             if r.stop.is_some()
                 || !r.queue.is_empty()
+                || !r.local.is_empty()
                 || !r.in_flight.is_empty()
                 || !r.parked.is_empty()
             {
@@ -962,6 +971,7 @@ impl Engine {
                 r.stop = Some(outcome);
             }
             r.queue.clear();
+            r.local.clear();
             r.parked.clear();
         }
     }
