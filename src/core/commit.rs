@@ -219,6 +219,7 @@ pub enum CommitOutcome {
 /// assert!(matches!(r, Ran::Read(_)));
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per transaction, moved once: boxing buys nothing
 pub enum Ran {
     /// Write these, commit, and hand the outcome to the engine.
     Done(Writes, CommitOutcome),
