@@ -1,0 +1,878 @@
+//! The simulated world: a cloud, devices (a local database, an engine, the ops in flight), and a
+//! driver that carries out the engines' operations with injected faults.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tapesync::core::commit::{audio_arrived, Commit, CommitOutcome, Ran, SyncMeta};
+use tapesync::core::device::DeviceId;
+use tapesync::core::engine::{
+    Body, Engine, EngineConfig, Event, Failure, Op, OpId, Outcome, Report, RoundOutcome,
+};
+use tapesync::core::entry::{Edit, LocalEntry};
+use tapesync::core::fields::{AudioRef, ContentHash, Fields};
+use tapesync::core::hlc::Clock;
+use tapesync::core::id::RecordingId;
+use tapesync::core::layout::{Layout, RemoteKey};
+use tapesync::core::log::Segment;
+use tapesync::core::merge::{MergeConfig, Policy, CONFLICT_OF};
+use tapesync::core::recording::{Recording, SyncState};
+use tapesync::core::state::Phase;
+
+use super::cloud::{Cloud, Obj, Stats};
+
+/// Where the simulated clock starts: late 2023, so stamps look like real times.
+pub const EPOCH_MS: u64 = 1_700_000_000_000;
+
+/// What goes wrong with one operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Nothing.
+    None,
+    /// A remote request fails before it takes effect (503).
+    Before,
+    /// A remote request takes effect but its response is lost (network error).
+    Lost,
+    /// The token expired (401), no effect.
+    Unauthorized,
+    /// The server refuses an audio upload for good (403), no effect.
+    Forbidden,
+    /// A local transaction aborts, no effect.
+    TxFail,
+}
+
+/// Something a user does on a device, as the store would do it: one transaction on the entry.
+/// `pick` chooses among the device's visible recordings (modulo their count).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Rename(u16),
+    Tag(u16),
+    SetCustom(u16, u8),
+    RemoveCustom(u16, u8),
+    Duration(u16),
+    Rerecord(u16),
+    Delete(u16),
+}
+
+/// One step of a history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    User(usize, Action),
+    Sync(usize),
+    Deliver(usize, u16, Fault),
+    Advance(u64),
+    Crash(usize, u64),
+    Offline(usize, bool),
+}
+
+/// How a world is set up.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub devices: usize,
+    pub skews_ms: Vec<i64>,
+    pub policies: Vec<Policy>,
+    pub conflict_copies: bool,
+    pub page_size: usize,
+    pub max_in_flight: usize,
+}
+
+/// A device's local database, committed state only.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub entries: BTreeMap<RecordingId, LocalEntry>,
+    pub clock: Clock,
+    pub meta: SyncMeta,
+    /// The audio the store holds per recording (the hash stands for the bytes).
+    pub audio: BTreeMap<RecordingId, ContentHash>,
+}
+
+impl Db {
+    fn run_commit(&mut self, c: &Commit) -> CommitOutcome {
+        let mut read = BTreeMap::new();
+        let mut ids = c.reads();
+        let (w, out) = loop {
+            for id in ids {
+                let e = self.entries.get(&id).cloned();
+                read.insert(id, e);
+            }
+            match c.run(self.clock.clone(), &read) {
+                Ran::Done(w, out) => break (w, out),
+                Ran::Read(more) => ids = more,
+            }
+        };
+        for (from, to) in &w.copy_audio {
+            if let Some(h) = self.audio.get(from).cloned() {
+                self.audio.insert(to.clone(), h);
+            }
+        }
+        for e in w.entries {
+            self.entries.insert(e.id.clone(), e);
+        }
+        for id in &w.drop_audio {
+            self.audio.remove(id);
+        }
+        self.clock = w.clock;
+        if let Some(m) = w.meta {
+            self.meta = m;
+        }
+        out
+    }
+
+    pub fn visible(&self) -> Vec<Recording> {
+        self.entries.values().filter_map(|e| e.public()).collect()
+    }
+}
+
+pub struct Device {
+    pub id: DeviceId,
+    pub db: Db,
+    pub engine: Engine,
+    pub cfg: EngineConfig,
+    pub in_flight: Vec<(OpId, Op)>,
+    pub skew_ms: i64,
+    pub offline: bool,
+    pub crashes: u64,
+    pub commits: u64,
+    pub reports: Vec<Report>,
+}
+
+/// What users did, to check that nothing they kept was lost.
+#[derive(Clone, Debug, Default)]
+pub struct Ledger {
+    pub created: BTreeSet<RecordingId>,
+    /// Recordings a user deleted, and the device it was deleted on.
+    pub deleted: BTreeMap<RecordingId, usize>,
+    /// Every take recorded, and the recording it was recorded into.
+    pub takes: BTreeMap<ContentHash, RecordingId>,
+    /// Takes a user replaced or deleted while seeing them.
+    pub destroyed: BTreeSet<ContentHash>,
+}
+
+pub struct World {
+    pub setup: Setup,
+    pub cloud: Cloud,
+    pub devices: Vec<Device>,
+    pub now: u64,
+    pub ledger: Ledger,
+    pub violations: Vec<String>,
+    /// Users act only on recordings users created (not on conflict copies): the reference model
+    /// does not follow copies.
+    pub picks_only_created: bool,
+    next_take: u64,
+    next_id: u64,
+}
+
+/// `TAPESYNC_SIM_TRACE=1` prints every step and operation of the histories run.
+pub fn trace() -> bool {
+    std::env::var_os("TAPESYNC_SIM_TRACE").is_some()
+}
+
+fn dev_id(i: usize) -> DeviceId {
+    // Not in index order, so that device-id tie-breaks do not line up with anything else.
+    DeviceId::parse(&format!("dev-{}", ["k", "c", "x", "a", "q", "m"][i % 6])).unwrap()
+}
+
+fn take_hash(n: u64) -> ContentHash {
+    let mut s = String::new();
+    let mut x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xabcdef;
+    for _ in 0..4 {
+        s.push_str(&format!("{x:016x}"));
+        x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9).wrapping_add(n);
+    }
+    ContentHash::parse(&s).unwrap()
+}
+
+impl World {
+    pub fn new(setup: Setup) -> Self {
+        let devices = (0..setup.devices)
+            .map(|i| {
+                let id = dev_id(i);
+                let cfg = EngineConfig {
+                    merge: MergeConfig {
+                        policy: setup.policies[i],
+                        conflict_copies: setup.conflict_copies,
+                    },
+                    layout: Layout::new("users/u1/tapesync").unwrap(),
+                    max_in_flight: setup.max_in_flight,
+                    ..EngineConfig::default()
+                };
+                let meta = SyncMeta::new(id.clone());
+                Device {
+                    engine: Engine::new(cfg.clone(), meta.clone(), i as u64),
+                    db: Db {
+                        entries: BTreeMap::new(),
+                        clock: Clock::new(id.clone()),
+                        meta,
+                        audio: BTreeMap::new(),
+                    },
+                    id,
+                    cfg,
+                    in_flight: Vec::new(),
+                    skew_ms: setup.skews_ms[i],
+                    offline: false,
+                    crashes: 0,
+                    commits: 0,
+                    reports: Vec::new(),
+                }
+            })
+            .collect();
+        World {
+            cloud: Cloud::new(setup.page_size),
+            setup,
+            devices,
+            now: EPOCH_MS,
+            ledger: Ledger::default(),
+            violations: Vec::new(),
+            picks_only_created: false,
+            next_take: 1,
+            next_id: 1,
+        }
+    }
+
+    pub fn device_now(&self, d: usize) -> u64 {
+        (self.now as i64 + self.devices[d].skew_ms).max(0) as u64
+    }
+
+    /// Hands out every op the engine has ready and collects its events, like the driver's loop.
+    fn pump(&mut self, d: usize) {
+        let dev = &mut self.devices[d];
+        while let Some(op) = dev.engine.poll_op() {
+            dev.in_flight.push(op);
+        }
+        while let Some(ev) = dev.engine.poll_event() {
+            if let Event::Done(r) = ev {
+                dev.reports.push(r);
+            }
+        }
+    }
+
+    pub fn step(&mut self, step: &Step) {
+        if trace() {
+            println!("step {step:?}");
+        }
+        match step {
+            Step::User(d, a) => {
+                let d = *d % self.devices.len();
+                let _ = self.user(d, a);
+            }
+            Step::Sync(d) => {
+                let d = *d % self.devices.len();
+                let now = self.device_now(d);
+                self.devices[d].engine.start_sync(now);
+                self.pump(d);
+            }
+            Step::Deliver(d, pick, fault) => {
+                let d = *d % self.devices.len();
+                let n = self.devices[d].in_flight.len();
+                if n == 0 {
+                    return;
+                }
+                let (id, op) = self.devices[d].in_flight.remove(*pick as usize % n);
+                let out = self.execute(d, &op, *fault);
+                let now = self.device_now(d);
+                self.devices[d].engine.on_result(id, out, now);
+                self.pump(d);
+            }
+            Step::Advance(ms) => {
+                self.now += ms;
+                for d in 0..self.devices.len() {
+                    let now = self.device_now(d);
+                    if self.devices[d]
+                        .engine
+                        .next_wakeup()
+                        .is_some_and(|t| t <= now)
+                    {
+                        self.devices[d].engine.handle_timeout(now);
+                        self.pump(d);
+                    }
+                }
+            }
+            Step::Crash(d, coins) => {
+                let d = *d % self.devices.len();
+                // Requests already sent may still land; transactions in flight commit or not.
+                let ops = std::mem::take(&mut self.devices[d].in_flight);
+                for (i, (_, op)) in ops.iter().enumerate() {
+                    if coins >> (i % 64) & 1 == 1 {
+                        let _ = self.execute(d, op, Fault::None);
+                    }
+                }
+                let dev = &mut self.devices[d];
+                dev.crashes += 1;
+                dev.engine = Engine::new(
+                    dev.cfg.clone(),
+                    dev.db.meta.clone(),
+                    1_000 + dev.crashes * 31 + d as u64,
+                );
+            }
+            Step::Offline(d, off) => {
+                let d = *d % self.devices.len();
+                self.devices[d].offline = *off;
+            }
+        }
+    }
+
+    /// Carries out one operation of device `d` with `fault` injected.
+    pub fn execute(&mut self, d: usize, op: &Op, fault: Fault) -> Outcome {
+        let out = self.execute_inner(d, op, fault);
+        if trace() {
+            println!("  {} {op:?} [{fault:?}] -> {out:?}", self.devices[d].id);
+        }
+        out
+    }
+
+    fn execute_inner(&mut self, d: usize, op: &Op, fault: Fault) -> Outcome {
+        if op.is_remote() {
+            if self.devices[d].offline {
+                return Outcome::Failed(Failure::http(None, "offline"));
+            }
+            match fault {
+                Fault::Before => return Outcome::Failed(Failure::http(Some(503), "unavailable")),
+                Fault::Unauthorized => {
+                    return Outcome::Failed(Failure::http(Some(401), "token expired"))
+                }
+                Fault::Forbidden
+                    if matches!(
+                        op,
+                        Op::Put {
+                            body: Body::LocalAudio { .. },
+                            ..
+                        }
+                    ) =>
+                {
+                    return Outcome::Failed(Failure::http(Some(403), "forbidden"))
+                }
+                _ => {}
+            }
+            let out = self.effect(d, op);
+            if fault == Fault::Lost {
+                return Outcome::Failed(Failure::http(None, "connection reset"));
+            }
+            out
+        } else {
+            if fault == Fault::TxFail && matches!(op, Op::Commit(_)) {
+                return Outcome::Failed(Failure::local("transaction aborted"));
+            }
+            self.effect(d, op)
+        }
+    }
+
+    fn effect(&mut self, d: usize, op: &Op) -> Outcome {
+        let cloud = &mut self.cloud;
+        let dev = &mut self.devices[d];
+        match op {
+            Op::List { folder, page_token } => cloud.list(folder, page_token.as_deref()),
+            Op::Get { key } => {
+                cloud.stats.get += 1;
+                match cloud.objects.get(key) {
+                    Some(Obj::Json(b)) => Outcome::Got(b.clone()),
+                    Some(Obj::Audio(h)) => Outcome::Got(h.as_str().as_bytes().to_vec()),
+                    None => Outcome::NotFound,
+                }
+            }
+            Op::Put { key, body, .. } => {
+                cloud.stats.put += 1;
+                let obj = match body {
+                    Body::Json(b) => Obj::Json(b.clone()),
+                    Body::LocalAudio { recording, hash } => {
+                        if dev.db.audio.get(recording) != Some(hash) {
+                            return Outcome::NotFound;
+                        }
+                        if !key.ends_with(hash.as_str()) {
+                            self.violations
+                                .push(format!("{}: audio {hash} put under {key}", dev.id));
+                        }
+                        Obj::Audio(hash.clone())
+                    }
+                };
+                if let Some(old) = cloud.objects.get(key) {
+                    if *old != obj {
+                        self.violations.push(format!(
+                            "{}: overwrote {key} with different content",
+                            dev.id
+                        ));
+                    }
+                }
+                cloud.objects.insert(key.clone(), obj);
+                Outcome::Done
+            }
+            Op::GetBlob {
+                key,
+                recording,
+                hash,
+            } => {
+                cloud.stats.get_blob += 1;
+                match cloud.objects.get(key) {
+                    Some(Obj::Audio(h)) => {
+                        if h != hash {
+                            self.violations
+                                .push(format!("{key} holds {h}, fetched as {hash}"));
+                        }
+                        let e = dev.db.entries.get(recording).cloned();
+                        if let Some(e) = audio_arrived(e, h) {
+                            dev.db.entries.insert(recording.clone(), e);
+                            dev.db.audio.insert(recording.clone(), h.clone());
+                        }
+                        Outcome::Done
+                    }
+                    _ => Outcome::NotFound,
+                }
+            }
+            Op::Delete { key } => {
+                cloud.stats.delete += 1;
+                cloud.objects.remove(key);
+                Outcome::Done
+            }
+            Op::RefreshToken => Outcome::Done,
+            Op::Commit(c) => {
+                dev.commits += 1;
+                Outcome::Committed(dev.db.run_commit(c))
+            }
+            Op::ScanWork => Outcome::Scanned(
+                dev.db
+                    .entries
+                    .values()
+                    .filter(|e| e.work.is_some())
+                    .cloned()
+                    .collect(),
+            ),
+        }
+    }
+
+    fn pick(&self, d: usize, pick: u16) -> Option<RecordingId> {
+        let ids: Vec<&RecordingId> = self.devices[d]
+            .db
+            .entries
+            .values()
+            .filter(|e| e.is_visible())
+            .filter(|e| !self.picks_only_created || self.ledger.created.contains(&e.id))
+            .map(|e| &e.id)
+            .collect();
+        if ids.is_empty() {
+            return None;
+        }
+        Some(ids[pick as usize % ids.len()].clone())
+    }
+
+    fn new_take(&mut self, into: &RecordingId) -> ContentHash {
+        let h = take_hash(self.next_take);
+        self.next_take += 1;
+        self.ledger.takes.insert(h.clone(), into.clone());
+        h
+    }
+
+    /// Performs a user action on device `d`, as one store transaction. Returns the recording it
+    /// acted on, if any.
+    pub fn user(&mut self, d: usize, a: &Action) -> Option<RecordingId> {
+        let now = self.device_now(d);
+        if let Action::Create = a {
+            let n = self.next_id;
+            self.next_id += 1;
+            let mut random = [0u8; 10];
+            random[..8].copy_from_slice(&n.to_be_bytes());
+            random[8] = d as u8;
+            let id = RecordingId::new_v7(now, random);
+            let hash = self.new_take(&id);
+            let mut rec = Recording::new(id.clone(), "audio/webm".into(), n, now as f64);
+            rec.name = format!("take {n}");
+            rec.content_hash = Some(hash.to_string());
+            let dev = &mut self.devices[d];
+            let e = LocalEntry::create(&rec, &mut dev.db.clock, now).unwrap();
+            dev.db.entries.insert(id.clone(), e);
+            dev.db.audio.insert(id.clone(), hash);
+            self.ledger.created.insert(id.clone());
+            return Some(id);
+        }
+        let pick = match a {
+            Action::Rename(p)
+            | Action::Tag(p)
+            | Action::SetCustom(p, _)
+            | Action::RemoveCustom(p, _)
+            | Action::Duration(p)
+            | Action::Rerecord(p)
+            | Action::Delete(p) => *p,
+            Action::Create => 0,
+        };
+        let id = self.pick(d, pick)?;
+        let seen = self.devices[d].db.entries[&id]
+            .view()
+            .audio
+            .map(|a| a.audio.hash);
+        let tag = self.next_take;
+        let hash = match a {
+            Action::Rerecord(_) => Some(self.new_take(&id)),
+            _ => {
+                self.next_take += 1;
+                None
+            }
+        };
+        let dev = &mut self.devices[d];
+        let mut e = dev.db.entries[&id].clone();
+        let clock = &mut dev.db.clock;
+        let r = match a {
+            Action::Rename(_) => e.edit(
+                &Edit {
+                    name: Some(format!("name {tag}")),
+                    ..Edit::default()
+                },
+                clock,
+                now,
+            ),
+            Action::Tag(_) => e.edit(
+                &Edit {
+                    tags: Some(vec![format!("t{}", tag % 3), format!("u{tag}")]),
+                    ..Edit::default()
+                },
+                clock,
+                now,
+            ),
+            Action::SetCustom(_, k) => {
+                let mut edit = Edit::default();
+                edit.custom
+                    .insert(format!("k{}", k % 3), Some(serde_json::json!(tag)));
+                e.edit(&edit, clock, now)
+            }
+            Action::RemoveCustom(_, k) => {
+                let mut edit = Edit::default();
+                edit.custom.insert(format!("k{}", k % 3), None);
+                e.edit(&edit, clock, now)
+            }
+            Action::Duration(_) => e.edit(
+                &Edit {
+                    duration_ms: Some(Some(tag as f64 * 10.5)),
+                    ..Edit::default()
+                },
+                clock,
+                now,
+            ),
+            Action::Rerecord(_) => {
+                let hash = hash.clone().unwrap();
+                let r = e.replace_audio(
+                    AudioRef {
+                        hash: hash.clone(),
+                        size: tag,
+                        mime_type: "audio/ogg".into(),
+                    },
+                    clock,
+                    now,
+                );
+                if r.is_ok() {
+                    dev.db.audio.insert(id.clone(), hash);
+                }
+                r
+            }
+            Action::Delete(_) => {
+                let r = e.delete(clock, now);
+                if r.is_ok() {
+                    dev.db.audio.remove(&id);
+                }
+                r
+            }
+            Action::Create => unreachable!(),
+        };
+        if let Err(err) = r {
+            self.violations.push(format!(
+                "{}: user action {a:?} on {id} refused: {err}",
+                dev.id
+            ));
+            return None;
+        }
+        dev.db.entries.insert(id.clone(), e);
+        match a {
+            Action::Rerecord(_) | Action::Delete(_) => {
+                if let Some(h) = seen {
+                    self.ledger.destroyed.insert(h);
+                }
+                if let Action::Delete(_) = a {
+                    self.ledger.deleted.insert(id.clone(), d);
+                }
+            }
+            _ => {}
+        }
+        Some(id)
+    }
+
+    /// Runs device `d`'s engine without faults until it is idle (no round, nothing in flight).
+    pub fn settle(&mut self, d: usize) -> Result<(), String> {
+        for _ in 0..200_000 {
+            if let Some((id, op)) =
+                (!self.devices[d].in_flight.is_empty()).then(|| self.devices[d].in_flight.remove(0))
+            {
+                let out = self.execute(d, &op, Fault::None);
+                let now = self.device_now(d);
+                self.devices[d].engine.on_result(id, out, now);
+                self.pump(d);
+                continue;
+            }
+            if !self.devices[d].engine.is_syncing() {
+                return Ok(());
+            }
+            let Some(t) = self.devices[d].engine.next_wakeup() else {
+                return Err(format!(
+                    "{} is syncing with nothing in flight and no wake-up: a hung sync",
+                    self.devices[d].id
+                ));
+            };
+            let now = self.device_now(d);
+            if t > now {
+                self.now += t - now;
+            }
+            let now = self.device_now(d);
+            self.devices[d].engine.handle_timeout(now);
+            self.pump(d);
+        }
+        Err(format!("{}: a round never ends", self.devices[d].id))
+    }
+
+    /// One full round on device `d` without faults; returns its report.
+    pub fn round(&mut self, d: usize) -> Result<Report, String> {
+        self.settle(d)?;
+        let now = self.device_now(d);
+        self.devices[d].engine.start_sync(now);
+        self.pump(d);
+        self.settle(d)?;
+        let r = self.devices[d]
+            .reports
+            .last()
+            .cloned()
+            .ok_or("no report after a round")?;
+        if r.outcome != RoundOutcome::Complete {
+            return Err(format!(
+                "{}: a fault-free round ended {:?}",
+                self.devices[d].id, r.outcome
+            ));
+        }
+        Ok(r)
+    }
+
+    /// Faults stop: every device comes online, failed recordings are retried (as an app would),
+    /// and every device syncs until a full pass writes nothing.
+    pub fn quiesce(&mut self) -> Result<(), String> {
+        for d in 0..self.devices.len() {
+            self.devices[d].offline = false;
+            self.settle(d)?;
+            for e in self.devices[d].db.entries.values_mut() {
+                e.retry();
+            }
+        }
+        for _pass in 0..12 {
+            let before = self.cloud.stats;
+            for d in 0..self.devices.len() {
+                self.round(d)?;
+            }
+            if self.cloud.stats.since(&before).writes() == 0 {
+                return Ok(());
+            }
+        }
+        Err("devices never stop writing: no quiescence after 12 passes".into())
+    }
+
+    /// The state of the cloud's log: every segment of every device merged.
+    pub fn log_state(&self) -> Result<BTreeMap<RecordingId, Fields>, String> {
+        let layout = &self.devices[0].cfg.layout;
+        let mut per_device: BTreeMap<DeviceId, Vec<u64>> = BTreeMap::new();
+        let mut state: BTreeMap<RecordingId, Fields> = BTreeMap::new();
+        for (key, obj) in &self.cloud.objects {
+            match layout.parse(key) {
+                Some(RemoteKey::Segment { device, seq }) => {
+                    let Obj::Json(bytes) = obj else {
+                        return Err(format!("{key} is not JSON"));
+                    };
+                    let seg =
+                        Segment::decode(bytes, &device, seq).map_err(|e| format!("{key}: {e}"))?;
+                    for c in &seg.changes {
+                        state.entry(c.id.clone()).or_default().merge(&c.fields);
+                    }
+                    per_device.entry(device).or_default().push(seq);
+                }
+                Some(RemoteKey::Blob { .. }) => {}
+                None => return Err(format!("unknown key {key}")),
+            }
+        }
+        for (d, seqs) in per_device {
+            let expect: Vec<u64> = (0..seqs.len() as u64).collect();
+            if seqs != expect {
+                return Err(format!("log of {d} has gaps: {seqs:?}"));
+            }
+        }
+        Ok(state)
+    }
+
+    /// The invariants that must hold once every device has synced until quiet.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(v) = self.violations.first() {
+            return Err(format!("violation: {v}"));
+        }
+        let first = &self.devices[0];
+        let strip = |r: &Recording| {
+            let mut r = r.clone();
+            r.sync_state = SyncState::Synced;
+            r.synced = true;
+            r
+        };
+        let reference: Vec<Recording> = first.db.visible().iter().map(strip).collect();
+        for dev in &self.devices {
+            let mine = dev.db.visible();
+            if let Some(r) = mine.iter().find(|r| r.sync_state != SyncState::Synced) {
+                return Err(format!(
+                    "{}: {} is {:?} after quiet syncs",
+                    dev.id, r.id, r.sync_state
+                ));
+            }
+            let mine: Vec<Recording> = mine.iter().map(strip).collect();
+            if mine != reference {
+                let a: BTreeSet<_> = reference.iter().map(|r| format!("{r:?}")).collect();
+                let b: BTreeSet<_> = mine.iter().map(|r| format!("{r:?}")).collect();
+                return Err(format!(
+                    "{} and {} diverge:\n  only on {}: {:?}\n  only on {}: {:?}",
+                    first.id,
+                    dev.id,
+                    first.id,
+                    a.difference(&b).collect::<Vec<_>>(),
+                    dev.id,
+                    b.difference(&a).collect::<Vec<_>>()
+                ));
+            }
+            for e in dev.db.entries.values() {
+                if e.work.is_some() {
+                    return Err(format!("{}: {} still has work: {e:?}", dev.id, e.id));
+                }
+                if let Some(r) = e.public() {
+                    if dev.db.audio.get(&e.id).map(|h| h.as_str()) != r.content_hash.as_deref() {
+                        return Err(format!("{}: {} lacks its audio locally", dev.id, e.id));
+                    }
+                    if e.audio_here.as_ref() != dev.db.audio.get(&e.id) {
+                        return Err(format!(
+                            "{}: {} audio_here disagrees with the store",
+                            dev.id, e.id
+                        ));
+                    }
+                }
+            }
+            if !dev.db.meta.outbox.is_empty() || !dev.db.meta.trash.is_empty() {
+                return Err(format!("{}: outbox or trash not empty", dev.id));
+            }
+        }
+        // Nothing kept by a user is lost.
+        let visible_ids: BTreeSet<&RecordingId> = reference.iter().map(|r| &r.id).collect();
+        for id in &self.ledger.created {
+            if !self.ledger.deleted.contains_key(id) && !visible_ids.contains(id) {
+                return Err(format!("recording {id} was never deleted but is gone"));
+            }
+        }
+        for (id, d) in &self.ledger.deleted {
+            // Under cloud-wins, a deletion that meets a concurrent edit from elsewhere is withdrawn.
+            if visible_ids.contains(id) && self.setup.policies[*d] != Policy::CloudWins {
+                return Err(format!("recording {id} was deleted but is back"));
+            }
+        }
+        let hashes: BTreeSet<&str> = reference
+            .iter()
+            .filter_map(|r| r.content_hash.as_deref())
+            .collect();
+        if self.setup.conflict_copies {
+            for (h, origin) in &self.ledger.takes {
+                if !hashes.contains(h.as_str()) && !self.ledger.destroyed.contains(h) {
+                    return Err(format!(
+                        "take {h} of {origin} was lost: no user replaced or deleted it, no recording holds it"
+                    ));
+                }
+            }
+        }
+        // Conflict copies are unique per (origin, take).
+        let mut copies = BTreeSet::new();
+        for r in &reference {
+            if let Some(origin) = r.custom.get(CONFLICT_OF) {
+                if !copies.insert((origin.to_string(), r.content_hash.clone())) {
+                    return Err(format!(
+                        "two conflict copies of {origin} with the same audio"
+                    ));
+                }
+            }
+        }
+        // The cloud: the log's state is what devices show; each live recording's blob exists;
+        // no other blob exists (no duplicates, no garbage left behind).
+        let log = self.log_state()?;
+        let layout = &first.cfg.layout;
+        let mut live_blobs = BTreeSet::new();
+        let mut log_visible = BTreeMap::new();
+        for (id, f) in &log {
+            if f.deleted.is_some() {
+                continue;
+            }
+            let Some(a) = &f.audio else { continue };
+            let key = layout.blob_key(id, &a.audio.hash);
+            if !self.cloud.objects.contains_key(&key) {
+                return Err(format!("orphan log entry: {id} names missing blob {key}"));
+            }
+            live_blobs.insert(key);
+            log_visible.insert(id.clone(), a.audio.hash.to_string());
+        }
+        let shown: BTreeMap<RecordingId, String> = reference
+            .iter()
+            .map(|r| (r.id.clone(), r.content_hash.clone().unwrap_or_default()))
+            .collect();
+        if log_visible != shown {
+            return Err(format!(
+                "the cloud's log says {log_visible:?} but devices show {shown:?}"
+            ));
+        }
+        for (key, obj) in &self.cloud.objects {
+            if let Obj::Audio(_) = obj {
+                if !live_blobs.contains(key) {
+                    return Err(format!("blob {key} is garbage nobody deleted"));
+                }
+            }
+        }
+        for dev in &self.devices {
+            for e in dev.db.entries.values() {
+                if e.phase == Phase::Failed {
+                    return Err(format!("{}: {} failed after retry", dev.id, e.id));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After quiescence: a round with nothing to do writes nothing, commits nothing, and reads
+    /// only the listing of device folders plus one "not found" per other device.
+    pub fn check_quiet_round(&mut self) -> Result<(), String> {
+        let folders = self
+            .cloud
+            .objects
+            .keys()
+            .filter_map(|k| match self.devices[0].cfg.layout.parse(k) {
+                Some(RemoteKey::Segment { device, .. }) => Some(device),
+                _ => None,
+            })
+            .collect::<BTreeSet<_>>();
+        for d in 0..self.devices.len() {
+            let before: Stats = self.cloud.stats;
+            let commits = self.devices[d].commits;
+            self.round(d)?;
+            let delta = self.cloud.stats.since(&before);
+            let others = folders.iter().filter(|f| **f != self.devices[d].id).count() as u64;
+            let pages = (folders.len() as u64)
+                .div_ceil(self.setup.page_size as u64)
+                .max(1);
+            if delta.writes() != 0 || delta.get_blob != 0 {
+                return Err(format!(
+                    "{}: a sync with nothing to do cost {delta:?}",
+                    self.devices[d].id
+                ));
+            }
+            if delta.list != pages || delta.get != others {
+                return Err(format!(
+                    "{}: a quiet pull cost {delta:?}, expected {pages} list calls and {others} gets",
+                    self.devices[d].id
+                ));
+            }
+            if self.devices[d].commits != commits {
+                return Err(format!(
+                    "{}: a quiet round wrote locally",
+                    self.devices[d].id
+                ));
+            }
+        }
+        Ok(())
+    }
+}

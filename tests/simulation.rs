@@ -1,0 +1,157 @@
+//! Deterministic simulation of several devices syncing through a weak object store with faults.
+//!
+//! Every seed generates a setup (2 to 5 devices, skewed clocks, policies, page sizes) and a history
+//! (user edits, syncs, operations delivered in any order with faults, crashes, offline periods,
+//! hours passing). After the history, faults stop and every device syncs until quiet; then the
+//! invariants in `sim::world::World::check` must hold. `TAPESYNC_SIM_SEEDS=N` runs N seeds
+//! (default 10,000); `TAPESYNC_SIM_SEED=S` with the `replay` test runs one seed and prints it.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod sim;
+
+use sim::scenario::{generate, generate_model, run, run_model, run_model_seeds, run_seeds};
+
+/// How many seeds in total, split over the shard tests (run in parallel by the test harness).
+fn seeds() -> u64 {
+    std::env::var("TAPESYNC_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000)
+}
+
+const SHARDS: u64 = 4;
+
+fn shard(i: u64) {
+    let n = seeds();
+    let per = n.div_ceil(SHARDS);
+    let start = i * per;
+    let end = ((i + 1) * per).min(n);
+    run_seeds(start..end);
+}
+
+#[test]
+fn random_histories_shard_0() {
+    shard(0);
+}
+
+#[test]
+fn random_histories_shard_1() {
+    shard(1);
+}
+
+#[test]
+fn random_histories_shard_2() {
+    shard(2);
+}
+
+#[test]
+fn random_histories_shard_3() {
+    shard(3);
+}
+
+/// `TAPESYNC_SIM_SEED=1234 cargo test --test simulation replay -- --nocapture`
+#[test]
+fn replay() {
+    let Some(seed) = std::env::var("TAPESYNC_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
+        return;
+    };
+    let (setup, steps) = generate(seed);
+    println!("seed {seed}: {setup:?}");
+    for s in &steps {
+        println!("  {s:?}");
+    }
+    let steps = match std::env::var("TAPESYNC_SIM_STEPS") {
+        // A comma-separated list of step indices: replays just those (e.g. a shrunk history).
+        Ok(list) => list
+            .split(',')
+            .filter_map(|i| i.trim().parse::<usize>().ok())
+            .filter_map(|i| steps.get(i).cloned())
+            .collect(),
+        Err(_) => steps,
+    };
+    match run(&setup, &steps) {
+        Ok(w) => {
+            println!("ok: {} objects in the cloud", w.cloud.objects.len());
+            for d in &w.devices {
+                println!("{}: {} visible", d.id, d.db.visible().len());
+            }
+        }
+        Err(e) => {
+            run_seeds(seed..seed + 1);
+            panic!("{e}");
+        }
+    }
+}
+
+/// Each policy gives the outcome docs/sync.md promises: whole sync rounds without faults, checked
+/// against the reference model in `sim::model`.
+#[test]
+fn policies_match_the_reference_model() {
+    run_model_seeds(0..(seeds() / 4).max(1));
+}
+
+/// `TAPESYNC_SIM_MODEL_SEED=12 cargo test --test simulation replay_model -- --nocapture`
+#[test]
+fn replay_model() {
+    let Some(seed) = std::env::var("TAPESYNC_SIM_MODEL_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
+        return;
+    };
+    let (setup, steps) = generate_model(seed);
+    println!("model seed {seed}: {setup:?}");
+    for s in &steps {
+        println!("  {s:?}");
+    }
+    if let Err(e) = run_model(&setup, &steps) {
+        panic!("{e}");
+    }
+}
+
+/// A pull with nothing new costs the same few requests whether the cloud holds 10 recordings or
+/// 10,000: one listing of the device folders and one "not found" per other device's log.
+#[test]
+fn a_quiet_pull_costs_the_same_for_10_and_10000_recordings() {
+    use sim::world::{Action, Setup, World};
+    use tapesync::core::merge::Policy;
+    let cost = |n: usize| {
+        let mut w = World::new(Setup {
+            devices: 3,
+            skews_ms: vec![0, 0, 0],
+            policies: vec![Policy::Merge; 3],
+            conflict_copies: true,
+            page_size: 1_000,
+            max_in_flight: 4,
+        });
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            w.user(0, &Action::Create);
+        }
+        w.user(1, &Action::Create);
+        eprintln!("create {:?}", t.elapsed());
+        for d in 0..3 {
+            w.round(d).unwrap();
+            eprintln!("round {d} {:?}", t.elapsed());
+        }
+        w.quiesce().unwrap();
+        eprintln!("quiesce {:?}", t.elapsed());
+        w.check().unwrap();
+        eprintln!("check {:?}", t.elapsed());
+        assert_eq!(w.devices[2].db.visible().len(), n + 1);
+        let before = w.cloud.stats;
+        let report = w.round(2).unwrap();
+        assert_eq!(report.segments_pulled, 0);
+        w.cloud.stats.since(&before)
+    };
+    let small = cost(10);
+    let big = cost(10_000);
+    assert_eq!(small, big, "10 recordings: {small:?}, 10,000: {big:?}");
+    assert_eq!(
+        (small.list, small.get, small.writes(), small.get_blob),
+        (1, 2, 0, 0)
+    );
+}
