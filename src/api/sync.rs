@@ -18,7 +18,7 @@ use crate::browser::driver::{self, RoundOptions};
 use crate::browser::error::{Code, Error, Result};
 use crate::browser::lock;
 use crate::browser::remote::auth::Auth;
-use crate::browser::remote::firebase::{Firebase, DEFAULT_BASE_URL};
+use crate::browser::remote::firebase::{Firebase, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS};
 use crate::browser::store::{set, Store};
 use crate::browser::triggers::{Trigger, TriggerOptions, Triggers};
 use crate::core::layout::Layout;
@@ -56,8 +56,12 @@ impl FirebaseRemote {
 impl FirebaseRemote {
     fn parse(options: &JsValue) -> Result<FirebaseRemote> {
         let what = "FirebaseRemote options";
-        let o = Options::new(options, what, &["bucket", "prefix", "getToken", "baseUrl"])?
-            .ok_or_else(|| Error::invalid(format!("{what} must be an object")))?;
+        let o = Options::new(
+            options,
+            what,
+            &["bucket", "prefix", "getToken", "baseUrl", "timeoutMs"],
+        )?
+        .ok_or_else(|| Error::invalid(format!("{what} must be an object")))?;
         let bucket = o
             .string("bucket")?
             .filter(|b| !b.is_empty() && !b.contains('/'))
@@ -86,8 +90,17 @@ impl FirebaseRemote {
                 "{what}.baseUrl must be an http(s) URL"
             )));
         }
+        let timeout = o
+            .positive_int("timeoutMs", 3_600_000)?
+            .unwrap_or(DEFAULT_TIMEOUT_MS);
         Ok(FirebaseRemote {
-            inner: Rc::new(Firebase::new(base, bucket, prefix, Auth::new(get_token))),
+            inner: Rc::new(Firebase::new(
+                base,
+                bucket,
+                prefix,
+                Auth::new(get_token),
+                timeout,
+            )),
         })
     }
 }

@@ -117,6 +117,9 @@ export interface FirebaseRemoteOptions {
   getToken: () => Promise<string> | string;
   /** Default https://firebasestorage.googleapis.com; point it at the emulator in tests. */
   baseUrl?: string;
+  /** A request without an answer for this long is a stalled transfer: it is aborted and resumed
+   * from what the server has (default 120000). */
+  timeoutMs?: number;
 }
 
 export type ConflictPolicy = "merge" | "local-wins" | "cloud-wins";

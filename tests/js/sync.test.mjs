@@ -374,3 +374,99 @@ test("the official firebase JS SDK reads what tapesync pushed: same bytes and co
   assert.equal(meta.contentType, "audio/webm;codecs=opus");
   await auth.signOut();
 });
+
+test("on 401 the app's getToken is asked again once and the sync goes on", async () => {
+  const { page, cloud, user } = await setup();
+  let refused = 0;
+  await page.route((url) => url.port === "9199", async (route) => {
+    if (refused === 0 && route.request().method() !== "OPTIONS") {
+      refused++;
+      await route.fulfill({ status: 401, contentType: "application/json", body: '{"error":{"code":401,"message":"expired"}}' });
+    } else {
+      await route.continue();
+    }
+  });
+  const out = await page.evaluate(async ({ cloud, token }) => {
+    let asked = 0;
+    const a = await kit.device(tapesync, "token");
+    await a.save(kit.audio(2000, 1), { id: "t" });
+    await a.settled();
+    const report = await a.sync(kit.remote(tapesync, { ...cloud, token: () => { asked++; return token; } }));
+    return { report, asked, state: (await a.get("t")).syncState };
+  }, { cloud, token: user.idToken });
+  assert.equal(refused, 1);
+  assert.equal(out.asked, 2, "the first token, then one fresh one after the 401");
+  assert.equal(out.report.outcome.kind, "complete");
+  assert.equal(out.state, "synced");
+});
+
+test("server errors are retried with backoff until they pass", async () => {
+  const { page, cloud } = await setup();
+  let attempts = 0;
+  await page.route((url) => url.href.includes("uploadType=media") && url.href.includes("%2Flog%2F"), async (route) => {
+    attempts++;
+    if (attempts <= 2) await route.fulfill({ status: 503, body: "try later" });
+    else await route.continue();
+  });
+  const out = await page.evaluate(async (cloud) => {
+    const a = await kit.device(tapesync, "flaky");
+    await a.save(kit.audio(2000, 1), { id: "f" });
+    await a.settled();
+    const report = await a.sync(kit.remote(tapesync, cloud));
+    return { report, state: (await a.get("f")).syncState };
+  }, cloud);
+  assert.equal(attempts, 3, "two 503s, then success");
+  assert.equal(out.report.outcome.kind, "complete", JSON.stringify(out.report));
+  assert.equal(out.state, "synced");
+});
+
+test("403 on one recording fails that recording only, once, and the others sync", async () => {
+  const { page, cloud } = await setup();
+  let attempts = 0;
+  await page.route((url) => url.href.includes("blobs%2Fbad%2F"), async (route) => {
+    attempts++;
+    await route.fulfill({ status: 403, contentType: "application/json", body: '{"error":{"code":403,"message":"Permission denied."}}' });
+  });
+  const out = await page.evaluate(async (cloud) => {
+    const a = await kit.device(tapesync, "forbidden");
+    await a.save(kit.audio(2000, 1), { id: "bad" });
+    await a.save(kit.audio(2000, 2), { id: "good" });
+    await a.settled();
+    const report = await a.sync(kit.remote(tapesync, cloud));
+    const again = await a.sync(kit.remote(tapesync, cloud));
+    return { report, again, bad: (await a.get("bad")).syncState, good: (await a.get("good")).syncState };
+  }, cloud);
+  assert.deepEqual(out.report.failed.map((f) => [f.id, f.code]), [["bad", "Forbidden"]], JSON.stringify(out.report));
+  assert.equal(out.good, "synced");
+  assert.equal(out.bad, "failed");
+  assert.equal(attempts, 1, "a 403 is not retried, not even by the next sync");
+});
+
+test("a stalled chunk is abandoned after the timeout and the upload resumes from what the server has", async () => {
+  const { page, cloud, user } = await setup();
+  let chunks = 0;
+  const held = [];
+  await page.route((url) => url.href.includes("upload_id="), async (route) => {
+    const command = route.request().headers()["x-goog-upload-command"] ?? "";
+    if (command.startsWith("upload") && ++chunks === 2) {
+      held.push(route); // never answered: a stalled transfer
+      return;
+    }
+    await route.continue();
+  });
+  const out = await page.evaluate(async (cloud) => {
+    const a = await kit.device(tapesync, "stall");
+    const blob = kit.audio(3 * 256 * 1024, 4);
+    await a.save(blob, { id: "s" });
+    await a.settled();
+    const report = await a.sync(kit.remote(tapesync, { ...cloud, timeoutMs: 1500 }), { chunkSize: 256 * 1024 });
+    return { report, hash: await kit.digest(blob), state: (await a.get("s")).syncState };
+  }, cloud);
+  for (const r of held) await r.abort().catch(() => {});
+  assert.equal(out.report.outcome.kind, "complete", JSON.stringify(out.report));
+  assert.equal(out.state, "synced");
+  const res = await fetch(`${STORAGE_URL}/v0/b/${BUCKET}/o/${encodeURIComponent(`users/${user.uid}/recordings/blobs/s/${out.hash}`)}?alt=media`,
+    { headers: { Authorization: `Firebase ${user.idToken}` } });
+  const { createHash } = await import("node:crypto");
+  assert.equal(createHash("sha256").update(new Uint8Array(await res.arrayBuffer())).digest("hex"), out.hash);
+});

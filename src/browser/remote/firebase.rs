@@ -17,9 +17,9 @@ use super::{Listing, Upload, UploadSession};
 /// The production endpoint; tests and the demo point `baseUrl` at the emulator.
 pub const DEFAULT_BASE_URL: &str = "https://firebasestorage.googleapis.com";
 
-/// Deadline for one request that moves at most one chunk. A transfer with no answer by then is
-/// treated as stalled: aborted, and resumed from what the server has.
-const DEADLINE_MS: u32 = 120_000;
+/// Default deadline for one request, which moves at most one chunk. A transfer with no answer by
+/// then is treated as stalled: aborted, and resumed from what the server has.
+pub const DEFAULT_TIMEOUT_MS: u32 = 120_000;
 
 /// A Firebase Storage bucket seen through one prefix.
 pub struct Firebase {
@@ -27,16 +27,19 @@ pub struct Firebase {
     bucket: String,
     prefix: String,
     auth: Auth,
+    timeout_ms: u32,
 }
 
 impl Firebase {
-    /// A remote on `bucket` under `prefix` (no leading or trailing `/`).
-    pub fn new(base: String, bucket: String, prefix: String, auth: Auth) -> Self {
+    /// A remote on `bucket` under `prefix` (no leading or trailing `/`), whose requests are
+    /// abandoned as stalled after `timeout_ms` without an answer.
+    pub fn new(base: String, bucket: String, prefix: String, auth: Auth, timeout_ms: u32) -> Self {
         Firebase {
             base: base.trim_end_matches('/').to_owned(),
             bucket,
             prefix,
             auth,
+            timeout_ms,
         }
     }
 
@@ -68,7 +71,7 @@ impl Firebase {
         loop {
             let token = self.auth.token(fresh).await?;
             let request = build().header("Authorization", &format!("Firebase {token}"));
-            match http::send(request, body.clone(), DEADLINE_MS, cancel).await {
+            match http::send(request, body.clone(), self.timeout_ms, cancel).await {
                 Err(Failure::Status { status: 401, .. }) if !fresh => fresh = true,
                 other => return other,
             }

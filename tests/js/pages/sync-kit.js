@@ -4,9 +4,10 @@ export async function device(tapesync, name) {
   return tapesync.RecordingStore.open({ name });
 }
 
-export function remote(tapesync, { bucket, uid, token, baseUrl, prefix }) {
+export function remote(tapesync, { bucket, uid, token, baseUrl, prefix, timeoutMs }) {
   return new tapesync.FirebaseRemote({
     bucket,
+    timeoutMs,
     prefix: prefix ?? `users/${uid}/recordings`,
     getToken: async () => (typeof token === "function" ? token() : token),
     baseUrl,
