@@ -4,7 +4,8 @@
 //! (user edits, syncs, operations delivered in any order with faults, crashes, offline periods,
 //! hours passing). After the history, faults stop and every device syncs until quiet; then the
 //! invariants in `sim::world::World::check` must hold. `TAPESYNC_SIM_SEEDS=N` runs N seeds
-//! (default 10,000); `TAPESYNC_SIM_SEED=S` with the `replay` test runs one seed and prints it.
+//! (default 10,000, from `TAPESYNC_SIM_FIRST_SEED`, default 0); `TAPESYNC_SIM_SEED=S` with the
+//! `replay` test runs one seed and prints it (`TAPESYNC_SIM_TRACE=1` prints every operation).
 #![cfg(not(target_arch = "wasm32"))]
 
 mod sim;
@@ -21,11 +22,19 @@ fn seeds() -> u64 {
 
 const SHARDS: u64 = 4;
 
+/// The first seed (`TAPESYNC_SIM_FIRST_SEED`, default 0), so that a soak can go past seeds already run.
+fn first_seed() -> u64 {
+    std::env::var("TAPESYNC_SIM_FIRST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
 fn shard(i: u64) {
     let n = seeds();
     let per = n.div_ceil(SHARDS);
-    let start = i * per;
-    let end = ((i + 1) * per).min(n);
+    let start = first_seed() + i * per;
+    let end = first_seed() + ((i + 1) * per).min(n);
     run_seeds(start..end);
 }
 
@@ -90,7 +99,7 @@ fn replay() {
 /// against the reference model in `sim::model`.
 #[test]
 fn policies_match_the_reference_model() {
-    run_model_seeds(0..(seeds() / 4).max(1));
+    run_model_seeds(first_seed()..first_seed() + (seeds() / 4).max(1));
 }
 
 /// `TAPESYNC_SIM_MODEL_SEED=12 cargo test --test simulation replay_model -- --nocapture`

@@ -433,13 +433,17 @@ impl LocalEntry {
     /// assert!(!e.retry()); // only failed recordings can be retried
     /// e.phase = Phase::Failed;
     /// assert!(e.retry());
-    /// assert_eq!(e.phase, Phase::Pending);
+    /// assert_eq!(e.phase, Phase::Synced); // it had nothing left to push
     /// ```
     pub fn retry(&mut self) -> bool {
         match self.phase.step(Step::Retry) {
             Ok(p) => {
                 self.phase = p;
                 self.failure = None;
+                if self.local.is_empty() {
+                    // What failed is gone (e.g. a take that lost a conflict): nothing to retry.
+                    self.go(Step::Settle);
+                }
                 self.refresh();
                 true
             }

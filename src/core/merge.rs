@@ -412,7 +412,8 @@ pub fn apply_change(
         for f in &changed {
             settle_field(&mut ctx, &mut e, f);
         }
-        if e.local.is_empty() && matches!(e.phase, Phase::Pending | Phase::Conflict) {
+        if e.local.is_empty() && matches!(e.phase, Phase::Pending | Phase::Conflict | Phase::Failed)
+        {
             e.go(Step::Settle);
         }
     }

@@ -58,7 +58,7 @@ pub enum Step {
     Fail,
     /// The app asked to try a failed recording again.
     Retry,
-    /// A conflict resolution dropped all its local edits: nothing is left to push.
+    /// Nothing is left to push (a conflict resolution dropped all its local edits).
     Settle,
     /// A deletion arrived from another device.
     RemoteDelete,
@@ -127,8 +127,10 @@ impl Phase {
             (Synced, Fail) => None,
             (Failed, Retry) => Some(Pending),
             (_, Retry) => None,
-            (Pending | Conflict | Synced, Settle) => Some(Synced),
-            (Uploading | Failed, Settle) => Some(self),
+            // A failed recording whose unpublished edits all lost a conflict has nothing left
+            // that could fail: it is simply in step with the cloud.
+            (Pending | Conflict | Synced | Failed, Settle) => Some(Synced),
+            (Uploading, Settle) => Some(self),
             (Deleted, CancelDelete) => Some(Synced),
             (_, CancelDelete) => None,
         };
@@ -189,6 +191,8 @@ mod tests {
             (Deleted, Step::CancelDelete, Some(Synced)),
             (Synced, Step::CancelDelete, None),
             (Pending, Step::Settle, Some(Synced)),
+            (Failed, Step::Settle, Some(Synced)),
+            (Uploading, Step::Settle, Some(Uploading)),
             (Pending, Step::Confirm, Some(Pending)),
             (Synced, Step::RemoteDelete, Some(Deleted)),
         ];
