@@ -576,7 +576,16 @@ struct Round {
     repull: bool,
 }
 
-/// The sync engine of one device. See the module docs.
+/// The sync engine of one device: see the module docs for the round and the driver's loop.
+///
+/// ```
+/// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig, Op}};
+/// let mut engine = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 1);
+/// engine.start_sync(0);
+/// // The first thing a round does (with nothing left over from before) is list the device logs.
+/// let (_, op) = engine.poll_op().unwrap();
+/// assert_eq!(op, Op::List { folder: "log".into(), page_token: None });
+/// ```
 #[derive(Debug)]
 pub struct Engine {
     cfg: EngineConfig,
