@@ -265,7 +265,7 @@ impl Store {
         Ok(record.into())
     }
 
-    /// Writes a finished capture as a recording, in the caller's transaction.
+    /// Announces a recording committed by another module (a finished capture) and queues its hash.
     pub(crate) fn saved_in(self: &Rc<Self>, id: &str) {
         self.events.changed(ChangeKind::Save, &[id]);
         self.queue_hash(id.to_owned(), None);
