@@ -188,6 +188,17 @@ impl RecordingStore {
         })
     }
 
+    /// Puts a recording whose sync failed for good (`syncState: "failed"`, e.g. after a 403) back
+    /// in line for the next sync, once the cause is fixed. Resolves to `false` if it had not failed.
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
+    pub fn retry(&self, #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue) -> Promise {
+        let store = self.inner.clone();
+        promise(async move {
+            let id = parse_id(&id)?;
+            Ok(store.retry(&id).await?.into())
+        })
+    }
+
     /// Deletes a recording; a tombstone stays until the deletion is synced.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn delete(&self, #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue) -> Promise {

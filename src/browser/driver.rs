@@ -205,8 +205,9 @@ pub fn failure_code(message: &str) -> &'static str {
 }
 
 fn failed(f: HttpFailure) -> Outcome {
-    let message = f.to_string();
-    Outcome::Failed(Failure::http(f.status(), &message))
+    let mut failure = Failure::http(f.status(), &f.to_string());
+    failure.retry_after_ms = f.retry_after_ms();
+    Outcome::Failed(failure)
 }
 
 fn local_failure(e: Error) -> Outcome {

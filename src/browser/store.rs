@@ -393,6 +393,24 @@ impl Store {
         Ok(result)
     }
 
+    /// Puts a recording whose push failed for good back in line for the next sync. `false` if it
+    /// had not failed.
+    pub async fn retry(&self, id: &RecordingId) -> Result<bool> {
+        let context = "retrying the recording";
+        let tx = self.tx(&[RECORDINGS, SYNC], Mode::Readwrite)?;
+        let sync = tx.store(SYNC)?;
+        let Some(mut entry) = entries::read(&sync, id).await? else {
+            return Ok(false);
+        };
+        if !entry.retry() {
+            return Ok(false);
+        }
+        entries::write(&sync, &tx.store(RECORDINGS)?, &entry)?;
+        tx.commit(context).await?;
+        self.events.changed(ChangeKind::Update, &[id.as_str()]);
+        Ok(true)
+    }
+
     /// Deletes a recording and its audio. A recording known to sync keeps its entry as a tombstone
     /// until the deletion is synced.
     pub async fn delete(&self, id: &RecordingId) -> Result<()> {

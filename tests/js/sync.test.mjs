@@ -440,6 +440,17 @@ test("403 on one recording fails that recording only, once, and the others sync"
   assert.equal(out.good, "synced");
   assert.equal(out.bad, "failed");
   assert.equal(attempts, 1, "a 403 is not retried, not even by the next sync");
+
+  // Once the cause is fixed, the app puts it back in line.
+  await page.unrouteAll();
+  const fixed = await page.evaluate(async (cloud) => {
+    const a = await kit.device(tapesync, "forbidden");
+    const retried = [await a.retry("bad"), await a.retry("good")];
+    const report = await a.sync(kit.remote(tapesync, cloud));
+    return { retried, report, bad: (await a.get("bad")).syncState };
+  }, cloud);
+  assert.deepEqual(fixed.retried, [true, false], "only a failed recording is retried");
+  assert.equal(fixed.bad, "synced", JSON.stringify(fixed.report));
 });
 
 test("a stalled chunk is abandoned after the timeout and the upload resumes from what the server has", async () => {

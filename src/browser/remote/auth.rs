@@ -31,10 +31,7 @@ impl Auth {
                 return Ok(t);
             }
         }
-        let denied = |why: String| Failure::Status {
-            status: 401,
-            message: format!("getToken() {why}"),
-        };
+        let denied = |why: String| Failure::status_only(401, format!("getToken() {why}"));
         let value = self
             .get_token
             .call0(&JsValue::UNDEFINED)

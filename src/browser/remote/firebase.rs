@@ -297,13 +297,12 @@ impl Firebase {
                 cancel,
             )
             .await?;
-        let upload_url = response
-            .headers()
-            .get("X-Goog-Upload-URL")
-            .ok_or_else(|| Failure::Status {
-                status: 502,
-                message: "the resumable upload started without an X-Goog-Upload-URL (is CORS exposing it?)".into(),
-            })?;
+        let upload_url = response.headers().get("X-Goog-Upload-URL").ok_or_else(|| {
+            Failure::status_only(
+                502,
+                "the resumable upload started without an X-Goog-Upload-URL (is CORS exposing it?)",
+            )
+        })?;
         Ok(UploadSession {
             url: upload_url,
             sent: 0.0,
@@ -376,10 +375,8 @@ fn parse_listing(text: &str, prefix: &str) -> Result<Listing, Failure> {
     struct Item {
         name: String,
     }
-    let page: Page = serde_json::from_str(text).map_err(|e| Failure::Status {
-        status: 502,
-        message: format!("unreadable listing: {e}"),
-    })?;
+    let page: Page = serde_json::from_str(text)
+        .map_err(|e| Failure::status_only(502, format!("unreadable listing: {e}")))?;
     let strip = |s: &str| {
         s.strip_prefix(prefix)
             .unwrap_or(s)

@@ -15,6 +15,8 @@ pub enum Failure {
         status: u16,
         /// The server's error text, shortened.
         message: String,
+        /// How long the server asked us to wait (`Retry-After`, in seconds on the wire).
+        retry_after_ms: Option<u64>,
     },
     /// No answer: the network is down, the connection dropped, CORS refused it.
     Network(String),
@@ -25,6 +27,23 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// A failure that is the server's answer `status`.
+    pub fn status_only(status: u16, message: impl Into<String>) -> Self {
+        Failure::Status {
+            status,
+            message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    /// The server's `Retry-After`, in milliseconds.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            Failure::Status { retry_after_ms, .. } => *retry_after_ms,
+            _ => None,
+        }
+    }
+
     /// The HTTP status the sync core classifies: `None` for network failures and timeouts,
     /// which are retried like a 503.
     pub fn status(&self) -> Option<u16> {
@@ -38,7 +57,9 @@ impl Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Status { status, message } => write!(f, "HTTP {status}: {message}"),
+            Failure::Status {
+                status, message, ..
+            } => write!(f, "HTTP {status}: {message}"),
             Failure::Network(m) => write!(f, "network error: {m}"),
             Failure::Timeout => f.write_str("no progress before the deadline"),
             Failure::Aborted => f.write_str("aborted"),
@@ -81,10 +102,16 @@ pub async fn send(
         return Ok(response);
     }
     let status = response.status();
+    let retry_after_ms = response
+        .headers()
+        .get("Retry-After")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| s.saturating_mul(1000));
     let text = response.text().await.unwrap_or_default();
     Err(Failure::Status {
         status: real_status(status, &text),
         message: text.chars().take(300).collect(),
+        retry_after_ms,
     })
 }
 
