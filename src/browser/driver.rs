@@ -284,13 +284,13 @@ async fn perform(store: Rc<Store>, remote: Rc<Firebase>, op: Op, options: RoundO
 /// One local transaction of the engine: read what the commit names, run it, write the result.
 async fn run_commit(store: &Store, commit: &Commit) -> Result<Outcome> {
     let context = "saving sync state";
-    let tx = store.tx(&[RECORDINGS, BLOBS, SYNC, META], Mode::Readwrite)?;
-    let (recordings, blobs, sync, meta) = (
-        tx.store(RECORDINGS)?,
-        tx.store(BLOBS)?,
-        tx.store(SYNC)?,
-        tx.store(META)?,
-    );
+    let scope: &[&str] = if commit.touches_audio() {
+        &[RECORDINGS, BLOBS, SYNC, META]
+    } else {
+        &[RECORDINGS, SYNC, META]
+    };
+    let tx = store.tx(scope, Mode::Readwrite)?;
+    let (recordings, sync, meta) = (tx.store(RECORDINGS)?, tx.store(SYNC)?, tx.store(META)?);
     let clock = entries::read_clock(&meta, store.device()).await?;
     let mut read = BTreeMap::new();
     let mut wanted = commit.reads();
@@ -312,16 +312,19 @@ async fn run_commit(store: &Store, commit: &Commit) -> Result<Outcome> {
             Ran::Read(more) => wanted = more,
         }
     };
-    // Conflict copies share the audio of the take they copy; Blobs are immutable, so one object
-    // can back both keys.
-    for (from, to) in &writes.copy_audio {
-        let blob = idb::call(blobs.get(&from.as_str().into()), context).await?;
-        if let Some(blob) = idb::some(blob) {
-            idb::issue(blobs.put_with_key(&blob, &to.as_str().into()), context)?;
+    if !writes.copy_audio.is_empty() || !writes.drop_audio.is_empty() {
+        let blobs = tx.store(BLOBS)?;
+        // Conflict copies share the audio of the take they copy; Blobs are immutable, so one
+        // object can back both keys.
+        for (from, to) in &writes.copy_audio {
+            let blob = idb::call(blobs.get(&from.as_str().into()), context).await?;
+            if let Some(blob) = idb::some(blob) {
+                idb::issue(blobs.put_with_key(&blob, &to.as_str().into()), context)?;
+            }
         }
-    }
-    for id in &writes.drop_audio {
-        idb::issue(blobs.delete(&id.as_str().into()), context)?;
+        for id in &writes.drop_audio {
+            idb::issue(blobs.delete(&id.as_str().into()), context)?;
+        }
     }
     for entry in &writes.entries {
         entries::write(&sync, &recordings, entry)?;
@@ -383,6 +386,8 @@ async fn upload(
         Ok((None, _)) => return Outcome::NotFound,
         Err(e) => return local_failure(e),
     };
+    // Only uploads bigger than one chunk have a session to keep (and later to forget).
+    let resumable = session.is_some() || blob.size() > options.chunk_bytes;
     let progress = |s: &UploadSession| {
         let detail = Object::new();
         set(&detail, "id", recording.as_str());
@@ -407,7 +412,9 @@ async fn upload(
         .await;
     match result {
         Ok(()) => {
-            save_session(store.clone(), key.to_owned(), None);
+            if resumable {
+                save_session(store.clone(), key.to_owned(), None);
+            }
             Outcome::Done
         }
         Err(e) => failed(e),

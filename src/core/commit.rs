@@ -308,6 +308,19 @@ impl Commit {
         ids
     }
 
+    /// Whether the commit may copy or drop local audio (only applying a pulled segment does).
+    /// The driver leaves the audio store out of the other commits' transactions, so they do not
+    /// queue behind audio reads and writes.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::{Commit, SyncMeta}, device::DeviceId};
+    /// let c = Commit::trashed(SyncMeta::new(DeviceId::parse("d").unwrap()), vec![]);
+    /// assert!(!c.touches_audio());
+    /// ```
+    pub fn touches_audio(&self) -> bool {
+        matches!(self.kind, Kind::Apply { .. })
+    }
+
     /// Computes the writes from what the transaction has read: the device's `clock`, and for
     /// every id asked for so far ([`Commit::reads`], then any [`Ran::Read`]) its entry or `None`
     /// if there is none. Pure: the same input gives the same output, so the driver may call it
