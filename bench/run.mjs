@@ -264,7 +264,10 @@ function writeReport(rows, details, env) {
   writeFileSync(REPORT, text);
 }
 
-main().catch((e) => {
-  console.error(`bench: the harness failed: ${e?.stack ?? e}`);
-  process.exit(1);
-});
+main()
+  // Then the sync benchmarks against the Firebase emulators (issue 4): bench/sync.mjs.
+  .then(async () => (await import("./sync.mjs")).main())
+  .catch((e) => {
+    console.error(`bench: the harness failed: ${e?.stack ?? e}`);
+    process.exit(1);
+  });
