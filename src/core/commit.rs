@@ -117,9 +117,10 @@ enum Kind {
         meta: SyncMeta,
         keys: Vec<String>,
     },
+    /// Blobs confirmed in the cloud, batched: one transaction for every upload that finished
+    /// while the previous local commit ran.
     Uploaded {
-        id: RecordingId,
-        hash: ContentHash,
+        items: Vec<(RecordingId, ContentHash)>,
     },
     Failed {
         id: RecordingId,
@@ -268,9 +269,9 @@ impl Commit {
         }
     }
 
-    pub(crate) fn uploaded(id: RecordingId, hash: ContentHash) -> Self {
+    pub(crate) fn uploaded(items: Vec<(RecordingId, ContentHash)>) -> Self {
         Commit {
-            kind: Kind::Uploaded { id, hash },
+            kind: Kind::Uploaded { items },
             now: 0,
         }
     }
@@ -301,7 +302,8 @@ impl Commit {
                 .flat_map(|s| s.changes.iter().map(|c| c.id.clone()))
                 .collect(),
             Kind::Trashed { .. } => Vec::new(),
-            Kind::Uploaded { id, .. } | Kind::Failed { id, .. } => vec![id.clone()],
+            Kind::Uploaded { items } => items.iter().map(|(id, _)| id.clone()).collect(),
+            Kind::Failed { id, .. } => vec![id.clone()],
         };
         ids.sort();
         ids.dedup();
@@ -463,11 +465,14 @@ impl Commit {
                 w.meta = Some(meta.clone());
                 CommitOutcome::Done { meta: Some(meta) }
             }
-            Kind::Uploaded { id, hash } => {
-                if let Some(mut e) = by_id.remove(id) {
-                    e.upload_confirmed(hash);
-                    w.entries.push(e);
+            Kind::Uploaded { items } => {
+                for (id, hash) in items {
+                    if let Some(e) = by_id.get_mut(id) {
+                        e.upload_confirmed(hash);
+                    }
                 }
+                w.entries
+                    .extend(items.iter().filter_map(|(id, _)| by_id.remove(id)));
                 CommitOutcome::Done { meta: None }
             }
             Kind::Failed { id, message } => {

@@ -499,7 +499,7 @@ enum Job {
     Scan,
     Download(RecordingId, ContentHash),
     Upload(RecordingId, ContentHash, String),
-    MarkUploaded(RecordingId, ContentHash),
+    MarkUploaded(Vec<(RecordingId, ContentHash)>),
     MarkFailed(RecordingId, String),
     Seal(Vec<RecordingId>),
     RefreshToken,
@@ -1032,7 +1032,7 @@ impl Engine {
                 },
                 content_type: mime.clone(),
             },
-            Job::MarkUploaded(id, hash) => Op::Commit(Commit::uploaded(id.clone(), hash.clone())),
+            Job::MarkUploaded(items) => Op::Commit(Commit::uploaded(items.clone())),
             Job::MarkFailed(id, message) => Op::Commit(Commit::failed(id.clone(), message.clone())),
             Job::Seal(ids) => Op::Commit(Commit::seal(
                 self.meta.clone(),
@@ -1153,7 +1153,20 @@ impl Engine {
                 if let Some(r) = &mut self.round {
                     r.report.blobs_uploaded += 1;
                 }
-                self.push(Job::MarkUploaded(id, hash));
+                // Uploads finish faster than local transactions commit when recordings are small:
+                // confirm every upload that finished meanwhile in the one commit still waiting.
+                let waiting = self.round.as_mut().and_then(|r| match r.local.back_mut() {
+                    Some(Task {
+                        job: Job::MarkUploaded(items),
+                        attempts: 0,
+                        ..
+                    }) => Some(items),
+                    _ => None,
+                });
+                match waiting {
+                    Some(items) => items.push((id, hash)),
+                    None => self.push(Job::MarkUploaded(vec![(id, hash)])),
+                }
                 self.transfer_done();
             }
             (Job::Upload(..), Outcome::NotFound) => self.transfer_done(),
