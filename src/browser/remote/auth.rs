@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 
 use js_sys::{Function, Promise};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
 use super::http::Failure;
@@ -13,6 +13,8 @@ use super::http::Failure;
 pub struct Auth {
     get_token: Function,
     current: RefCell<Option<String>>,
+    /// The app's answer still awaited: concurrent requests share one `getToken()` call.
+    asking: RefCell<Option<Promise>>,
 }
 
 impl Auth {
@@ -21,6 +23,7 @@ impl Auth {
         Auth {
             get_token,
             current: RefCell::new(None),
+            asking: RefCell::new(None),
         }
     }
 
@@ -31,21 +34,28 @@ impl Auth {
                 return Ok(t);
             }
         }
-        let denied = |why: String| Failure::status_only(401, format!("getToken() {why}"));
-        let value = self
-            .get_token
-            .call0(&JsValue::UNDEFINED)
-            .map_err(|_| denied("threw".into()))?;
-        let value = match value.dyn_into::<Promise>() {
-            Ok(p) => JsFuture::from(p)
-                .await
-                .map_err(|_| denied("rejected".into()))?,
-            Err(v) => v,
+        let denied = |why: &str| Failure::status_only(401, format!("getToken() {why}"));
+        let pending = self.asking.borrow().clone();
+        let answer = match pending {
+            Some(p) => p,
+            None => {
+                let value = self
+                    .get_token
+                    .call0(&JsValue::UNDEFINED)
+                    .map_err(|_| denied("threw"))?;
+                // `Promise.resolve` takes a promise or a plain value alike.
+                let p = Promise::resolve(&value);
+                *self.asking.borrow_mut() = Some(p.clone());
+                p
+            }
         };
+        let value = JsFuture::from(answer).await;
+        self.asking.borrow_mut().take();
         let token = value
+            .map_err(|_| denied("rejected"))?
             .as_string()
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| denied("did not give a non-empty string".into()))?;
+            .ok_or_else(|| denied("did not give a non-empty string"))?;
         *self.current.borrow_mut() = Some(token.clone());
         Ok(token)
     }
