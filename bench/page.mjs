@@ -12,6 +12,7 @@
 //   localForage user does who lists recordings without loading their audio; it is not atomic
 //   (localForage has no transactions across keys or instances).
 import init, { RecordingStore } from "/pkg/tapesync.js";
+import { deleteDb } from "/bench/idb.mjs";
 import Dexie from "/node_modules/dexie/dist/dexie.mjs";
 
 const localforage = window.localforage;
@@ -104,14 +105,6 @@ function completed(tx) {
   });
 }
 
-function deleteDb(name) {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.deleteDatabase(name);
-    const timer = setTimeout(() => reject(new Error(`deleting ${name} is blocked by an open connection`)), 20000);
-    req.onsuccess = () => (clearTimeout(timer), resolve());
-    req.onerror = () => (clearTimeout(timer), reject(req.error));
-  });
-}
 
 /** Opens `name`; `upgrade` creates the schema when the database is new. */
 function openDb(name, upgrade) {

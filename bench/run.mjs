@@ -10,10 +10,11 @@
 // fewer repetitions and smaller sizes (its numbers are not written to BENCHMARKS.md).
 import { chromium } from "playwright-core";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { serve } from "../scripts/serve.mjs";
+import { resultTable, writeSection } from "./report.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const REPORT = new URL("../BENCHMARKS.md", import.meta.url);
@@ -240,28 +241,18 @@ function writeReport(rows, details, env) {
   const machine = `${cpus.length} × ${cpus[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ` +
     `${os.type()} ${os.release()}; headless Chromium ${env.chromium}; node ${process.version}; ` +
     `load average ${loadAtStart.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end (other work on the machine slows every implementation alike, not always evenly)`;
-  const esc = (s) => String(s).replace(/\|/g, "\\|");
   const lines = [
-    START,
     "",
     `Latest run: ${date}. Machine: ${machine}.`,
     "",
-    "| | Figure | tapesync | Baseline | Ratio | Target |",
-    "|---|---|---|---|---|---|",
-    ...rows.map((r) => `| ${r.pass == null ? "" : r.pass ? "PASS" : "**FAIL**"} | ${esc(r.figure.trim())} | ${esc(r.value)} | ${esc(r.baseline)} | ${esc(r.ratio)} | ${esc(r.target)} |`),
+    ...resultTable(rows),
     "",
     "Raw medians of this run:",
     "",
     ...details,
     "",
-    END,
   ];
-  const block = lines.join("\n");
-  let text = existsSync(REPORT) ? readFileSync(REPORT, "utf8") : "# Benchmarks\n\nRun with `make bench`.\n\n" + START + "\n" + END + "\n";
-  const a = text.indexOf(START);
-  const b = text.indexOf(END);
-  text = a >= 0 && b > a ? text.slice(0, a) + block + text.slice(b + END.length) : text.trimEnd() + "\n\n" + block + "\n";
-  writeFileSync(REPORT, text);
+  writeSection(REPORT, { start: START, end: END, lines });
 }
 
 main()

@@ -10,6 +10,7 @@
 //   next Blob from a shared index, each awaiting its response body.
 // - open / fill / syncDevice / drop: devices (stores) kept across calls, for the request counts.
 import init, * as tapesync from "/pkg/tapesync.js";
+import { deleteDb } from "/bench/idb.mjs";
 
 const now = () => performance.now();
 
@@ -44,14 +45,6 @@ function bytesFor(size, seed) {
   return new Uint8Array(words.buffer, 0, size);
 }
 
-function deleteDb(name) {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.deleteDatabase(name);
-    const timer = setTimeout(() => reject(new Error(`deleting ${name} is blocked by an open connection`)), 20000);
-    req.onsuccess = () => (clearTimeout(timer), resolve());
-    req.onerror = () => (clearTimeout(timer), reject(req.error));
-  });
-}
 
 function checkReport(report, { uploaded, pushed, what }) {
   const problems = [];

@@ -19,11 +19,12 @@
 // the big recording count (default 4000; see CFG); SYNC_BENCH_REPS=N the throughput rounds (default 5).
 import { chromium } from "playwright-core";
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { serve } from "../scripts/serve.mjs";
 import { startEmulators, stopEmulators, signUp, BUCKET, STORAGE_URL } from "../emulators/harness.mjs";
+import { resultTable, writeSection } from "./report.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const REPORT = new URL("../BENCHMARKS.md", import.meta.url);
@@ -309,7 +310,6 @@ function writeReport(rows, details, env) {
   const machine = `${cpus.length} × ${cpus[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM; ` +
     `headless Chromium ${env.chromiumVersion}; node ${process.version}; Firebase emulators on the same machine; ` +
     `load average ${env.loadAtStart.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end`;
-  const esc = (s) => String(s).replace(/\|/g, "\\|");
   // What was measured: pkg/ as built, and the commit (src/ may hold others' uncommitted work).
   let source = "";
   try {
@@ -320,28 +320,18 @@ function writeReport(rows, details, env) {
   } catch {
     // Not a git checkout: leave it out.
   }
-  const block = [
-    START,
+  const lines = [
     "",
     `Latest run: ${date}. Machine: ${machine}.${source}`,
     "",
-    "| | Figure | tapesync | Baseline | Ratio | Target |",
-    "|---|---|---|---|---|---|",
-    ...rows.map((r) => `| ${r.pass == null ? "" : r.pass ? "PASS" : "**FAIL**"} | ${esc(r.figure.trim())} | ${esc(r.value)} | ${esc(r.baseline)} | ${esc(r.ratio)} | ${esc(r.target)} |`),
+    ...resultTable(rows),
     "",
     "Raw figures of this run:",
     "",
     ...details,
     "",
-    END,
-  ].join("\n");
-  let text = readFileSync(REPORT, "utf8");
-  const a = text.indexOf(START);
-  const b = text.indexOf(END);
-  text = a >= 0 && b > a
-    ? text.slice(0, a) + block + text.slice(b + END.length)
-    : text.trimEnd() + "\n\n## Sync (issue 4)\n\n" + block + "\n";
-  writeFileSync(REPORT, text);
+  ];
+  writeSection(REPORT, { start: START, end: END, heading: "## Sync (issue 4)", lines });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
