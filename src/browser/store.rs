@@ -20,7 +20,8 @@ use super::idb::{self, Tx};
 use super::schema::{self, BLOBS, BY_CREATED, BY_SYNC_STATE, META, RECORDINGS, SYNC};
 use super::{hash, platform};
 use crate::core::device::DeviceId;
-use crate::core::entry::{Edit, LocalEntry};
+use crate::core::entry::{Edit, EditError, LocalEntry};
+use crate::core::hlc::Clock;
 use crate::core::id::RecordingId;
 use crate::core::recording::SyncState;
 
@@ -308,14 +309,9 @@ impl Store {
         let sync = tx.store(SYNC)?;
         let result = match entries::read(&sync, id).await? {
             Some(mut entry) => {
-                let meta = tx.store(META)?;
-                let mut clock = entries::read_clock(&meta, &self.device).await?;
                 let edit = to_edit(&record, patch)?;
-                entry
-                    .edit(&edit, &mut clock, platform::now_ms() as u64)
-                    .map_err(|e| Error::invalid(e.to_string()))?;
-                entries::write(&sync, &recordings, &entry)?;
-                entries::write_clock(&meta, &clock)?;
+                self.stamp(&tx, &mut entry, |e, clock, now| e.edit(&edit, clock, now))
+                    .await?;
                 entries::to_js(&entry.public().ok_or_else(|| not_found(id))?)?
             }
             // Not hashed yet, so not known to sync: the entry made later starts from this record.
@@ -361,19 +357,16 @@ impl Store {
         let sync = tx.store(SYNC)?;
         let result = match entries::read(&sync, id).await? {
             Some(mut entry) => {
-                let meta = tx.store(META)?;
-                let mut clock = entries::read_clock(&meta, &self.device).await?;
                 let audio = crate::core::fields::AudioRef {
                     hash: crate::core::fields::ContentHash::parse(&digest)
                         .map_err(|e| Error::new(Code::Internal, e.to_string()))?,
                     size: blob.size() as u64,
                     mime_type,
                 };
-                entry
-                    .replace_audio(audio, &mut clock, platform::now_ms() as u64)
-                    .map_err(|e| Error::invalid(e.to_string()))?;
-                entries::write(&sync, &recordings, &entry)?;
-                entries::write_clock(&meta, &clock)?;
+                self.stamp(&tx, &mut entry, |e, clock, now| {
+                    e.replace_audio(audio, clock, now)
+                })
+                .await?;
                 entries::to_js(&entry.public().ok_or_else(|| not_found(id))?)?
             }
             // Not known to sync yet: the entry made when it is hashed starts from this take.
@@ -391,6 +384,23 @@ impl Store {
         self.events.changed(ChangeKind::Update, &[id.as_str()]);
         self.queue_hash(id.as_str().to_owned(), None);
         Ok(result)
+    }
+
+    /// Runs a local edit of a sync entry in the caller's transaction (which must cover
+    /// `recordings`, `sync` and `meta`): stamped by the device clock, it writes the entry, the
+    /// recording it shows, and the clock.
+    async fn stamp(
+        &self,
+        tx: &Tx,
+        entry: &mut LocalEntry,
+        edit: impl FnOnce(&mut LocalEntry, &mut Clock, u64) -> std::result::Result<(), EditError>,
+    ) -> Result<()> {
+        let meta = tx.store(META)?;
+        let mut clock = entries::read_clock(&meta, &self.device).await?;
+        edit(entry, &mut clock, platform::now_ms() as u64)
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        entries::write(&tx.store(SYNC)?, &tx.store(RECORDINGS)?, entry)?;
+        entries::write_clock(&meta, &clock)
     }
 
     /// Puts a recording whose push failed for good back in line for the next sync. `false` if it
@@ -421,13 +431,8 @@ impl Store {
         idb::some(idb::call(recordings.get(&key), context).await?).ok_or_else(|| not_found(id))?;
         let sync = tx.store(SYNC)?;
         if let Some(mut entry) = entries::read(&sync, id).await? {
-            let meta = tx.store(META)?;
-            let mut clock = entries::read_clock(&meta, &self.device).await?;
-            entry
-                .delete(&mut clock, platform::now_ms() as u64)
-                .map_err(|e| Error::invalid(e.to_string()))?;
-            entries::write(&sync, &recordings, &entry)?;
-            entries::write_clock(&meta, &clock)?;
+            self.stamp(&tx, &mut entry, |e, clock, now| e.delete(clock, now))
+                .await?;
         }
         idb::issue(recordings.delete(&key), context)?;
         idb::issue(tx.store(BLOBS)?.delete(&key), context)?;
