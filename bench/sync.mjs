@@ -16,7 +16,8 @@
 // (emulators, browser, a wrong sync report). Writes its results block into BENCHMARKS.md (between
 // the bench:sync markers) unless BENCH_QUICK=1 (a smoke run with small sizes).
 // Environment: CHROMIUM (default /usr/bin/chromium); BENCH_QUICK=1; SYNC_BENCH_BIG=N overrides
-// the big recording count (default 4000; see CFG); SYNC_BENCH_REPS=N the throughput rounds (default 5).
+// the big recording count (default 4000; see CFG); SYNC_BENCH_REPS=N the throughput rounds (default 5);
+// SYNC_BENCH_ONLY=push measures the push throughput alone and leaves BENCHMARKS.md unchanged.
 import { chromium } from "playwright-core";
 import { execFileSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
@@ -29,6 +30,7 @@ import { resultTable, writeSection } from "./report.mjs";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const REPORT = new URL("../BENCHMARKS.md", import.meta.url);
 const QUICK = process.env.BENCH_QUICK === "1";
+const PUSH_ONLY = process.env.SYNC_BENCH_ONLY === "push";
 const KiB = 1024;
 const MiB = 1 << 20;
 
@@ -212,7 +214,7 @@ export async function main() {
     }
 
     // 2. Requests of a sync with nothing changed.
-    {
+    if (!PUSH_ONLY) {
       const c = CFG.quiet;
       log(`\n[${elapsed()}] 6. requests of a sync with nothing changed: ${c.small} vs ${c.big} recordings of ${c.size} bytes in the cloud`);
       const result = {};
@@ -293,8 +295,8 @@ export async function main() {
   }
   const failed = rows.filter((r) => r.pass === false).length;
   log(`\n${rows.filter((r) => r.pass === true).length} sync targets met, ${failed} missed (${elapsed()})`);
-  if (QUICK) {
-    log("BENCH_QUICK: BENCHMARKS.md left unchanged");
+  if (QUICK || PUSH_ONLY) {
+    log(`${QUICK ? "BENCH_QUICK" : "SYNC_BENCH_ONLY"}: BENCHMARKS.md left unchanged`);
     return;
   }
   writeReport(rows, details, { chromiumVersion, loadAtStart });

@@ -164,3 +164,28 @@ fn a_quiet_pull_costs_the_same_for_10_and_10000_recordings() {
         (1, 2, 0, 0)
     );
 }
+
+/// Uploads are confirmed locally in batches, and the last batch in the seal's own commit: a
+/// first push of 200 recordings makes 5 local commits (three batches of 64, the seal that also
+/// confirms the last 8, and the confirmation of the published segment), not one per recording.
+#[test]
+fn a_push_confirms_its_uploads_in_batches() {
+    use sim::world::{Action, Setup, World};
+    use tapesync::core::merge::Policy;
+    let mut w = World::new(Setup {
+        devices: 1,
+        skews_ms: vec![0],
+        policies: vec![Policy::Merge],
+        conflict_copies: true,
+        page_size: 1_000,
+        max_in_flight: 4,
+    });
+    for _ in 0..200 {
+        w.user(0, &Action::Create);
+    }
+    let before = w.devices[0].commits;
+    let report = w.round(0).unwrap();
+    assert_eq!((report.blobs_uploaded, report.changes_pushed), (200, 200));
+    assert_eq!(w.devices[0].commits - before, 5);
+    w.check().unwrap();
+}

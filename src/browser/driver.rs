@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use futures::future::{select, Either, LocalBoxFuture};
+use futures::future::{join_all, select, Either, FutureExt, LocalBoxFuture};
 use futures::stream::{FuturesUnordered, StreamExt};
 use js_sys::{Object, Reflect};
 use wasm_bindgen::JsValue;
@@ -20,9 +20,12 @@ use super::remote::firebase::Firebase;
 use super::remote::http::Failure as HttpFailure;
 use super::remote::{Upload, UploadSession};
 use super::schema::{BLOBS, BY_WORK, META, RECORDINGS, SYNC, UPLOADS};
+use super::staging::{Staged, Staging, READ_AHEAD};
 use super::store::{set, Store};
 use crate::core::commit::{audio_arrived, Commit, Ran};
-use crate::core::engine::{Body, Engine, EngineConfig, Event, Failure, Op, OpId, Outcome, Report};
+use crate::core::engine::{
+    Body, Engine, EngineConfig, Event, Failure, Op, OpId, Outcome, QueuedUpload, Report,
+};
 use crate::core::entry::LocalEntry;
 use crate::core::fields::ContentHash;
 use crate::core::id::RecordingId;
@@ -70,6 +73,7 @@ pub async fn run_round(
     engine.start_sync(now());
     let mut in_flight: FuturesUnordered<LocalBoxFuture<'static, (OpId, Outcome)>> =
         FuturesUnordered::new();
+    let staging = Rc::new(Staging::default());
     let mut cancelled = false;
     let mut report = None;
     let mut failures = Vec::new();
@@ -79,7 +83,28 @@ pub async fn run_round(
             engine.cancel();
         }
         while let Some((id, op)) = engine.poll_op() {
-            let work = perform(store.clone(), remote.clone(), op, options.clone());
+            let work = match op {
+                Op::Put {
+                    key,
+                    body: Body::LocalAudio { recording, hash },
+                    content_type,
+                } => {
+                    let next = engine.queued_uploads(READ_AHEAD - 1);
+                    let (store, remote, options) = (store.clone(), remote.clone(), options.clone());
+                    let staging = staging.clone();
+                    async move {
+                        let audio = LocalAudio {
+                            key,
+                            recording,
+                            hash,
+                            content_type,
+                        };
+                        upload(&store, &remote, &staging, audio, next, &options).await
+                    }
+                    .boxed_local()
+                }
+                op => perform(store.clone(), remote.clone(), op, options.clone()).boxed_local(),
+            };
             in_flight.push(Box::pin(async move { (id, work.await) }));
         }
         while let Some(event) = engine.poll_event() {
@@ -242,21 +267,9 @@ async fn perform(store: Rc<Store>, remote: Rc<Firebase>, op: Op, options: RoundO
             Err(e) => failed(e),
         },
         Op::Put {
-            key,
-            body: Body::LocalAudio { recording, hash },
-            content_type,
-        } => {
-            upload(
-                &store,
-                &remote,
-                &key,
-                &recording,
-                &hash,
-                &content_type,
-                &options,
-            )
-            .await
-        }
+            body: Body::LocalAudio { .. },
+            ..
+        } => unreachable_upload(),
         Op::GetBlob {
             key,
             recording,
@@ -297,9 +310,10 @@ async fn run_commit(store: &Store, commit: &Commit) -> Result<Outcome> {
     // `run` may ask for more entries (a conflict copy's id) before it can decide; it is pure, so
     // running it again on the larger read set in the same transaction is safe.
     let (writes, outcome) = loop {
-        for id in wanted.drain(..) {
-            let entry = entries::read(&sync, &id).await?;
-            read.insert(id, entry);
+        // All requests issued at once: one round trip to the database, not one per entry.
+        let got = join_all(wanted.iter().map(|id| entries::read(&sync, id))).await;
+        for (id, entry) in wanted.drain(..).zip(got) {
+            read.insert(id, entry?);
         }
         match commit.run(clock.clone(), &read) {
             Ran::Done(writes, outcome) => break (writes, outcome),
@@ -352,38 +366,42 @@ async fn scan_work(store: &Store) -> Result<Vec<LocalEntry>> {
         .collect()
 }
 
-/// Uploads the local audio of `recording` if it still has `hash`, resuming a stored session.
+/// Local-audio uploads are run by [`upload`], which needs the round's staging.
+fn unreachable_upload() -> Outcome {
+    local_failure(Error::new(
+        Code::Internal,
+        "a local-audio upload reached the generic request path",
+    ))
+}
+
+/// An upload of local audio, as the engine asked for it.
+struct LocalAudio {
+    key: String,
+    recording: RecordingId,
+    hash: ContentHash,
+    content_type: String,
+}
+
+/// Uploads the local audio if it still has the planned hash, resuming a stored session; `next`
+/// are the uploads queued after it, staged in the same read.
 async fn upload(
     store: &Rc<Store>,
     remote: &Firebase,
-    key: &str,
-    recording: &RecordingId,
-    hash: &ContentHash,
-    content_type: &str,
+    staging: &Rc<Staging>,
+    audio: LocalAudio,
+    next: Vec<QueuedUpload>,
     options: &RoundOptions,
 ) -> Outcome {
-    let context = "reading audio to upload";
-    let prepared = async {
-        let tx = store.tx(&[SYNC, BLOBS, UPLOADS], Mode::Readonly)?;
-        let entry = entries::read(&tx.store(SYNC)?, recording).await?;
-        let blob = idb::call(tx.store(BLOBS)?.get(&recording.as_str().into()), context).await?;
-        let session = idb::call(tx.store(UPLOADS)?.get(&key.into()), context).await?;
-        tx.finish(context).await?;
-        let current = entry.and_then(|e| e.audio_here).is_some_and(|h| &h == hash);
-        let blob = match idb::some(blob) {
-            Some(b) if current => Some(idb::cast::<web_sys::Blob>(b, "audio")?),
-            _ => None,
-        };
-        let session: Option<UploadSession> = match idb::some(session) {
-            Some(s) => entries::from_js(s, "upload session").ok(),
-            None => None,
-        };
-        Ok::<_, Error>((blob, session))
-    };
-    let (blob, session) = match prepared.await {
-        Ok((Some(blob), session)) => (blob, session),
+    let LocalAudio {
+        key,
+        recording,
+        hash,
+        content_type,
+    } = audio;
+    let (blob, session) = match staging.take(store, &key, &recording, &hash, next).await {
+        Ok(Staged::Ready(blob, session)) => (blob, session),
         // The audio changed since the engine looked: uploading it under `hash` would be wrong.
-        Ok((None, _)) => return Outcome::NotFound,
+        Ok(Staged::Changed) => return Outcome::NotFound,
         Err(e) => return local_failure(e),
     };
     // Only uploads bigger than one chunk have a session to keep (and later to forget).
@@ -397,13 +415,13 @@ async fn upload(
         store.events().emit("syncprogress", &detail);
         // Keep the session so a reload resumes instead of starting over; best effort.
         if !s.url.is_empty() {
-            save_session(store.clone(), key.to_owned(), Some(s.clone()));
+            save_session(store.clone(), key.clone(), Some(s.clone()));
         }
     };
     let upload = Upload {
-        key,
+        key: &key,
         blob: &blob,
-        content_type,
+        content_type: &content_type,
         chunk: options.chunk_bytes,
         session,
     };
@@ -413,7 +431,7 @@ async fn upload(
     match result {
         Ok(()) => {
             if resumable {
-                save_session(store.clone(), key.to_owned(), None);
+                save_session(store.clone(), key.clone(), None);
             }
             Outcome::Done
         }

@@ -12,5 +12,6 @@ pub mod lock;
 pub mod platform;
 pub mod remote;
 pub mod schema;
+pub mod staging;
 pub mod store;
 pub mod triggers;

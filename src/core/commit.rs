@@ -107,6 +107,8 @@ enum Kind {
     Seal {
         meta: SyncMeta,
         ids: Vec<RecordingId>,
+        /// Uploads finished since the last confirmation, confirmed first in the same commit.
+        uploaded: Vec<(RecordingId, ContentHash)>,
         layout: Layout,
     },
     Confirm {
@@ -237,9 +239,20 @@ impl Commit {
         }
     }
 
-    pub(crate) fn seal(meta: SyncMeta, ids: Vec<RecordingId>, layout: Layout, now: u64) -> Self {
+    pub(crate) fn seal(
+        meta: SyncMeta,
+        ids: Vec<RecordingId>,
+        uploaded: Vec<(RecordingId, ContentHash)>,
+        layout: Layout,
+        now: u64,
+    ) -> Self {
         Commit {
-            kind: Kind::Seal { meta, ids, layout },
+            kind: Kind::Seal {
+                meta,
+                ids,
+                uploaded,
+                layout,
+            },
             now,
         }
     }
@@ -294,7 +307,11 @@ impl Commit {
     pub fn reads(&self) -> Vec<RecordingId> {
         let mut ids: Vec<RecordingId> = match &self.kind {
             Kind::Apply { segment, .. } => segment.changes.iter().map(|c| c.id.clone()).collect(),
-            Kind::Seal { ids, .. } => ids.clone(),
+            Kind::Seal { ids, uploaded, .. } => ids
+                .iter()
+                .chain(uploaded.iter().map(|(id, _)| id))
+                .cloned()
+                .collect(),
             Kind::Confirm { meta, seq } => meta
                 .outbox
                 .iter()
@@ -398,22 +415,34 @@ impl Commit {
                     changes: segment.changes.len(),
                 }
             }
-            Kind::Seal { meta, ids, layout } => {
+            Kind::Seal {
+                meta,
+                ids,
+                uploaded,
+                layout,
+            } => {
                 let mut meta = meta.clone();
                 let mut changes = Vec::new();
                 let mut trash = Vec::new();
                 let mut more = false;
+                let mut confirmed = BTreeSet::new();
+                for (id, hash) in uploaded {
+                    if let Some(e) = by_id.get_mut(id) {
+                        e.upload_confirmed(hash);
+                        confirmed.insert(id.clone());
+                    }
+                }
                 for id in ids {
-                    let Some(mut e) = by_id.remove(id) else {
-                        continue;
-                    };
                     if changes.len() >= MAX_CHANGES {
                         more = true;
                         break;
                     }
+                    let Some(mut e) = by_id.remove(id) else {
+                        continue;
+                    };
                     let before = e.clone();
                     let sealed = e.seal();
-                    let touched = e != before;
+                    let touched = e != before || confirmed.contains(id);
                     if let Some(c) = sealed.change {
                         changes.push(c);
                     }
@@ -422,6 +451,9 @@ impl Commit {
                         w.entries.push(e);
                     }
                 }
+                // Confirmed uploads whose entries this segment did not take.
+                w.entries
+                    .extend(confirmed.iter().filter_map(|id| by_id.remove(id)));
                 let n = changes.len();
                 let seq = if changes.is_empty() {
                     None

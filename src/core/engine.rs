@@ -487,6 +487,24 @@ pub enum Event {
     Done(Report),
 }
 
+/// An upload of local audio waiting to start: the [`Op::Put`] it becomes, in short.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedUpload {
+    /// The cloud key the audio goes to.
+    pub key: String,
+    /// The recording.
+    pub recording: RecordingId,
+    /// The audio's hash: upload only if the local audio still has it.
+    pub hash: ContentHash,
+    /// The audio's size in bytes.
+    pub size: u64,
+}
+
+/// Finished uploads confirmed in one local commit, at most; and their bytes, at most (what a crash
+/// may have to upload again).
+const CONFIRM_BATCH: usize = 64;
+const CONFIRM_BYTES: u64 = 16 << 20;
+
 #[derive(Clone, Debug)]
 enum Job {
     PutSegment(u64),
@@ -498,10 +516,12 @@ enum Job {
     Apply(Segment),
     Scan,
     Download(RecordingId, ContentHash),
-    Upload(RecordingId, ContentHash, String),
+    /// Recording, audio hash, MIME type, size in bytes.
+    Upload(RecordingId, ContentHash, String, u64),
     MarkUploaded(Vec<(RecordingId, ContentHash)>),
     MarkFailed(RecordingId, String),
-    Seal(Vec<RecordingId>),
+    /// Recordings to seal, and finished uploads to confirm first in the same commit.
+    Seal(Vec<RecordingId>, Vec<(RecordingId, ContentHash)>),
     RefreshToken,
 }
 
@@ -515,7 +535,7 @@ impl Job {
                 | Job::Scan
                 | Job::MarkUploaded(..)
                 | Job::MarkFailed(..)
-                | Job::Seal(_)
+                | Job::Seal(..)
         )
     }
 }
@@ -572,6 +592,9 @@ struct Round {
     seal_ids: Vec<RecordingId>,
     trash_done: Vec<String>,
     transfers: (u64, u64),
+    /// Uploads finished and not yet confirmed locally, and their bytes.
+    confirming: Vec<(RecordingId, ContentHash)>,
+    confirming_bytes: u64,
     passes: u32,
     repull: bool,
 }
@@ -645,6 +668,35 @@ impl Engine {
     /// ```
     pub fn is_syncing(&self) -> bool {
         self.round.is_some()
+    }
+
+    /// Up to `n` local-audio uploads waiting for a free request slot, in the order they start.
+    /// A driver may read what they need ahead, in one local transaction for several: reading it
+    /// per upload queues each upload behind the engine's own local commits.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig}};
+    /// let mut e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// e.start_sync(0);
+    /// assert!(e.queued_uploads(8).is_empty()); // a round starts with its log, not with uploads
+    /// ```
+    pub fn queued_uploads(&self, n: usize) -> Vec<QueuedUpload> {
+        let Some(r) = &self.round else {
+            return Vec::new();
+        };
+        r.queue
+            .iter()
+            .filter_map(|t| match &t.job {
+                Job::Upload(id, hash, _, size) => Some(QueuedUpload {
+                    key: self.cfg.layout.blob_key(id, hash),
+                    recording: id.clone(),
+                    hash: hash.clone(),
+                    size: *size,
+                }),
+                _ => None,
+            })
+            .take(n)
+            .collect()
     }
 
     /// Starts a sync round now (button, app start, network back, schedule). If one is running,
@@ -814,6 +866,8 @@ impl Engine {
             seal_ids: Vec::new(),
             trash_done: Vec::new(),
             transfers: (0, 0),
+            confirming: Vec::new(),
+            confirming_bytes: 0,
             passes: 0,
             repull: false,
         });
@@ -841,6 +895,13 @@ impl Engine {
     fn enter(&mut self, step: Step) {
         let Some(r) = &mut self.round else { return };
         r.step = step;
+        if step != Step::Seal && !r.confirming.is_empty() {
+            // Transfers are over and the round pulls again before it seals.
+            let items = std::mem::take(&mut r.confirming);
+            r.confirming_bytes = 0;
+            self.push(Job::MarkUploaded(items));
+        }
+        let Some(r) = &mut self.round else { return };
         match step {
             Step::Flush | Step::FinalFlush => {
                 self.progress(Stage::Flush, 0, self.meta.outbox.len() as u64);
@@ -886,10 +947,17 @@ impl Engine {
             }
             Step::Seal => {
                 let ids = std::mem::take(&mut r.seal_ids);
+                // The last uploads are confirmed by the first seal, which reads those entries
+                // anyway: one local commit less at the end of every push.
+                let mut uploaded = std::mem::take(&mut r.confirming);
+                r.confirming_bytes = 0;
                 self.progress(Stage::Seal, 0, ids.len() as u64);
                 // One segment per batch, so a commit reads at most a segment's worth of entries.
                 for batch in ids.chunks(MAX_CHANGES) {
-                    self.push(Job::Seal(batch.to_vec()));
+                    self.push(Job::Seal(batch.to_vec(), std::mem::take(&mut uploaded)));
+                }
+                if !uploaded.is_empty() {
+                    self.push(Job::MarkUploaded(uploaded));
                 }
             }
         }
@@ -1024,7 +1092,7 @@ impl Engine {
                 recording: id.clone(),
                 hash: hash.clone(),
             },
-            Job::Upload(id, hash, mime) => Op::Put {
+            Job::Upload(id, hash, mime, _) => Op::Put {
                 key: layout.blob_key(id, hash),
                 body: Body::LocalAudio {
                     recording: id.clone(),
@@ -1034,9 +1102,10 @@ impl Engine {
             },
             Job::MarkUploaded(items) => Op::Commit(Commit::uploaded(items.clone())),
             Job::MarkFailed(id, message) => Op::Commit(Commit::failed(id.clone(), message.clone())),
-            Job::Seal(ids) => Op::Commit(Commit::seal(
+            Job::Seal(ids, uploaded) => Op::Commit(Commit::seal(
                 self.meta.clone(),
                 ids.clone(),
+                uploaded.clone(),
                 layout.clone(),
                 self.now,
             )),
@@ -1149,30 +1218,18 @@ impl Engine {
                 }
                 self.transfer_done();
             }
-            (Job::Upload(id, hash, _), Outcome::Done) => {
+            (Job::Upload(id, hash, _, size), Outcome::Done) => {
                 if let Some(r) = &mut self.round {
                     r.report.blobs_uploaded += 1;
-                }
-                // Uploads finish faster than local transactions commit when recordings are small:
-                // confirm every upload that finished meanwhile in the one commit still waiting.
-                let waiting = self.round.as_mut().and_then(|r| match r.local.back_mut() {
-                    Some(Task {
-                        job: Job::MarkUploaded(items),
-                        attempts: 0,
-                        ..
-                    }) => Some(items),
-                    _ => None,
-                });
-                match waiting {
-                    Some(items) => items.push((id, hash)),
-                    None => self.push(Job::MarkUploaded(vec![(id, hash)])),
+                    r.confirming.push((id, hash));
+                    r.confirming_bytes = r.confirming_bytes.saturating_add(size);
                 }
                 self.transfer_done();
             }
             (Job::Upload(..), Outcome::NotFound) => self.transfer_done(),
             (Job::MarkUploaded(..) | Job::MarkFailed(..), Outcome::Committed(_)) => {}
             (
-                Job::Seal(ids),
+                Job::Seal(ids, _),
                 Outcome::Committed(CommitOutcome::Sealed {
                     meta,
                     seq,
@@ -1186,7 +1243,7 @@ impl Engine {
                 }
                 self.progress(Stage::Seal, changes as u64, changes as u64);
                 if more && seq.is_some() {
-                    self.push(Job::Seal(ids));
+                    self.push(Job::Seal(ids, Vec::new()));
                 }
             }
             (Job::RefreshToken, Outcome::Done) => {
@@ -1216,6 +1273,15 @@ impl Engine {
         let Some(r) = &mut self.round else { return };
         r.transfers.0 += 1;
         let (done, total) = r.transfers;
+        // Finished uploads are confirmed in batches: one local commit per upload paced the
+        // uploads by commits (each slower with every Blob the database holds). A batch lost to a
+        // crash only means its audio is uploaded again, to the same content-addressed keys. The
+        // last batch goes with the seal (`enter`).
+        if r.confirming.len() >= CONFIRM_BATCH || r.confirming_bytes >= CONFIRM_BYTES {
+            let items = std::mem::take(&mut r.confirming);
+            r.confirming_bytes = 0;
+            self.push(Job::MarkUploaded(items));
+        }
         self.progress(Stage::Transfer, done, total);
     }
 
@@ -1249,6 +1315,7 @@ impl Engine {
                     e.id.clone(),
                     a.hash.clone(),
                     a.mime_type.clone(),
+                    a.size,
                 ));
             }
             if e.needs_push() {
@@ -1309,7 +1376,7 @@ impl Engine {
 
     fn permanent(&mut self, task: Task, f: Failure) {
         match task.job {
-            Job::Upload(id, _, _) => {
+            Job::Upload(id, ..) => {
                 if let Some(r) = &mut self.round {
                     r.report.failed.push(id.clone());
                 }
@@ -1445,6 +1512,62 @@ mod tests {
             None,
             "no retry storm after a refused token"
         );
+    }
+
+    #[test]
+    fn queued_uploads_lists_the_uploads_in_start_order() {
+        use crate::core::{hlc::Clock, id::RecordingId, recording::Recording};
+        let mut clock = Clock::new(DeviceId::parse("me").unwrap());
+        let entries: Vec<LocalEntry> = (0..5)
+            .map(|i| {
+                let id = RecordingId::parse(&format!("r{i}")).unwrap();
+                let mut rec = Recording::new(id, "audio/ogg".into(), 9, 5.0);
+                rec.content_hash = Some(format!("{i}").repeat(64));
+                LocalEntry::create(&rec, &mut clock, 5).unwrap()
+            })
+            .collect();
+        let mut e = Engine::new(
+            EngineConfig {
+                max_in_flight: 2,
+                ..EngineConfig::default()
+            },
+            SyncMeta::new(DeviceId::parse("me").unwrap()),
+            1,
+        );
+        e.start_sync(0);
+        // Drive the round to its transfers: an empty cloud, then a scan that finds five entries.
+        let mut started = Vec::new();
+        while let Some((id, op)) = e.poll_op() {
+            match op {
+                Op::List { .. } => e.on_result(
+                    id,
+                    Outcome::Listed {
+                        names: vec![],
+                        folders: vec![],
+                        next_page_token: None,
+                    },
+                    1,
+                ),
+                Op::ScanWork => e.on_result(id, Outcome::Scanned(entries.clone()), 2),
+                Op::Put {
+                    body: Body::LocalAudio { recording, .. },
+                    ..
+                } => started.push(recording),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let ids = |v: &[RecordingId]| v.iter().map(|r| r.as_str().to_owned()).collect::<Vec<_>>();
+        assert_eq!(ids(&started), ["r0", "r1"], "two slots");
+        let next = e.queued_uploads(2);
+        let queued: Vec<RecordingId> = next.iter().map(|u| u.recording.clone()).collect();
+        assert_eq!(ids(&queued), ["r2", "r3"]);
+        assert_eq!(next[0].hash.as_str(), "2".repeat(64));
+        assert!(
+            next[0].key.ends_with(&format!("r2/{}", "2".repeat(64))),
+            "{}",
+            next[0].key
+        );
+        assert_eq!(e.queued_uploads(10).len(), 3);
     }
 
     #[test]

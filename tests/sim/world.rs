@@ -20,6 +20,9 @@ use tapesync::core::state::Phase;
 
 use super::cloud::{Cloud, Obj, Stats};
 
+/// Uploads whose audio the browser driver reads at once (`src/browser/staging.rs`).
+const READ_AHEAD: usize = 16;
+
 /// Where the simulated clock starts: late 2023, so stamps look like real times.
 pub const EPOCH_MS: u64 = 1_700_000_000_000;
 
@@ -129,6 +132,9 @@ pub struct Device {
     pub engine: Engine,
     pub cfg: EngineConfig,
     pub in_flight: Vec<(OpId, Op)>,
+    /// Audio the driver read ahead for queued uploads, by cloud key: whether the recording still
+    /// had the upload's audio when it was read (`src/browser/staging.rs`).
+    pub staged: BTreeMap<String, bool>,
     pub skew_ms: i64,
     pub offline: bool,
     pub crashes: u64,
@@ -208,6 +214,7 @@ impl World {
                     id,
                     cfg,
                     in_flight: Vec::new(),
+                    staged: BTreeMap::new(),
                     skew_ms: setup.skews_ms[i],
                     offline: false,
                     crashes: 0,
@@ -235,12 +242,37 @@ impl World {
 
     /// Hands out every op the engine has ready and collects its events, like the driver's loop.
     fn pump(&mut self, d: usize) {
+        let now = self.device_now(d);
         let dev = &mut self.devices[d];
-        while let Some(op) = dev.engine.poll_op() {
-            dev.in_flight.push(op);
+        while let Some((id, op)) = dev.engine.poll_op() {
+            if let Op::Put {
+                key,
+                body: Body::LocalAudio { recording, hash },
+                ..
+            } = &op
+            {
+                // Like the browser driver, read the audio of this upload and of the ones queued
+                // next at once, before sending: what was read is what is sent, whatever happens
+                // to the recording meanwhile.
+                let audio = &dev.db.audio;
+                let current = dev
+                    .staged
+                    .remove(key)
+                    .unwrap_or_else(|| audio.get(recording) == Some(hash));
+                for u in dev.engine.queued_uploads(READ_AHEAD - 1) {
+                    let read = audio.get(&u.recording) == Some(&u.hash);
+                    dev.staged.entry(u.key).or_insert(read);
+                }
+                if !current {
+                    dev.engine.on_result(id, Outcome::NotFound, now);
+                    continue;
+                }
+            }
+            dev.in_flight.push((id, op));
         }
         while let Some(ev) = dev.engine.poll_event() {
             if let Event::Done(r) = ev {
+                dev.staged.clear();
                 dev.reports.push(r);
             }
         }
@@ -298,6 +330,7 @@ impl World {
                 }
                 let dev = &mut self.devices[d];
                 dev.crashes += 1;
+                dev.staged.clear();
                 dev.engine = Engine::new(
                     dev.cfg.clone(),
                     dev.db.meta.clone(),
@@ -373,10 +406,8 @@ impl World {
                 cloud.stats.put += 1;
                 let obj = match body {
                     Body::Json(b) => Obj::Json(b.clone()),
-                    Body::LocalAudio { recording, hash } => {
-                        if dev.db.audio.get(recording) != Some(hash) {
-                            return Outcome::NotFound;
-                        }
+                    // Checked against the recording when the driver read the audio (`pump`).
+                    Body::LocalAudio { hash, .. } => {
                         if !key.ends_with(hash.as_str()) {
                             self.violations
                                 .push(format!("{}: audio {hash} put under {key}", dev.id));
