@@ -89,7 +89,11 @@ pub async fn run_round(
                     body: Body::LocalAudio { recording, hash },
                     content_type,
                 } => {
-                    let next = engine.queued_uploads(READ_AHEAD - 1);
+                    let next = if staging.running_low() {
+                        engine.queued_uploads(READ_AHEAD - 1)
+                    } else {
+                        Vec::new()
+                    };
                     let (store, remote, options) = (store.clone(), remote.clone(), options.clone());
                     let staging = staging.clone();
                     async move {
@@ -341,7 +345,8 @@ async fn run_commit(store: &Store, commit: &Commit) -> Result<Outcome> {
         }
     }
     for entry in &writes.entries {
-        entries::write(&sync, &recordings, entry)?;
+        let before = read.get(&entry.id).and_then(Option::as_ref);
+        entries::write_over(&sync, &recordings, entry, before)?;
     }
     entries::write_clock(&meta, &writes.clock)?;
     if let Some(m) = &writes.meta {

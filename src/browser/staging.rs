@@ -70,7 +70,7 @@ impl Staging {
         loop {
             let staged = self.ready.borrow_mut().remove(key);
             if let Some(staged) = staged {
-                if self.ready.borrow().len() < REFILL_BELOW && self.pending().is_none() {
+                if self.running_low() {
                     let batch = self.batch(None, next);
                     if !batch.is_empty() {
                         let (this, store) = (self.clone(), store.clone());
@@ -98,6 +98,12 @@ impl Staging {
         self.read_into(store, &batch).await?;
         let staged = self.ready.borrow_mut().remove(key);
         Ok(staged.unwrap_or(Staged::Changed))
+    }
+
+    /// Whether the next upload should bring the queued ones with it (few staged, none being
+    /// read): saves listing the queue for every upload.
+    pub fn running_low(&self) -> bool {
+        self.ready.borrow().len() < REFILL_BELOW && self.pending().is_none()
     }
 
     /// The read under way, if any. A finished one (also one dropped mid-way) is none.
