@@ -189,3 +189,56 @@ fn a_push_confirms_its_uploads_in_batches() {
     assert_eq!(w.devices[0].commits - before, 5);
     w.check().unwrap();
 }
+
+/// A pull reads the other devices' changes and publishes nothing; a push publishes this device's
+/// and reads nothing; a full round afterwards finds nothing left to do either way.
+#[test]
+fn a_pull_publishes_nothing_and_a_push_reads_nothing() {
+    use sim::world::{Action, Setup, World};
+    use tapesync::core::engine::Direction;
+    use tapesync::core::merge::Policy;
+    let mut w = World::new(Setup {
+        devices: 2,
+        skews_ms: vec![0, 0],
+        policies: vec![Policy::Merge; 2],
+        conflict_copies: true,
+        page_size: 1_000,
+        max_in_flight: 4,
+    });
+    for _ in 0..3 {
+        w.user(0, &Action::Create);
+    }
+    for _ in 0..2 {
+        w.user(1, &Action::Create);
+    }
+    w.round(1).unwrap();
+
+    let before = w.cloud.stats;
+    let pulled = w.round_to(0, Direction::Pull).unwrap();
+    let cost = w.cloud.stats.since(&before);
+    assert_eq!(cost.writes(), 0, "a pull wrote to the cloud: {cost:?}");
+    assert_eq!((pulled.changes_pulled, pulled.changes_pushed), (2, 0));
+    assert_eq!((cost.get_blob, pulled.blobs_uploaded), (2, 0));
+    assert_eq!(w.devices[0].db.visible().len(), 5);
+
+    let before = w.cloud.stats;
+    let pushed = w.round_to(0, Direction::Push).unwrap();
+    let cost = w.cloud.stats.since(&before);
+    assert_eq!(
+        (cost.list, cost.get, cost.get_blob),
+        (0, 0, 0),
+        "a push read: {cost:?}"
+    );
+    assert_eq!((pushed.changes_pushed, pushed.blobs_uploaded), (3, 3));
+
+    w.round(1).unwrap();
+    assert_eq!(w.devices[1].db.visible().len(), 5);
+    let before = w.cloud.stats;
+    w.round(0).unwrap();
+    assert_eq!(
+        w.cloud.stats.since(&before).writes(),
+        0,
+        "the full round had work left"
+    );
+    w.check().unwrap();
+}

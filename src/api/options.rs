@@ -40,6 +40,11 @@ impl Options {
         }))
     }
 
+    /// Whether the app gave `key` (a value other than `undefined`).
+    pub fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
     fn get(&self, key: &str) -> Option<JsValue> {
         Reflect::get(&self.obj, &key.into())
             .ok()

@@ -18,6 +18,7 @@ use super::types::{
 use crate::browser::capture::Capture as RawCapture;
 use crate::browser::error::{Error, Result};
 use crate::browser::store::{ListQuery, NewRecording, Order, Patch, Store};
+use crate::core::engine::Direction;
 use crate::core::id::RecordingId;
 use crate::core::recording::SyncState;
 
@@ -305,38 +306,36 @@ impl RecordingStore {
 
     /// Syncs with the cloud: pulls other devices' changes, pushes this one's. Resolves with a
     /// `SyncReport`; a sync asked for while one runs joins one follow-up round.
+    ///
+    /// ```js
+    /// const report = await store.sync(remote, { policy: "merge", concurrency: 4 });
+    /// console.log(report.pushed, report.pulled, report.failed);
+    /// ```
     #[wasm_bindgen(unchecked_return_type = "Promise<SyncReport>")]
     pub fn sync(&self, remote: &FirebaseRemote, options: Option<SyncOptions>) -> Promise {
-        let options: JsValue = options.into();
-        let parsed = Options::new(
-            &options,
-            "sync options",
-            &[
-                "policy",
-                "conflictCopies",
-                "direction",
-                "concurrency",
-                "chunkSize",
-                "signal",
-            ],
-        )
-        .and_then(|o| round_options(o.as_ref()));
-        match parsed {
-            Ok(round) => self.hub.request(remote_of(remote), round),
-            Err(e) => Promise::reject(&to_js(e)),
-        }
+        self.request(remote, options, None)
     }
 
-    /// The same round as `sync()`: every round pulls before it pushes.
+    /// Pushes this device's changes and their audio, without reading other devices' changes (or
+    /// downloading anything): `sync(remote, { ...options, direction: "push" })`.
+    ///
+    /// ```js
+    /// await store.push(remote); // e.g. right after a recording is saved
+    /// ```
     #[wasm_bindgen(unchecked_return_type = "Promise<SyncReport>")]
     pub fn push(&self, remote: &FirebaseRemote, options: Option<SyncOptions>) -> Promise {
-        self.sync(remote, options)
+        self.request(remote, options, Some(Direction::Push))
     }
 
-    /// The same round as `sync()`: every round pulls before it pushes.
+    /// Pulls other devices' changes and downloads their audio, publishing nothing of this
+    /// device's: `sync(remote, { ...options, direction: "pull" })`.
+    ///
+    /// ```js
+    /// await store.pull(remote); // e.g. a "refresh" gesture on a metered connection
+    /// ```
     #[wasm_bindgen(unchecked_return_type = "Promise<SyncReport>")]
     pub fn pull(&self, remote: &FirebaseRemote, options: Option<SyncOptions>) -> Promise {
-        self.sync(remote, options)
+        self.request(remote, options, Some(Direction::Pull))
     }
 
     /// Syncs by itself: at start, when the network returns, when the page becomes visible, and
@@ -437,4 +436,46 @@ pub(crate) fn new_recording(
         tags: o.strings("tags")?.unwrap_or_default(),
         custom: o.json_object("custom")?,
     })
+}
+
+impl RecordingStore {
+    /// Runs `sync`, `push` or `pull`: `direction` is the method's own, which an explicit
+    /// `options.direction` may not contradict.
+    fn request(
+        &self,
+        remote: &FirebaseRemote,
+        options: Option<SyncOptions>,
+        direction: Option<Direction>,
+    ) -> Promise {
+        let options: JsValue = options.into();
+        let parsed = Options::new(
+            &options,
+            "sync options",
+            &[
+                "policy",
+                "conflictCopies",
+                "direction",
+                "concurrency",
+                "chunkSize",
+                "signal",
+            ],
+        )
+        .and_then(|o| {
+            let explicit = o.as_ref().is_some_and(|o| o.has("direction"));
+            let mut round = round_options(o.as_ref())?;
+            if let Some(d) = direction {
+                if explicit && round.direction != d {
+                    return Err(Error::invalid(
+                        "sync options.direction contradicts the method (push() pushes, pull() pulls)",
+                    ));
+                }
+                round.direction = d;
+            }
+            Ok(round)
+        });
+        match parsed {
+            Ok(round) => self.hub.request(remote_of(remote), round),
+            Err(e) => Promise::reject(&to_js(e)),
+        }
+    }
 }

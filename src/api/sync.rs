@@ -21,6 +21,7 @@ use crate::browser::remote::auth::Auth;
 use crate::browser::remote::firebase::{Firebase, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS};
 use crate::browser::store::{set, Store};
 use crate::browser::triggers::{Trigger, TriggerOptions, Triggers};
+use crate::core::engine::Direction;
 use crate::core::layout::Layout;
 use crate::core::merge::{MergeConfig, Policy};
 
@@ -121,6 +122,7 @@ extern "C" {
 /// Reads the options of `sync()` (and the round part of `autoSync()`).
 pub(crate) fn round_options(o: Option<&Options>) -> Result<RoundOptions> {
     let mut round = RoundOptions {
+        direction: Direction::Both,
         merge: MergeConfig::default(),
         concurrency: 4,
         chunk_bytes: DEFAULT_CHUNK,
@@ -144,9 +146,11 @@ pub(crate) fn round_options(o: Option<&Options>) -> Result<RoundOptions> {
         }
         round.chunk_bytes = n as f64;
     }
-    // Every round pulls before it pushes (pushing unseen changes would only make conflicts), so
-    // the direction is accepted for compatibility and the round is always complete.
-    o.choice("direction", &["both", "push", "pull"])?;
+    round.direction = match o.choice("direction", &["both", "push", "pull"])?.as_deref() {
+        Some("push") => Direction::Push,
+        Some("pull") => Direction::Pull,
+        _ => Direction::Both,
+    };
     round.signal = o.signal("signal")?;
     Ok(round)
 }
@@ -212,9 +216,14 @@ impl Hub {
                     round: round.clone(),
                     waiters: Vec::new(),
                 });
-                // The latest request's settings win: it is the app's current wish.
+                // The latest request's settings win: it is the app's current wish. The round
+                // does what every waiting request asked for: a push and a pull make both.
+                let direction = job.round.direction.and(round.direction);
                 job.remote = remote.clone();
-                job.round = round.clone();
+                job.round = RoundOptions {
+                    direction,
+                    ..round.clone()
+                };
                 job.waiters.push((resolve, reject));
                 return;
             }

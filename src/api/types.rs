@@ -129,7 +129,9 @@ export interface SyncOptions {
   policy?: ConflictPolicy;
   /** Keep the losing side of concurrent audio changes as a new recording (default true). */
   conflictCopies?: boolean;
-  /** Accepted for compatibility: every round pulls, then pushes. */
+  /** "both" (default): pull, then push. "push": publish this device's changes and upload their
+   * audio, reading nothing. "pull": read the other devices' changes and download their audio,
+   * publishing nothing. `push()` and `pull()` set it. */
   direction?: "both" | "push" | "pull";
   /** Requests in flight at once, 1-16 (default 4). */
   concurrency?: number;

@@ -24,7 +24,7 @@ use super::staging::{Staged, Staging, READ_AHEAD};
 use super::store::{set, Store};
 use crate::core::commit::{audio_arrived, Commit, Ran};
 use crate::core::engine::{
-    Body, Engine, EngineConfig, Event, Failure, Op, OpId, Outcome, QueuedUpload, Report,
+    Body, Direction, Engine, EngineConfig, Event, Failure, Op, OpId, Outcome, QueuedUpload, Report,
 };
 use crate::core::entry::LocalEntry;
 use crate::core::fields::ContentHash;
@@ -34,6 +34,8 @@ use crate::core::merge::MergeConfig;
 /// How one sync round runs.
 #[derive(Clone, Debug)]
 pub struct RoundOptions {
+    /// Both ways, push only or pull only.
+    pub direction: Direction,
     /// Conflict policy and conflict copies.
     pub merge: MergeConfig,
     /// Requests to the cloud in flight at once.
@@ -70,7 +72,7 @@ pub async fn run_round(
         ..EngineConfig::default()
     };
     let mut engine = Engine::new(cfg, meta, u64::from_le_bytes(platform::random_bytes()));
-    engine.start_sync(now());
+    engine.start(options.direction, now());
     let mut in_flight: FuturesUnordered<LocalBoxFuture<'static, (OpId, Outcome)>> =
         FuturesUnordered::new();
     let staging = Rc::new(Staging::default());

@@ -23,6 +23,9 @@
 //! Blobs are always in the cloud before the segment naming them (stage 4 before 6), and garbage is
 //! deleted only after the segment that made it garbage, so no log entry names a missing blob.
 //!
+//! A round in one [`Direction`] skips the other's stages: a push runs 1, 3, 4 (uploads only), 5
+//! and 6; a pull runs 2, 3 and 4 (downloads only).
+//!
 //! Driving it (the browser driver does this with `fetch` and IndexedDB):
 //!
 //! ```
@@ -487,6 +490,43 @@ pub enum Event {
     Done(Report),
 }
 
+/// What a round does: both ways, or one.
+///
+/// ```
+/// use tapesync::core::engine::Direction;
+/// assert_eq!(Direction::Push.and(Direction::Pull), Direction::Both);
+/// assert_eq!(Direction::Pull.and(Direction::Pull), Direction::Pull);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Direction {
+    /// Pull the other devices' changes, then push this device's.
+    #[default]
+    Both,
+    /// Push this device's changes (and the audio they need) without reading other devices'.
+    Push,
+    /// Pull the other devices' changes (and download their audio) without publishing any.
+    Pull,
+}
+
+impl Direction {
+    /// The round that does what both rounds would.
+    pub fn and(self, other: Direction) -> Direction {
+        if self == other {
+            self
+        } else {
+            Direction::Both
+        }
+    }
+
+    fn pushes(self) -> bool {
+        self != Direction::Pull
+    }
+
+    fn pulls(self) -> bool {
+        self != Direction::Push
+    }
+}
+
 /// An upload of local audio waiting to start: the [`Op::Put`] it becomes, in short.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueuedUpload {
@@ -617,7 +657,10 @@ pub struct Engine {
     now: u64,
     next_op: u64,
     round: Option<Round>,
-    again: bool,
+    /// The direction of the running round (or of the last one, which a retry repeats).
+    direction: Direction,
+    /// A round asked for while one runs: it runs right after, doing what every request asked.
+    again: Option<Direction>,
     retry_at: Option<u64>,
     failed_rounds: u32,
     events: VecDeque<Event>,
@@ -640,7 +683,8 @@ impl Engine {
             now: 0,
             next_op: 0,
             round: None,
-            again: false,
+            direction: Direction::Both,
+            again: None,
             retry_at: None,
             failed_rounds: 0,
             events: VecDeque::new(),
@@ -709,10 +753,25 @@ impl Engine {
     /// assert_eq!(e.poll_event(), Some(Event::Started));
     /// ```
     pub fn start_sync(&mut self, now: u64) {
+        self.start(Direction::Both, now);
+    }
+
+    /// [`Engine::start_sync`] for one direction only: a push publishes without reading the other
+    /// devices' logs, a pull reads them without publishing or uploading anything.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Direction, Engine, EngineConfig, Op}};
+    /// let mut e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// e.start(Direction::Push, 0);
+    /// // Nothing left to flush, so a push goes straight to the scan: no listing of the log.
+    /// assert_eq!(e.poll_op().map(|(_, op)| op), Some(Op::ScanWork));
+    /// ```
+    pub fn start(&mut self, direction: Direction, now: u64) {
         self.tick(now);
         if self.round.is_some() {
-            self.again = true;
+            self.again = Some(self.again.map_or(direction, |d| d.and(direction)));
         } else {
+            self.direction = direction;
             self.begin();
         }
     }
@@ -728,7 +787,7 @@ impl Engine {
     /// assert!(!e.is_syncing()); // nothing was in flight
     /// ```
     pub fn cancel(&mut self) {
-        self.again = false;
+        self.again = None;
         self.retry_at = None;
         if let Some(r) = &mut self.round {
             r.stop = Some(RoundOutcome::Cancelled);
@@ -872,7 +931,11 @@ impl Engine {
             repull: false,
         });
         self.events.push_back(Event::Started);
-        self.enter(Step::Flush);
+        self.enter(if self.direction.pushes() {
+            Step::Flush
+        } else {
+            Step::List
+        });
         self.advance();
     }
 
@@ -991,20 +1054,23 @@ impl Engine {
             {
                 return;
             }
+            let (pulls, pushes) = (self.direction.pulls(), self.direction.pushes());
             let next = match r.step {
-                Step::Flush => Step::List,
-                Step::List => Step::Pull,
-                Step::Pull => Step::Scan,
-                Step::Scan => Step::Transfer,
-                Step::Transfer if r.repull && r.passes < 3 => Step::List,
-                Step::Transfer => Step::Seal,
-                Step::Seal => Step::FinalFlush,
-                Step::FinalFlush => {
-                    if let Some(r) = &mut self.round {
-                        r.stop = Some(RoundOutcome::Complete);
-                    }
-                    return;
+                Step::Flush if pulls => Some(Step::List),
+                Step::Flush => Some(Step::Scan),
+                Step::List => Some(Step::Pull),
+                Step::Pull => Some(Step::Scan),
+                Step::Scan => Some(Step::Transfer),
+                Step::Transfer if r.repull && r.passes < 3 => Some(Step::List),
+                Step::Transfer if pushes => Some(Step::Seal),
+                Step::Seal => Some(Step::FinalFlush),
+                Step::Transfer | Step::FinalFlush => None,
+            };
+            let Some(next) = next else {
+                if let Some(r) = &mut self.round {
+                    r.stop = Some(RoundOutcome::Complete);
                 }
+                return;
             };
             self.enter(next);
         }
@@ -1036,8 +1102,9 @@ impl Engine {
         }
         report.outcome = outcome;
         self.events.push_back(Event::Done(report));
-        if std::mem::take(&mut self.again) {
+        if let Some(direction) = self.again.take() {
             self.retry_at = None;
+            self.direction = direction;
             self.begin();
         }
     }
@@ -1306,11 +1373,14 @@ impl Engine {
     /// Plans the transfer and seal steps from the entries with work.
     fn plan(&mut self, entries: Vec<LocalEntry>) {
         let Some(r) = &mut self.round else { return };
+        // A push leaves downloads to the next pull; a pull leaves uploads and sealing to the
+        // next push.
+        let (pulls, pushes) = (self.direction.pulls(), self.direction.pushes());
         for e in entries {
-            if let Some(a) = e.needs_download() {
+            if let Some(a) = e.needs_download().filter(|_| pulls) {
                 r.planned.push(Job::Download(e.id.clone(), a.hash.clone()));
             }
-            if let Some(a) = e.needs_upload() {
+            if let Some(a) = e.needs_upload().filter(|_| pushes) {
                 r.planned.push(Job::Upload(
                     e.id.clone(),
                     a.hash.clone(),
@@ -1318,7 +1388,7 @@ impl Engine {
                     a.size,
                 ));
             }
-            if e.needs_push() {
+            if pushes && e.needs_push() {
                 r.seal_ids.push(e.id.clone());
             }
         }

@@ -1,5 +1,6 @@
 //! Seeded histories: generation, running, checking, shrinking.
 
+use tapesync::core::engine::Direction;
 use tapesync::core::merge::Policy;
 
 use super::model::Model;
@@ -56,7 +57,14 @@ pub fn generate(seed: u64) -> (Setup, Vec<Step>) {
                 };
                 Step::User(d, a)
             }
-            22..=31 => Step::Sync(d),
+            22..=31 => Step::Sync(
+                d,
+                match rng.below(4) {
+                    0 => Direction::Push,
+                    1 => Direction::Pull,
+                    _ => Direction::Both,
+                },
+            ),
             32..=85 => {
                 let fault = match rng.below(100) {
                     0..=71 => Fault::None,

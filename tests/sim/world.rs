@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use tapesync::core::commit::{audio_arrived, Commit, CommitOutcome, Ran, SyncMeta};
 use tapesync::core::device::DeviceId;
 use tapesync::core::engine::{
-    Body, Engine, EngineConfig, Event, Failure, Op, OpId, Outcome, Report, RoundOutcome,
+    Body, Direction, Engine, EngineConfig, Event, Failure, Op, OpId, Outcome, Report, RoundOutcome,
 };
 use tapesync::core::entry::{Edit, LocalEntry};
 use tapesync::core::fields::{AudioRef, ContentHash, Fields};
@@ -61,7 +61,7 @@ pub enum Action {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     User(usize, Action),
-    Sync(usize),
+    Sync(usize, Direction),
     Deliver(usize, u16, Fault),
     Advance(u64),
     Crash(usize, u64),
@@ -287,10 +287,10 @@ impl World {
                 let d = *d % self.devices.len();
                 let _ = self.user(d, a);
             }
-            Step::Sync(d) => {
+            Step::Sync(d, direction) => {
                 let d = *d % self.devices.len();
                 let now = self.device_now(d);
-                self.devices[d].engine.start_sync(now);
+                self.devices[d].engine.start(*direction, now);
                 self.pump(d);
             }
             Step::Deliver(d, pick, fault) => {
@@ -656,9 +656,14 @@ impl World {
 
     /// One full round on device `d` without faults; returns its report.
     pub fn round(&mut self, d: usize) -> Result<Report, String> {
+        self.round_to(d, Direction::Both)
+    }
+
+    /// [`World::round`] in one direction.
+    pub fn round_to(&mut self, d: usize, direction: Direction) -> Result<Report, String> {
         self.settle(d)?;
         let now = self.device_now(d);
-        self.devices[d].engine.start_sync(now);
+        self.devices[d].engine.start(direction, now);
         self.pump(d);
         self.settle(d)?;
         let r = self.devices[d]
