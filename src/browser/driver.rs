@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use futures::future::{join_all, select, Either, FutureExt, LocalBoxFuture};
+use futures::future::{join_all, select, Either, LocalBoxFuture};
 use futures::stream::{FuturesUnordered, StreamExt};
 use js_sys::{Object, Reflect};
 use wasm_bindgen::JsValue;
@@ -15,6 +15,7 @@ use super::entries;
 use super::error::{Code, Error, Result};
 use super::events::ChangeKind;
 use super::idb;
+use super::landing::Landing;
 use super::platform;
 use super::remote::firebase::Firebase;
 use super::remote::http::Failure as HttpFailure;
@@ -22,7 +23,7 @@ use super::remote::{Upload, UploadSession};
 use super::schema::{BLOBS, BY_WORK, META, RECORDINGS, SYNC, UPLOADS};
 use super::staging::{Staged, Staging, READ_AHEAD};
 use super::store::{set, Store};
-use crate::core::commit::{audio_arrived, Commit, Ran};
+use crate::core::commit::{Commit, Ran};
 use crate::core::engine::{
     Body, Direction, Engine, EngineConfig, Event, Failure, Op, OpId, Outcome, QueuedUpload, Report,
 };
@@ -75,7 +76,13 @@ pub async fn run_round(
     engine.start(options.direction, now());
     let mut in_flight: FuturesUnordered<LocalBoxFuture<'static, (OpId, Outcome)>> =
         FuturesUnordered::new();
-    let staging = Rc::new(Staging::default());
+    let io = Rc::new(Io {
+        store: store.clone(),
+        remote: remote.clone(),
+        options: options.clone(),
+        staging: Rc::new(Staging::default()),
+        landing: Landing::default(),
+    });
     let mut cancelled = false;
     let mut report = None;
     let mut failures = Vec::new();
@@ -85,32 +92,15 @@ pub async fn run_round(
             engine.cancel();
         }
         while let Some((id, op)) = engine.poll_op() {
-            let work = match op {
+            // The uploads queued next are staged with this one (see `staging`).
+            let next = match &op {
                 Op::Put {
-                    key,
-                    body: Body::LocalAudio { recording, hash },
-                    content_type,
-                } => {
-                    let next = if staging.running_low() {
-                        engine.queued_uploads(READ_AHEAD - 1)
-                    } else {
-                        Vec::new()
-                    };
-                    let (store, remote, options) = (store.clone(), remote.clone(), options.clone());
-                    let staging = staging.clone();
-                    async move {
-                        let audio = LocalAudio {
-                            key,
-                            recording,
-                            hash,
-                            content_type,
-                        };
-                        upload(&store, &remote, &staging, audio, next, &options).await
-                    }
-                    .boxed_local()
-                }
-                op => perform(store.clone(), remote.clone(), op, options.clone()).boxed_local(),
+                    body: Body::LocalAudio { .. },
+                    ..
+                } if io.staging.running_low() => engine.queued_uploads(READ_AHEAD - 1),
+                _ => Vec::new(),
             };
+            let work = perform(io.clone(), op, next);
             in_flight.push(Box::pin(async move { (id, work.await) }));
         }
         while let Some(event) = engine.poll_event() {
@@ -245,9 +235,19 @@ fn local_failure(e: Error) -> Outcome {
     Outcome::Failed(Failure::local(&e.to_string()))
 }
 
-/// Carries out one operation.
-async fn perform(store: Rc<Store>, remote: Rc<Firebase>, op: Op, options: RoundOptions) -> Outcome {
-    let signal = options.signal.as_ref();
+/// What the operations of one round share.
+struct Io {
+    store: Rc<Store>,
+    remote: Rc<Firebase>,
+    options: RoundOptions,
+    staging: Rc<Staging>,
+    landing: Landing,
+}
+
+/// Carries out one operation; `next` are the uploads queued after it, if it is one.
+async fn perform(io: Rc<Io>, op: Op, next: Vec<QueuedUpload>) -> Outcome {
+    let (store, remote) = (&io.store, &io.remote);
+    let signal = io.options.signal.as_ref();
     match op {
         Op::List { folder, page_token } => {
             match remote.list(&folder, page_token.as_deref(), signal).await {
@@ -273,14 +273,23 @@ async fn perform(store: Rc<Store>, remote: Rc<Firebase>, op: Op, options: RoundO
             Err(e) => failed(e),
         },
         Op::Put {
-            body: Body::LocalAudio { .. },
-            ..
-        } => unreachable_upload(),
+            key,
+            body: Body::LocalAudio { recording, hash },
+            content_type,
+        } => {
+            let audio = LocalAudio {
+                key,
+                recording,
+                hash,
+                content_type,
+            };
+            upload(&io, audio, next).await
+        }
         Op::GetBlob {
             key,
             recording,
             hash,
-        } => download(&store, &remote, &key, &recording, &hash, signal).await,
+        } => download(&io, &key, &recording, &hash).await,
         Op::Delete { key } => match remote.delete(&key, signal).await {
             Ok(()) => Outcome::Done,
             Err(e) => failed(e),
@@ -289,11 +298,11 @@ async fn perform(store: Rc<Store>, remote: Rc<Firebase>, op: Op, options: RoundO
             Ok(()) => Outcome::Done,
             Err(e) => failed(e),
         },
-        Op::Commit(commit) => match run_commit(&store, &commit).await {
+        Op::Commit(commit) => match run_commit(store, &commit).await {
             Ok(outcome) => outcome,
             Err(e) => local_failure(e),
         },
-        Op::ScanWork => match scan_work(&store).await {
+        Op::ScanWork => match scan_work(store).await {
             Ok(entries) => Outcome::Scanned(entries),
             Err(e) => local_failure(e),
         },
@@ -373,14 +382,6 @@ async fn scan_work(store: &Store) -> Result<Vec<LocalEntry>> {
         .collect()
 }
 
-/// Local-audio uploads are run by [`upload`], which needs the round's staging.
-fn unreachable_upload() -> Outcome {
-    local_failure(Error::new(
-        Code::Internal,
-        "a local-audio upload reached the generic request path",
-    ))
-}
-
 /// An upload of local audio, as the engine asked for it.
 struct LocalAudio {
     key: String,
@@ -391,21 +392,15 @@ struct LocalAudio {
 
 /// Uploads the local audio if it still has the planned hash, resuming a stored session; `next`
 /// are the uploads queued after it, staged in the same read.
-async fn upload(
-    store: &Rc<Store>,
-    remote: &Firebase,
-    staging: &Rc<Staging>,
-    audio: LocalAudio,
-    next: Vec<QueuedUpload>,
-    options: &RoundOptions,
-) -> Outcome {
+async fn upload(io: &Io, audio: LocalAudio, next: Vec<QueuedUpload>) -> Outcome {
+    let (store, options) = (&io.store, &io.options);
     let LocalAudio {
         key,
         recording,
         hash,
         content_type,
     } = audio;
-    let (blob, session) = match staging.take(store, &key, &recording, &hash, next).await {
+    let (blob, session) = match io.staging.take(store, &key, &recording, &hash, next).await {
         Ok(Staged::Ready(blob, session)) => (blob, session),
         // The audio changed since the engine looked: uploading it under `hash` would be wrong.
         Ok(Staged::Changed) => return Outcome::NotFound,
@@ -432,7 +427,8 @@ async fn upload(
         chunk: options.chunk_bytes,
         session,
     };
-    let result = remote
+    let result = io
+        .remote
         .put_blob(upload, &progress, options.signal.as_ref())
         .await;
     match result {
@@ -470,41 +466,16 @@ fn save_session(store: Rc<Store>, key: String, session: Option<UploadSession>) {
 }
 
 /// Downloads audio straight into the store: the Blob never enters wasm memory.
-async fn download(
-    store: &Store,
-    remote: &Firebase,
-    key: &str,
-    recording: &RecordingId,
-    hash: &ContentHash,
-    signal: Option<&AbortSignal>,
-) -> Outcome {
-    let blob = match remote.get_blob(key, signal).await {
+async fn download(io: &Io, key: &str, recording: &RecordingId, hash: &ContentHash) -> Outcome {
+    let store = &io.store;
+    let blob = match io.remote.get_blob(key, io.options.signal.as_ref()).await {
         Ok(b) => b,
         Err(HttpFailure::Status { status: 404, .. }) => return Outcome::NotFound,
         Err(e) => return failed(e),
     };
-    let stored = async {
-        let context = "storing downloaded audio";
-        let tx = store.tx(&[RECORDINGS, BLOBS, SYNC], Mode::Readwrite)?;
-        let (recordings, sync) = (tx.store(RECORDINGS)?, tx.store(SYNC)?);
-        let entry = entries::read(&sync, recording).await?;
-        if let Some(entry) = audio_arrived(entry, hash) {
-            // Keep the type the recording declares, whatever the server sent.
-            let mime = entry.public().map(|r| r.mime_type).unwrap_or_default();
-            let blob = if mime.is_empty() {
-                blob.clone()
-            } else {
-                super::store::retype(&blob, &mime)?
-            };
-            idb::issue(
-                tx.store(BLOBS)?
-                    .put_with_key(&blob, &recording.as_str().into()),
-                context,
-            )?;
-            entries::write(&sync, &recordings, &entry)?;
-        }
-        tx.commit(context).await
-    };
+    let stored = io
+        .landing
+        .store(store, recording.clone(), hash.clone(), blob.clone());
     let detail = Object::new();
     set(&detail, "id", recording.as_str());
     set(&detail, "phase", "download");

@@ -55,6 +55,15 @@ pub async fn read(sync: &IdbObjectStore, id: &RecordingId) -> Result<Option<Loca
         .transpose()
 }
 
+/// The hash of the audio the entry of `id` has on this device, read without decoding the whole
+/// entry (`LocalEntry::audio_here`, stored as `audioHere`).
+pub async fn audio_here(sync: &IdbObjectStore, id: &RecordingId) -> Result<Option<String>> {
+    let value = idb::call(sync.get(&id.as_str().into()), "reading sync state").await?;
+    Ok(idb::some(value)
+        .and_then(|v| js_sys::Reflect::get(&v, &"audioHere".into()).ok())
+        .and_then(|h| h.as_string()))
+}
+
 /// Writes `entry` and the public recording it shows (or removes that recording when the entry is
 /// deleted or its audio not here yet).
 pub fn write(sync: &IdbObjectStore, recordings: &IdbObjectStore, entry: &LocalEntry) -> Result<()> {

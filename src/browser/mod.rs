@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod hash;
 pub mod idb;
+pub mod landing;
 pub mod listing;
 pub mod lock;
 pub mod platform;

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use futures::future::{join_all, FutureExt, LocalBoxFuture, Shared};
+use wasm_bindgen::JsValue;
 use web_sys::{Blob, IdbObjectStore, IdbTransactionMode as Mode};
 
 use super::entries;
@@ -146,35 +147,54 @@ async fn read(store: &Store, batch: &[QueuedUpload]) -> Result<HashMap<String, S
     let context = "reading audio to upload";
     let tx = store.tx(&[SYNC, BLOBS, UPLOADS], Mode::Readonly)?;
     let (sync, blobs, uploads) = (tx.store(SYNC)?, tx.store(BLOBS)?, tx.store(UPLOADS)?);
-    let results = join_all(batch.iter().map(|u| read_one(&sync, &blobs, &uploads, u))).await;
+    // Sessions are few (only unfinished resumable uploads): two requests read them all.
+    let (keys, sessions, audio) = futures::join!(
+        idb::call(uploads.get_all_keys(), context),
+        idb::call(uploads.get_all(), context),
+        join_all(batch.iter().map(|u| read_one(&sync, &blobs, u))),
+    );
     tx.finish(context).await?;
-    results.into_iter().collect()
+    let keys: js_sys::Array = idb::cast(keys?, "upload session keys")?;
+    let sessions: js_sys::Array = idb::cast(sessions?, "upload sessions")?;
+    let mut sessions: HashMap<String, JsValue> = keys
+        .iter()
+        .zip(sessions.iter())
+        .filter_map(|(k, v)| Some((k.as_string()?, v)))
+        .collect();
+    batch
+        .iter()
+        .zip(audio)
+        .map(|(u, blob)| {
+            let staged = match blob? {
+                Some(blob) => Staged::Ready(
+                    blob,
+                    // An unreadable session only means the upload starts over.
+                    sessions
+                        .remove(&u.key)
+                        .and_then(|s| entries::from_js(s, "upload session").ok()),
+                ),
+                None => Staged::Changed,
+            };
+            Ok((u.key.clone(), staged))
+        })
+        .collect()
 }
 
-/// What one upload needs. The three requests are polled together, so each has its handlers
-/// before any can succeed.
+/// The audio of one upload, if the recording still has the upload's hash. Both requests are
+/// polled together, so each has its handlers before either can succeed.
 async fn read_one(
     sync: &IdbObjectStore,
     blobs: &IdbObjectStore,
-    uploads: &IdbObjectStore,
     u: &QueuedUpload,
-) -> Result<(String, Staged)> {
+) -> Result<Option<Blob>> {
     let context = "reading audio to upload";
-    let (entry, blob, session) = futures::join!(
-        entries::read(sync, &u.recording),
+    let (here, blob) = futures::join!(
+        entries::audio_here(sync, &u.recording),
         idb::call(blobs.get(&u.recording.as_str().into()), context),
-        idb::call(uploads.get(&u.key.as_str().into()), context),
     );
-    let current = entry?
-        .and_then(|e| e.audio_here)
-        .is_some_and(|h| h == u.hash);
-    let staged = match idb::some(blob?) {
-        Some(b) if current => Staged::Ready(
-            idb::cast::<Blob>(b, "audio")?,
-            // An unreadable session only means the upload starts over.
-            idb::some(session?).and_then(|s| entries::from_js(s, "upload session").ok()),
-        ),
-        _ => Staged::Changed,
-    };
-    Ok((u.key.clone(), staged))
+    let current = here?.is_some_and(|h| h == u.hash.as_str());
+    match idb::some(blob?) {
+        Some(b) if current => Ok(Some(idb::cast::<Blob>(b, "audio")?)),
+        _ => Ok(None),
+    }
 }

@@ -38,6 +38,8 @@ use super::state::{Phase, Step};
 /// // What the store writes: the entry (with its `work` marker) and the public recording.
 /// let json = serde_json::to_value(&entry).unwrap();
 /// assert_eq!(json["work"], 1);
+/// // The upload path reads this one field without decoding the entry.
+/// assert_eq!(json["audioHere"], "ab".repeat(32));
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
