@@ -367,10 +367,9 @@ impl Firebase {
     }
 }
 
-/// Reads the object metadata an upload answers with and checks the server stored `size` bytes.
-///
-/// Reading the answer also matters for speed: a response whose body is left unread keeps its
-/// connection busy, and the next upload waits for another (measured: about 6 ms per upload).
+/// Reads the object metadata an upload answers with and checks the server stored `size` bytes:
+/// a short object under a content-addressed key would be wrong forever, so it is sent again.
+/// Reading the answer to the end also hands its connection back for the next request.
 async fn stored(response: gloo_net::http::Response, size: f64) -> Result<(), Failure> {
     let text = response
         .text()
