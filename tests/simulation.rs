@@ -166,8 +166,9 @@ fn a_quiet_pull_costs_the_same_for_10_and_10000_recordings() {
 }
 
 /// Uploads are confirmed locally in batches, and the last batch in the seal's own commit: a
-/// first push of 200 recordings makes 5 local commits (three batches of 64, the seal that also
-/// confirms the last 8, and the confirmation of the published segment), not one per recording.
+/// first push of 600 recordings (finishing at once) makes 6 local commits: two batches of 256
+/// confirmations, two seals (a segment holds 500 changes; the first also confirms the last 88)
+/// and the confirmations of the two published segments. Not one per recording.
 #[test]
 fn a_push_confirms_its_uploads_in_batches() {
     use sim::world::{Action, Setup, World};
@@ -180,13 +181,13 @@ fn a_push_confirms_its_uploads_in_batches() {
         page_size: 1_000,
         max_in_flight: 4,
     });
-    for _ in 0..200 {
+    for _ in 0..600 {
         w.user(0, &Action::Create);
     }
     let before = w.devices[0].commits;
     let report = w.round(0).unwrap();
-    assert_eq!((report.blobs_uploaded, report.changes_pushed), (200, 200));
-    assert_eq!(w.devices[0].commits - before, 5);
+    assert_eq!((report.blobs_uploaded, report.changes_pushed), (600, 600));
+    assert_eq!(w.devices[0].commits - before, 6);
     w.check().unwrap();
 }
 

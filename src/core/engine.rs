@@ -540,10 +540,10 @@ pub struct QueuedUpload {
     pub size: u64,
 }
 
-/// Finished uploads confirmed in one local commit, at most; and their bytes, at most (what a crash
-/// may have to upload again).
-const CONFIRM_BATCH: usize = 64;
-const CONFIRM_BYTES: u64 = 16 << 20;
+/// Finished uploads are confirmed locally once this many wait, or once the first of them has
+/// waited this long (ms): a crash loses at most that much uploading, which is done again.
+const CONFIRM_BATCH: usize = 256;
+const CONFIRM_AFTER_MS: u64 = 2_000;
 
 #[derive(Clone, Debug)]
 enum Job {
@@ -632,9 +632,9 @@ struct Round {
     seal_ids: Vec<RecordingId>,
     trash_done: Vec<String>,
     transfers: (u64, u64),
-    /// Uploads finished and not yet confirmed locally, and their bytes.
+    /// Uploads finished and not yet confirmed locally, and when the first of them finished.
     confirming: Vec<(RecordingId, ContentHash)>,
-    confirming_bytes: u64,
+    confirming_since: u64,
     passes: u32,
     repull: bool,
 }
@@ -926,7 +926,7 @@ impl Engine {
             trash_done: Vec::new(),
             transfers: (0, 0),
             confirming: Vec::new(),
-            confirming_bytes: 0,
+            confirming_since: 0,
             passes: 0,
             repull: false,
         });
@@ -961,7 +961,6 @@ impl Engine {
         if step != Step::Seal && !r.confirming.is_empty() {
             // Transfers are over and the round pulls again before it seals.
             let items = std::mem::take(&mut r.confirming);
-            r.confirming_bytes = 0;
             self.push(Job::MarkUploaded(items));
         }
         let Some(r) = &mut self.round else { return };
@@ -1013,7 +1012,6 @@ impl Engine {
                 // The last uploads are confirmed by the first seal, which reads those entries
                 // anyway: one local commit less at the end of every push.
                 let mut uploaded = std::mem::take(&mut r.confirming);
-                r.confirming_bytes = 0;
                 self.progress(Stage::Seal, 0, ids.len() as u64);
                 // One segment per batch, so a commit reads at most a segment's worth of entries.
                 for batch in ids.chunks(MAX_CHANGES) {
@@ -1285,11 +1283,13 @@ impl Engine {
                 }
                 self.transfer_done();
             }
-            (Job::Upload(id, hash, _, size), Outcome::Done) => {
+            (Job::Upload(id, hash, ..), Outcome::Done) => {
                 if let Some(r) = &mut self.round {
                     r.report.blobs_uploaded += 1;
+                    if r.confirming.is_empty() {
+                        r.confirming_since = self.now;
+                    }
                     r.confirming.push((id, hash));
-                    r.confirming_bytes = r.confirming_bytes.saturating_add(size);
                 }
                 self.transfer_done();
             }
@@ -1344,9 +1344,11 @@ impl Engine {
         // uploads by commits (each slower with every Blob the database holds). A batch lost to a
         // crash only means its audio is uploaded again, to the same content-addressed keys. The
         // last batch goes with the seal (`enter`).
-        if r.confirming.len() >= CONFIRM_BATCH || r.confirming_bytes >= CONFIRM_BYTES {
+        let waited = self.now.saturating_sub(r.confirming_since);
+        if !r.confirming.is_empty()
+            && (r.confirming.len() >= CONFIRM_BATCH || waited >= CONFIRM_AFTER_MS)
+        {
             let items = std::mem::take(&mut r.confirming);
-            r.confirming_bytes = 0;
             self.push(Job::MarkUploaded(items));
         }
         self.progress(Stage::Transfer, done, total);
@@ -1638,6 +1640,63 @@ mod tests {
             next[0].key
         );
         assert_eq!(e.queued_uploads(10).len(), 3);
+    }
+
+    #[test]
+    fn finished_uploads_are_confirmed_once_the_first_has_waited_two_seconds() {
+        use crate::core::{hlc::Clock, id::RecordingId, recording::Recording};
+        let mut clock = Clock::new(DeviceId::parse("me").unwrap());
+        let entries: Vec<LocalEntry> = (0..4)
+            .map(|i| {
+                let id = RecordingId::parse(&format!("r{i}")).unwrap();
+                let mut rec = Recording::new(id, "audio/ogg".into(), 9, 5.0);
+                rec.content_hash = Some(format!("{i}").repeat(64));
+                LocalEntry::create(&rec, &mut clock, 5).unwrap()
+            })
+            .collect();
+        let mut e = Engine::new(
+            EngineConfig {
+                max_in_flight: 1,
+                ..EngineConfig::default()
+            },
+            SyncMeta::new(DeviceId::parse("me").unwrap()),
+            1,
+        );
+        e.start_sync(0);
+        let mut now = 0;
+        let mut seen = Vec::new();
+        while let Some((id, op)) = e.poll_op() {
+            now += 1_000;
+            let out = match &op {
+                Op::List { .. } => Outcome::Listed {
+                    names: vec![],
+                    folders: vec![],
+                    next_page_token: None,
+                },
+                Op::ScanWork => Outcome::Scanned(entries.clone()),
+                Op::Put {
+                    body: Body::LocalAudio { recording, .. },
+                    ..
+                } => {
+                    seen.push(format!("upload {}", recording.as_str()));
+                    Outcome::Done
+                }
+                Op::Commit(_) if seen.len() < 5 => {
+                    seen.push("commit".into());
+                    // Not answered: whatever comes next may start beside it.
+                    continue;
+                }
+                Op::Commit(_) => break,
+                other => panic!("unexpected {other:?}"),
+            };
+            e.on_result(id, out, now);
+        }
+        // One second apart: when the third upload finishes the first has waited two seconds, so
+        // their confirmation is committed before the fourth upload starts (not with the seal).
+        assert_eq!(
+            seen[..5],
+            ["upload r0", "upload r1", "upload r2", "commit", "upload r3"]
+        );
     }
 
     #[test]
