@@ -3,8 +3,9 @@
 // runner counts the page's HTTP requests to it (playwright's `request` event), so nothing here
 // wraps `fetch`: tapesync's requests are observed as the browser sends them.
 //
-// - tapesyncPush: saves recordings in a fresh store (a fresh IndexedDB database), waits for
-//   `settled()` (hashing done), then times one `store.sync(remote, { concurrency })`.
+// - tapesyncSave / tapesyncSync: saves recordings in a fresh store (a fresh IndexedDB database),
+//   waits for `settled()` (hashing done); then, in a second call, times one
+//   `store.sync(remote, { concurrency })`.
 // - fetchPush: the baseline, plain `fetch` media uploads of the same Blobs (one POST each,
 //   `uploadType=media`, `Authorization: Firebase <token>`), by `concurrency` workers taking the
 //   next Blob from a shared index, each awaiting its response body.
@@ -77,18 +78,24 @@ window.syncBench = {
     return blobs.reduce((s, b) => s + b.size, 0);
   },
 
-  /** tapesync: save the round's Blobs in a fresh store, settle, then time one sync. */
-  async tapesyncPush({ cloud, db, concurrency }) {
+  /** tapesync, part 1: save the round's Blobs in a fresh store (database `db`) and settle. */
+  async tapesyncSave({ db }) {
     const store = await tapesync.RecordingStore.open({ name: db });
+    devices.set(db, store);
+    return saveAll(store, blobs.map((b, i) => [b, `r${i}`]));
+  },
+
+  /** tapesync, part 2: time one sync of store `db`, then close and delete it. */
+  async tapesyncSync({ cloud, db, concurrency }) {
+    const store = devices.get(db);
     try {
-      const times = await saveAll(store, blobs.map((b, i) => [b, `r${i}`]));
-      const remote = remoteFor(cloud);
       const t0 = now();
-      const report = await store.sync(remote, { concurrency });
+      const report = await store.sync(remoteFor(cloud), { concurrency });
       const syncMs = now() - t0;
       checkReport(report, { uploaded: blobs.length, pushed: blobs.length, what: "tapesync push" });
-      return { ...times, syncMs, report };
+      return { syncMs, report };
     } finally {
+      devices.delete(db);
       store.close();
       store.free();
       await deleteDb(`tapesync/${db}`);
