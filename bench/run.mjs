@@ -258,9 +258,9 @@ function writeReport(rows, details, env) {
 
 main()
   // Then the sync benchmarks against the Firebase emulators (issue 4), in a process of their own:
-  // run in this one, after the storage benchmarks, the push ratio measured 0.71-0.76x where a
-  // fresh process measured 0.81-0.88x (this process holds ~0.5 GB by then; its garbage collection
-  // probably competes for the 2 cores the browser and the emulators share).
+  // run in this one, after the storage benchmarks, the push ratio measured 0.71-0.76x where
+  // fresh processes measured 0.81-0.88x (this process holds ~0.5 GB by then; its garbage
+  // collection probably competes for the 2 cores the browser and the emulators share).
   .then(() => execFileSync(process.execPath, [fileURLToPath(new URL("./sync.mjs", import.meta.url))], { stdio: "inherit" }))
   .catch((e) => {
     console.error(`bench: the harness failed: ${e?.stack ?? e}`);
