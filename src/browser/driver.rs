@@ -276,15 +276,7 @@ async fn perform(io: Rc<Io>, op: Op, next: Vec<QueuedUpload>) -> Outcome {
             key,
             body: Body::LocalAudio { recording, hash },
             content_type,
-        } => {
-            let audio = LocalAudio {
-                key,
-                recording,
-                hash,
-                content_type,
-            };
-            upload(&io, audio, next).await
-        }
+        } => upload(&io, key, recording, hash, content_type, next).await,
         Op::GetBlob {
             key,
             recording,
@@ -382,24 +374,17 @@ async fn scan_work(store: &Store) -> Result<Vec<LocalEntry>> {
         .collect()
 }
 
-/// An upload of local audio, as the engine asked for it.
-struct LocalAudio {
+/// Uploads the local audio of `recording` if it still has `hash`, resuming a stored session;
+/// `next` are the uploads queued after it, staged in the same read.
+async fn upload(
+    io: &Io,
     key: String,
     recording: RecordingId,
     hash: ContentHash,
     content_type: String,
-}
-
-/// Uploads the local audio if it still has the planned hash, resuming a stored session; `next`
-/// are the uploads queued after it, staged in the same read.
-async fn upload(io: &Io, audio: LocalAudio, next: Vec<QueuedUpload>) -> Outcome {
+    next: Vec<QueuedUpload>,
+) -> Outcome {
     let (store, options) = (&io.store, &io.options);
-    let LocalAudio {
-        key,
-        recording,
-        hash,
-        content_type,
-    } = audio;
     let (blob, session) = match io.staging.take(store, &key, &recording, &hash, next).await {
         Ok(Staged::Ready(blob, session)) => (blob, session),
         // The audio changed since the engine looked: uploading it under `hash` would be wrong.
