@@ -527,7 +527,16 @@ impl Direction {
     }
 }
 
-/// An upload of local audio waiting to start: the [`Op::Put`] it becomes, in short.
+/// An upload of local audio waiting to start: the [`Op::Put`] it becomes, in short
+/// ([`Engine::queued_uploads`]).
+///
+/// ```
+/// use tapesync::core::{engine::QueuedUpload, fields::ContentHash, id::RecordingId, layout::Layout};
+/// let (recording, hash) = (RecordingId::parse("r1").unwrap(), ContentHash::parse(&"0".repeat(64)).unwrap());
+/// let key = Layout::new("users/u/recordings").unwrap().blob_key(&recording, &hash);
+/// let next = QueuedUpload { key, recording, hash, size: 262_144 };
+/// assert!(next.key.starts_with("users/u/recordings/blobs/r1/"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueuedUpload {
     /// The cloud key the audio goes to.
