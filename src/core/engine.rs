@@ -1524,6 +1524,29 @@ mod tests {
         )
     }
 
+    /// An engine with `max_in_flight` requests at once.
+    fn engine_with(max_in_flight: usize) -> Engine {
+        let cfg = EngineConfig {
+            max_in_flight,
+            ..EngineConfig::default()
+        };
+        Engine::new(cfg, SyncMeta::new(DeviceId::parse("me").unwrap()), 1)
+    }
+
+    /// The entries of `n` recordings saved here and never synced: `r0`, `r1`, ...
+    fn new_recordings(n: usize) -> Vec<LocalEntry> {
+        use crate::core::{hlc::Clock, id::RecordingId, recording::Recording};
+        let mut clock = Clock::new(DeviceId::parse("me").unwrap());
+        (0..n)
+            .map(|i| {
+                let id = RecordingId::parse(&format!("r{i}")).unwrap();
+                let mut rec = Recording::new(id, "audio/ogg".into(), 9, 5.0);
+                rec.content_hash = Some(format!("{i}").repeat(64));
+                LocalEntry::create(&rec, &mut clock, 5).unwrap()
+            })
+            .collect()
+    }
+
     fn take_done(e: &mut Engine) -> Option<Report> {
         let mut out = None;
         while let Some(ev) = e.poll_event() {
@@ -1597,24 +1620,8 @@ mod tests {
 
     #[test]
     fn queued_uploads_lists_the_uploads_in_start_order() {
-        use crate::core::{hlc::Clock, id::RecordingId, recording::Recording};
-        let mut clock = Clock::new(DeviceId::parse("me").unwrap());
-        let entries: Vec<LocalEntry> = (0..5)
-            .map(|i| {
-                let id = RecordingId::parse(&format!("r{i}")).unwrap();
-                let mut rec = Recording::new(id, "audio/ogg".into(), 9, 5.0);
-                rec.content_hash = Some(format!("{i}").repeat(64));
-                LocalEntry::create(&rec, &mut clock, 5).unwrap()
-            })
-            .collect();
-        let mut e = Engine::new(
-            EngineConfig {
-                max_in_flight: 2,
-                ..EngineConfig::default()
-            },
-            SyncMeta::new(DeviceId::parse("me").unwrap()),
-            1,
-        );
+        let entries = new_recordings(5);
+        let mut e = engine_with(2);
         e.start_sync(0);
         // Drive the round to its transfers: an empty cloud, then a scan that finds five entries.
         let mut started = Vec::new();
@@ -1653,24 +1660,8 @@ mod tests {
 
     #[test]
     fn finished_uploads_are_confirmed_once_the_first_has_waited_two_seconds() {
-        use crate::core::{hlc::Clock, id::RecordingId, recording::Recording};
-        let mut clock = Clock::new(DeviceId::parse("me").unwrap());
-        let entries: Vec<LocalEntry> = (0..4)
-            .map(|i| {
-                let id = RecordingId::parse(&format!("r{i}")).unwrap();
-                let mut rec = Recording::new(id, "audio/ogg".into(), 9, 5.0);
-                rec.content_hash = Some(format!("{i}").repeat(64));
-                LocalEntry::create(&rec, &mut clock, 5).unwrap()
-            })
-            .collect();
-        let mut e = Engine::new(
-            EngineConfig {
-                max_in_flight: 1,
-                ..EngineConfig::default()
-            },
-            SyncMeta::new(DeviceId::parse("me").unwrap()),
-            1,
-        );
+        let entries = new_recordings(4);
+        let mut e = engine_with(1);
         e.start_sync(0);
         let mut now = 0;
         let mut seen = Vec::new();

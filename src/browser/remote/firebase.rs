@@ -157,12 +157,25 @@ impl Firebase {
         content_type: &str,
         cancel: Option<&AbortSignal>,
     ) -> Result<(), Failure> {
+        let body: JsValue = Uint8Array::from(bytes).into();
+        self.put_media(key, body, bytes.len() as f64, content_type, cancel)
+            .await
+    }
+
+    /// One `uploadType=media` request of `size` bytes, its answer checked (see [`stored`]).
+    async fn put_media(
+        &self,
+        key: &str,
+        body: JsValue,
+        size: f64,
+        content_type: &str,
+        cancel: Option<&AbortSignal>,
+    ) -> Result<(), Failure> {
         let url = format!(
             "{}?uploadType=media&name={}",
             self.objects_url(),
             encode(&self.name(key))
         );
-        let body: JsValue = Uint8Array::from(bytes).into();
         let response = self
             .call(
                 || {
@@ -174,7 +187,7 @@ impl Firebase {
                 cancel,
             )
             .await?;
-        stored(response, bytes.len() as f64).await
+        stored(response, size).await
     }
 
     /// Writes audio: in one request up to `chunk` bytes, with the resumable protocol above that.
@@ -195,23 +208,8 @@ impl Firebase {
         } = upload;
         let size = blob.size();
         if size <= chunk && session.is_none() {
-            let url = format!(
-                "{}?uploadType=media&name={}",
-                self.objects_url(),
-                encode(&self.name(key))
-            );
-            let response = self
-                .call(
-                    || {
-                        RequestBuilder::new(&url)
-                            .method(Method::POST)
-                            .header("Content-Type", content_type)
-                    },
-                    Some(blob.into()),
-                    cancel,
-                )
+            self.put_media(key, blob.into(), size, content_type, cancel)
                 .await?;
-            stored(response, size).await?;
             on_progress(&UploadSession {
                 url: String::new(),
                 sent: size,
