@@ -38,7 +38,6 @@ const AHEAD_BYTES: u64 = 4 << 20;
 const REFILL_BELOW: usize = READ_AHEAD / 2;
 
 /// What an upload needs from the store.
-#[derive(Clone)]
 pub enum Staged {
     /// The audio still has the upload's hash: its Blob, and the session of an upload started
     /// earlier, if one was stored.

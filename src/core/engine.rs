@@ -965,14 +965,12 @@ impl Engine {
 
     /// Queues the first tasks of `step`.
     fn enter(&mut self, step: Step) {
-        let Some(r) = &mut self.round else { return };
-        r.step = step;
-        if step != Step::Seal && !r.confirming.is_empty() {
+        if step != Step::Seal {
             // Transfers are over and the round pulls again before it seals.
-            let items = std::mem::take(&mut r.confirming);
-            self.push(Job::MarkUploaded(items));
+            self.confirm_uploads();
         }
         let Some(r) = &mut self.round else { return };
+        r.step = step;
         match step {
             Step::Flush | Step::FinalFlush => {
                 self.progress(Stage::Flush, 0, self.meta.outbox.len() as u64);
@@ -1026,6 +1024,7 @@ impl Engine {
                 for batch in ids.chunks(MAX_CHANGES) {
                     self.push(Job::Seal(batch.to_vec(), std::mem::take(&mut uploaded)));
                 }
+                // Nothing to seal: they get a commit of their own.
                 if !uploaded.is_empty() {
                     self.push(Job::MarkUploaded(uploaded));
                 }
@@ -1354,13 +1353,19 @@ impl Engine {
         // crash only means its audio is uploaded again, to the same content-addressed keys. The
         // last batch goes with the seal (`enter`).
         let waited = self.now.saturating_sub(r.confirming_since);
-        if !r.confirming.is_empty()
-            && (r.confirming.len() >= CONFIRM_BATCH || waited >= CONFIRM_AFTER_MS)
-        {
+        if r.confirming.len() >= CONFIRM_BATCH || waited >= CONFIRM_AFTER_MS {
+            self.confirm_uploads();
+        }
+        self.progress(Stage::Transfer, done, total);
+    }
+
+    /// Queues the commit recording the finished uploads not recorded yet, if there are any.
+    fn confirm_uploads(&mut self) {
+        let Some(r) = &mut self.round else { return };
+        if !r.confirming.is_empty() {
             let items = std::mem::take(&mut r.confirming);
             self.push(Job::MarkUploaded(items));
         }
-        self.progress(Stage::Transfer, done, total);
     }
 
     fn trash_deleted(&mut self, key: String, deleted: bool) {

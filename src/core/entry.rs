@@ -709,23 +709,25 @@ mod tests {
         ContentHash::parse(&c.to_string().repeat(64)).unwrap()
     }
 
-    #[test]
-    fn rerecording_a_published_take_trashes_the_old_blob_after_sealing() {
-        let mut clock = Clock::new(DeviceId::parse("d").unwrap());
-        let mut e = new_entry(&mut clock);
+    /// An entry whose take `0` was published, then re-recorded as take `take`.
+    fn rerecorded_after_publishing(clock: &mut Clock, take: char) -> LocalEntry {
+        let mut e = new_entry(clock);
         e.upload_confirmed(&hash('0'));
         e.seal();
         e.confirm();
-        e.replace_audio(
-            AudioRef {
-                hash: hash('1'),
-                size: 1,
-                mime_type: "audio/ogg".into(),
-            },
-            &mut clock,
-            9,
-        )
-        .unwrap();
+        let audio = AudioRef {
+            hash: hash(take),
+            size: 1,
+            mime_type: "audio/ogg".into(),
+        };
+        e.replace_audio(audio, clock, 9).unwrap();
+        e
+    }
+
+    #[test]
+    fn rerecording_a_published_take_trashes_the_old_blob_after_sealing() {
+        let mut clock = Clock::new(DeviceId::parse("d").unwrap());
+        let mut e = rerecorded_after_publishing(&mut clock, '1');
         e.upload_confirmed(&hash('1'));
         let s = e.seal();
         assert_eq!(s.trash, vec![hash('0')]);
@@ -735,20 +737,7 @@ mod tests {
     #[test]
     fn deleting_trashes_the_published_audio_and_unpublished_takes() {
         let mut clock = Clock::new(DeviceId::parse("d").unwrap());
-        let mut e = new_entry(&mut clock);
-        e.upload_confirmed(&hash('0'));
-        e.seal();
-        e.confirm();
-        e.replace_audio(
-            AudioRef {
-                hash: hash('2'),
-                size: 1,
-                mime_type: "audio/ogg".into(),
-            },
-            &mut clock,
-            9,
-        )
-        .unwrap();
+        let mut e = rerecorded_after_publishing(&mut clock, '2');
         e.delete(&mut clock, 10).unwrap();
         let s = e.seal();
         assert_eq!(s.trash, vec![hash('0'), hash('2')]);
