@@ -1,5 +1,12 @@
 // Writing benchmark results into BENCHMARKS.md: each benchmark owns the block between its markers.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+
+/** "2 × AMD EPYC, 24 GiB RAM": the machine a run's figures were taken on. */
+export function machine() {
+  const cpus = os.cpus();
+  return `${cpus.length} × ${cpus[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM`;
+}
 
 const esc = (s) => String(s).replace(/\|/g, "\\|");
 

@@ -15,7 +15,7 @@ import { existsSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { serve } from "../scripts/serve.mjs";
-import { resultTable, writeSection } from "./report.mjs";
+import { machine, resultTable, writeSection } from "./report.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const REPORT = new URL("../BENCHMARKS.md", import.meta.url);
@@ -97,8 +97,7 @@ async function main() {
     envInfo = await call("env");
     envInfo.chromium = browser.version();
     log(`tapesync benchmarks${QUICK ? " (BENCH_QUICK: smoke run, small sizes)" : ""}`);
-    log(`  Chromium ${envInfo.chromium}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ` +
-      `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, node ${process.version}`);
+    log(`  Chromium ${envInfo.chromium}, ${machine()}, node ${process.version}`);
     log(`  IndexedDB getAll({direction}): ${envInfo.hasDirectionalGetAll ? "yes" : "no"}; gc(): ${envInfo.hasGc ? "yes" : "no"}`);
 
     // 4 first: wasm memory is at its initial size only before anything else ran in the page.
@@ -238,13 +237,11 @@ const END = "<!-- bench:results:end -->";
 
 function writeReport(rows, details, env) {
   const date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  const cpus = os.cpus();
-  const machine = `${cpus.length} × ${cpus[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ` +
-    `${os.type()} ${os.release()}; headless Chromium ${env.chromium}; node ${process.version}; ` +
+  const where = `${machine()}, ${os.type()} ${os.release()}; headless Chromium ${env.chromium}; node ${process.version}; ` +
     `load average ${loadAtStart.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end (other work on the machine slows every implementation alike, not always evenly)`;
   const lines = [
     "",
-    `Latest run: ${date}. Machine: ${machine}.`,
+    `Latest run: ${date}. Machine: ${where}.`,
     "",
     ...resultTable(rows),
     "",

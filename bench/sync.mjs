@@ -25,7 +25,7 @@ import os from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { serve } from "../scripts/serve.mjs";
 import { startEmulators, stopEmulators, signUp, BUCKET, STORAGE_URL } from "../emulators/harness.mjs";
-import { resultTable, writeSection } from "./report.mjs";
+import { machine, resultTable, writeSection } from "./report.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const REPORT = new URL("../BENCHMARKS.md", import.meta.url);
@@ -338,8 +338,7 @@ const END = "<!-- bench:sync:end -->";
 
 function writeReport(rows, details, env) {
   const date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  const cpus = os.cpus();
-  const machine = `${cpus.length} × ${cpus[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM; ` +
+  const where = `${machine()}; ` +
     `headless Chromium ${env.chromiumVersion}; node ${process.version}; Firebase emulators on the same machine; ` +
     `load average ${env.loadAtStart.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end`;
   // What was measured: pkg/ as built, and the commit (src/ may hold others' uncommitted work).
@@ -354,7 +353,7 @@ function writeReport(rows, details, env) {
   }
   const lines = [
     "",
-    `Latest run: ${date}. Machine: ${machine}.${source}`,
+    `Latest run: ${date}. Machine: ${where}.${source}`,
     "",
     ...resultTable(rows),
     "",
