@@ -40,12 +40,18 @@ impl Options {
         }))
     }
 
-    /// Whether the app gave `key` (a value other than `undefined`).
+    /// Whether the app gave `key` (a value other than `undefined` or `null`).
     pub fn has(&self, key: &str) -> bool {
         self.get(key).is_some()
     }
 
+    /// The value of `key`; `undefined` and `null` both mean "absent", as the API returns `null`
+    /// for "none" (a last page's `cursor`, say) and must take it back.
     fn get(&self, key: &str) -> Option<JsValue> {
+        self.raw(key).filter(|v| !v.is_null())
+    }
+
+    fn raw(&self, key: &str) -> Option<JsValue> {
         Reflect::get(&self.obj, &key.into())
             .ok()
             .filter(|v| !v.is_undefined())
@@ -120,7 +126,7 @@ impl Options {
 
     /// Like [`Options::number`], and `null` clears the value: `Some(None)`.
     pub fn nullable_number(&self, key: &str, min: f64) -> Result<Option<Option<f64>>> {
-        match self.get(key) {
+        match self.raw(key) {
             Some(v) if v.is_null() => Ok(Some(None)),
             _ => Ok(self.number(key, min)?.map(Some)),
         }

@@ -9,9 +9,7 @@ use wasm_bindgen::prelude::*;
 use super::capture::Capture;
 use super::error::to_js;
 use super::options::Options;
-use super::sync::{
-    remote_of, round_options, AutoSync, AutoSyncOptions, FirebaseRemote, Hub, SyncOptions,
-};
+use super::sync::{round_options, AutoSync, AutoSyncOptions, FirebaseRemote, Hub, SyncOptions};
 use super::types::{
     CaptureOptions, CountOptions, ListOptions, OpenOptions, SaveOptions, UpdateOptions,
 };
@@ -240,10 +238,15 @@ impl RecordingStore {
         promise(async move { Ok(store.persist().await?.into()) })
     }
 
-    /// Resolves when background work started so far (content hashing) has finished.
+    /// Resolves when the content hashing queued so far has finished. No flow needs it (a sync
+    /// hashes what it pushes itself); it is there for apps that show hashes or measure.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn settled(&self) -> Promise {
-        self.inner.settled()
+        let store = self.inner.clone();
+        promise(async move {
+            crate::browser::hashing::drain(&store).await?;
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
     /// Starts capturing a recording chunk by chunk.
@@ -278,27 +281,32 @@ impl RecordingStore {
         })
     }
 
-    /// Listens for `change` events (`event.detail` is a `ChangeDetail`).
-    #[wasm_bindgen(js_name = addEventListener)]
+    /// Listens for one of the store's events: `change`, `syncstate`, `syncprogress`,
+    /// `syncconflict`, `syncfailure`, `networkchange` (typed per event by `TapesyncEventMap`).
+    ///
+    /// ```js
+    /// store.addEventListener("change", (e) => console.log(e.detail.kind, e.detail.ids));
+    /// ```
+    #[wasm_bindgen(js_name = addEventListener, skip_typescript)]
     pub fn add_event_listener(
         &self,
         kind: &str,
-        #[wasm_bindgen(unchecked_param_type = "(event: CustomEvent<ChangeDetail>) => void")]
         listener: &Function,
-        #[wasm_bindgen(unchecked_optional_param_type = "boolean | AddEventListenerOptions")]
         options: JsValue,
     ) -> std::result::Result<(), JsValue> {
         self.forward("addEventListener", kind, listener, options)
     }
 
     /// Removes a listener added with `addEventListener`.
-    #[wasm_bindgen(js_name = removeEventListener)]
+    ///
+    /// ```js
+    /// store.removeEventListener("change", onChange);
+    /// ```
+    #[wasm_bindgen(js_name = removeEventListener, skip_typescript)]
     pub fn remove_event_listener(
         &self,
         kind: &str,
-        #[wasm_bindgen(unchecked_param_type = "(event: CustomEvent<ChangeDetail>) => void")]
         listener: &Function,
-        #[wasm_bindgen(unchecked_optional_param_type = "boolean | EventListenerOptions")]
         options: JsValue,
     ) -> std::result::Result<(), JsValue> {
         self.forward("removeEventListener", kind, listener, options)
@@ -361,6 +369,38 @@ impl RecordingStore {
     /// Closes the database connection; later calls reject with `Closed`.
     pub fn close(&self) {
         self.inner.close();
+    }
+
+    /// Forgets which cloud this store syncs with and its sync state, keeping every recording
+    /// (pending again, pushed as new by the next sync). A store syncs with one remote (backend,
+    /// bucket, prefix) until this is called: another one is refused with `InvalidArgument`.
+    ///
+    /// ```js
+    /// await store.resetSync();              // e.g. the user switched accounts
+    /// await store.sync(otherAccountsRemote);
+    /// ```
+    #[wasm_bindgen(js_name = resetSync, unchecked_return_type = "Promise<void>")]
+    pub fn reset_sync(&self) -> Promise {
+        let store = self.inner.clone();
+        promise(async move {
+            crate::browser::account::reset(&store).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Deletes the store `name` (its database, recordings and sync state), e.g. on sign-out.
+    /// Rejects with `Conflict` while a store of that name is open in any tab or worker.
+    ///
+    /// ```js
+    /// store.close();
+    /// await RecordingStore.destroy("my-app");
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn destroy(name: String) -> Promise {
+        promise(async move {
+            crate::browser::account::destroy(&name).await?;
+            Ok(JsValue::UNDEFINED)
+        })
     }
 }
 
@@ -474,7 +514,7 @@ impl RecordingStore {
             Ok(round)
         });
         match parsed {
-            Ok(round) => self.hub.request(remote_of(remote), round),
+            Ok(round) => self.hub.request(remote.target(), round, true),
             Err(e) => Promise::reject(&to_js(e)),
         }
     }

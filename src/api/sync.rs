@@ -16,11 +16,11 @@ use super::error::to_js;
 use super::options::Options;
 use crate::browser::driver::{self, RoundOptions};
 use crate::browser::error::{Code, Error, Result};
-use crate::browser::lock;
 use crate::browser::remote::auth::Auth;
 use crate::browser::remote::firebase::{Firebase, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS};
 use crate::browser::store::{set, Store};
 use crate::browser::triggers::{Trigger, TriggerOptions, Triggers};
+use crate::browser::{account, lock};
 use crate::core::engine::Direction;
 use crate::core::layout::Layout;
 use crate::core::merge::{MergeConfig, Policy};
@@ -41,7 +41,7 @@ const DEFAULT_CHUNK: f64 = 6.0 * 1024.0 * 1024.0;
 /// ```
 #[wasm_bindgen]
 pub struct FirebaseRemote {
-    inner: Rc<Firebase>,
+    target: Target,
 }
 
 #[wasm_bindgen]
@@ -94,14 +94,18 @@ impl FirebaseRemote {
         let timeout = o
             .positive_int("timeoutMs", 3_600_000)?
             .unwrap_or(DEFAULT_TIMEOUT_MS);
+        let binding = format!("firebase:{bucket}/{prefix}").into();
         Ok(FirebaseRemote {
-            inner: Rc::new(Firebase::new(
-                base,
-                bucket,
-                prefix,
-                Auth::new(get_token),
-                timeout,
-            )),
+            target: Target {
+                remote: Rc::new(Firebase::new(
+                    base,
+                    bucket,
+                    prefix,
+                    Auth::new(get_token),
+                    timeout,
+                )),
+                binding,
+            },
         })
     }
 }
@@ -155,19 +159,34 @@ pub(crate) fn round_options(o: Option<&Options>) -> Result<RoundOptions> {
     Ok(round)
 }
 
+/// The cloud a sync runs against, with the identity a store is bound to (see `account`).
+#[derive(Clone)]
+pub(crate) struct Target {
+    remote: Rc<Firebase>,
+    binding: Rc<str>,
+}
+
 /// A sync waiting to run: what it runs with and who waits for its report.
 struct Job {
-    remote: Rc<Firebase>,
+    target: Target,
     round: RoundOptions,
+    /// The app asked for it (`sync()`, `push()`, `pull()`), as opposed to a trigger of `autoSync`.
+    explicit: bool,
     waiters: Vec<(Function, Function)>,
 }
 
-/// A store's syncs: at most one running, at most one follow-up.
+/// A store's syncs: at most one running, at most one follow-up, and what the last rounds said
+/// about when to try again.
 pub(crate) struct Hub {
     store: Rc<Store>,
     running: Cell<bool>,
     follow_up: RefCell<Option<Job>>,
     online: Cell<Option<bool>>,
+    /// When automatic rounds may run again after rounds that ended early (ms since 1970).
+    retry_at: Cell<Option<f64>>,
+    /// The last round stopped on a failure only the app can fix (e.g. Forbidden): local changes
+    /// do not start pushes until the app syncs again.
+    stopped: Cell<bool>,
 }
 
 impl Hub {
@@ -177,6 +196,8 @@ impl Hub {
             running: Cell::new(false),
             follow_up: RefCell::new(None),
             online: Cell::new(None),
+            retry_at: Cell::new(None),
+            stopped: Cell::new(false),
         })
     }
 
@@ -190,6 +211,23 @@ impl Hub {
                 .and_then(|v| v.as_bool())
                 .unwrap_or(true)
         })
+    }
+
+    /// Whether an automatic sync started by `trigger` may run now. While rounds keep ending
+    /// early, automatic ones wait for the backoff (the retry timer runs them), except when the
+    /// network just came back; after a stopped round, local changes wait for the app.
+    fn may_run(&self, trigger: Trigger) -> bool {
+        if !self.online() {
+            return false;
+        }
+        if trigger == Trigger::Change && self.stopped.get() {
+            return false;
+        }
+        let backing_off = self
+            .retry_at
+            .get()
+            .is_some_and(|at| js_sys::Date::now() < at);
+        !backing_off || matches!(trigger, Trigger::Online | Trigger::Retry)
     }
 
     pub(crate) fn set_online(&self, online: bool) {
@@ -206,31 +244,39 @@ impl Hub {
     }
 
     /// Runs a sync now, or folds it into the follow-up of the one running.
-    pub(crate) fn request(self: &Rc<Self>, remote: Rc<Firebase>, round: RoundOptions) -> Promise {
+    pub(crate) fn request(
+        self: &Rc<Self>,
+        target: Target,
+        round: RoundOptions,
+        explicit: bool,
+    ) -> Promise {
         let hub = self.clone();
         Promise::new(&mut move |resolve, reject| {
             if hub.running.get() {
                 let mut follow_up = hub.follow_up.borrow_mut();
                 let job = follow_up.get_or_insert_with(|| Job {
-                    remote: remote.clone(),
+                    target: target.clone(),
                     round: round.clone(),
+                    explicit,
                     waiters: Vec::new(),
                 });
                 // The latest request's settings win: it is the app's current wish. The round
                 // does what every waiting request asked for: a push and a pull make both.
                 let direction = job.round.direction.and(round.direction);
-                job.remote = remote.clone();
+                job.target = target.clone();
                 job.round = RoundOptions {
                     direction,
                     ..round.clone()
                 };
+                job.explicit |= explicit;
                 job.waiters.push((resolve, reject));
                 return;
             }
             hub.running.set(true);
             let job = Job {
-                remote: remote.clone(),
+                target: target.clone(),
                 round: round.clone(),
+                explicit,
                 waiters: vec![(resolve, reject)],
             };
             wasm_bindgen_futures::spawn_local(hub.clone().drive(job));
@@ -263,12 +309,16 @@ impl Hub {
                 "offline: the sync waits for the network",
             ));
         }
+        account::bind(&self.store, &job.target.binding).await?;
+        if job.explicit {
+            self.stopped.set(false);
+        }
         self.state("syncing", JsValue::NULL);
         let outcome: Rc<RefCell<Option<Result<JsValue>>>> = Rc::new(RefCell::new(None));
         let work = {
             let (store, remote, round, outcome) = (
                 self.store.clone(),
-                job.remote.clone(),
+                job.target.remote.clone(),
                 job.round.clone(),
                 outcome.clone(),
             );
@@ -287,13 +337,15 @@ impl Hub {
             (None, Err(e)) => Err(Error::from_js("waiting for the sync lock", &e)),
             (None, Ok(_)) => Err(Error::new(Code::Internal, "the sync did not run")),
         };
-        let result = result.and_then(|report| {
-            let kind = Reflect::get(&report, &"outcome".into())
+        let kind = |report: &JsValue| {
+            Reflect::get(report, &"outcome".into())
                 .and_then(|o| Reflect::get(&o, &"kind".into()))
                 .ok()
                 .and_then(|k| k.as_string())
-                .unwrap_or_default();
-            if kind == "cancelled" {
+                .unwrap_or_default()
+        };
+        let result = result.and_then(|report| {
+            if kind(&report) == "cancelled" {
                 Err(Error::new(Code::Aborted, "the sync was cancelled"))
             } else {
                 Ok(report)
@@ -301,17 +353,27 @@ impl Hub {
         });
         match &result {
             Ok(report) => {
-                let stopped = Reflect::get(report, &"outcome".into())
-                    .and_then(|o| Reflect::get(&o, &"kind".into()))
+                let kind = kind(report);
+                let retry_at = Reflect::get(report, &"outcome".into())
+                    .and_then(|o| Reflect::get(&o, &"retryAt".into()))
                     .ok()
-                    .and_then(|k| k.as_string())
-                    .is_some_and(|k| k != "complete");
-                self.state(if stopped { "error" } else { "idle" }, report.clone());
+                    .and_then(|t| t.as_f64());
+                self.retry_at.set(retry_at.filter(|_| kind == "incomplete"));
+                self.stopped.set(kind == "stopped");
+                self.state(
+                    if kind == "complete" { "idle" } else { "error" },
+                    report.clone(),
+                );
             }
             Err(e) if e.code == Code::Aborted => self.state("idle", JsValue::NULL),
             Err(e) => self.state("error", to_js(e.clone())),
         }
         result
+    }
+
+    /// When automatic rounds may run again, if rounds have been ending early.
+    fn retry_at(&self) -> Option<f64> {
+        self.retry_at.get()
     }
 
     /// Fires `syncstate` with `{ state, report }`.
@@ -326,6 +388,9 @@ impl Hub {
 /// What a trigger calls.
 type Fire = dyn Fn(Trigger);
 
+/// How long local changes must have paused before `onChange` pushes them.
+const CHANGE_QUIET_MS: u32 = 2_000;
+
 /// Automatic syncs of one store with one remote. Stop them with `stop()`.
 ///
 /// ```js
@@ -336,8 +401,16 @@ type Fire = dyn Fn(Trigger);
 #[wasm_bindgen]
 pub struct AutoSync {
     triggers: RefCell<Option<Triggers>>,
-    network: RefCell<Option<EventListener>>,
-    retry: Rc<RefCell<Option<Timeout>>>,
+    listeners: RefCell<Vec<EventListener>>,
+    timers: Rc<Timers>,
+}
+
+/// The timers of an `AutoSync`: the retry after a round that ended early, and the quiet period
+/// after a local change.
+#[derive(Default)]
+struct Timers {
+    retry: RefCell<Option<Timeout>>,
+    change: RefCell<Option<Timeout>>,
 }
 
 #[wasm_bindgen]
@@ -345,8 +418,9 @@ impl AutoSync {
     /// Removes every trigger; a sync already running finishes.
     pub fn stop(&self) {
         self.triggers.borrow_mut().take();
-        self.network.borrow_mut().take();
-        self.retry.borrow_mut().take();
+        self.listeners.borrow_mut().clear();
+        self.timers.retry.borrow_mut().take();
+        self.timers.change.borrow_mut().take();
     }
 }
 
@@ -360,6 +434,7 @@ impl AutoSync {
             "onStart",
             "onOnline",
             "onVisible",
+            "onChange",
             "intervalMs",
             "policy",
             "conflictCopies",
@@ -368,10 +443,12 @@ impl AutoSync {
         ];
         let o = Options::new(options, "autoSync options", &keys)?;
         let mut triggers = TriggerOptions::default();
+        let mut on_change = true;
         if let Some(o) = &o {
             triggers.on_start = o.boolean("onStart")?.unwrap_or(true);
             triggers.on_online = o.boolean("onOnline")?.unwrap_or(true);
             triggers.on_visible = o.boolean("onVisible")?.unwrap_or(true);
+            on_change = o.boolean("onChange")?.unwrap_or(true);
             if let Some(ms) = o.number("intervalMs", 0.0)? {
                 triggers.interval_ms = if ms == 0.0 {
                     None
@@ -385,64 +462,103 @@ impl AutoSync {
             }
         }
         let round = round_options(o.as_ref())?;
-        let retry: Rc<RefCell<Option<Timeout>>> = Rc::new(RefCell::new(None));
+        let timers = Rc::new(Timers::default());
         // The trigger re-arms itself after an incomplete round, so it needs a handle on itself;
         // a weak one, so that dropping the AutoSync frees everything.
         let itself: Rc<RefCell<Weak<Fire>>> = Rc::new(RefCell::new(Weak::<fn(Trigger)>::new()));
         let fire: Rc<dyn Fn(Trigger)> = Rc::new({
             let hub = Rc::downgrade(hub);
-            let remote = remote.inner.clone();
-            let retry = Rc::downgrade(&retry);
+            let target = remote.target();
+            let timers = Rc::downgrade(&timers);
             let itself = itself.clone();
-            move |_trigger: Trigger| {
+            move |trigger: Trigger| {
                 let Some(hub) = hub.upgrade() else { return };
-                if !hub.online() {
+                if !hub.may_run(trigger) {
                     return;
                 }
-                let done = JsFuture::from(hub.request(remote.clone(), round.clone()));
-                let (retry, itself) = (retry.clone(), itself.borrow().clone());
+                let mut round = round.clone();
+                if trigger == Trigger::Change {
+                    round.direction = Direction::Push;
+                }
+                let done = JsFuture::from(hub.request(target.clone(), round, false));
+                let (timers, itself, hub) =
+                    (timers.clone(), itself.borrow().clone(), Rc::downgrade(&hub));
                 wasm_bindgen_futures::spawn_local(async move {
-                    // Errors reach the app through `syncstate`; nothing to do here.
-                    let Ok(report) = done.await else { return };
-                    // An incomplete round (the network kept failing) says when to try again.
-                    let retry_at = Reflect::get(&report, &"outcome".into())
-                        .and_then(|o| Reflect::get(&o, &"retryAt".into()))
-                        .ok()
-                        .and_then(|t| t.as_f64());
-                    if let (Some(at), Some(retry)) = (retry_at, retry.upgrade()) {
+                    // Errors reach the app through `syncstate`; a retry is armed either way.
+                    let _ = done.await;
+                    let (Some(timers), Some(hub)) = (timers.upgrade(), hub.upgrade()) else {
+                        return;
+                    };
+                    // A round that ended early says when to try again (growing while the cloud
+                    // keeps failing); the retry runs even if no other trigger fires.
+                    if let Some(at) = hub.retry_at() {
                         let delay = (at - js_sys::Date::now()).clamp(1000.0, 3_600_000.0) as u32;
                         let timer = Timeout::new(delay, move || {
                             if let Some(fire) = itself.upgrade() {
-                                fire(Trigger::Interval);
+                                fire(Trigger::Retry);
                             }
                         });
-                        *retry.borrow_mut() = Some(timer);
+                        *timers.retry.borrow_mut() = Some(timer);
                     }
                 });
             }
         });
         *itself.borrow_mut() = Rc::downgrade(&fire);
-        let network = triggers.on_online.then(|| {
+        let mut listeners = Vec::new();
+        if triggers.on_online {
             let fire = fire.clone();
-            EventListener::new(hub.store.events().target(), "networkchange", move |e| {
-                let online = Reflect::get(e, &"detail".into())
-                    .and_then(|d| Reflect::get(&d, &"online".into()))
-                    .ok()
-                    .and_then(|v| v.as_bool());
-                if online == Some(true) {
-                    fire(Trigger::Online);
-                }
-            })
-        });
+            listeners.push(EventListener::new(
+                hub.store.events().target(),
+                "networkchange",
+                move |e| {
+                    let online = Reflect::get(e, &"detail".into())
+                        .and_then(|d| Reflect::get(&d, &"online".into()))
+                        .ok()
+                        .and_then(|v| v.as_bool());
+                    if online == Some(true) {
+                        fire(Trigger::Online);
+                    }
+                },
+            ));
+        }
+        if on_change {
+            let (fire, timers) = (Rc::downgrade(&fire), Rc::downgrade(&timers));
+            listeners.push(EventListener::new(
+                hub.store.events().target(),
+                "change",
+                move |e| {
+                    let kind = Reflect::get(e, &"detail".into())
+                        .and_then(|d| Reflect::get(&d, &"kind".into()))
+                        .ok()
+                        .and_then(|k| k.as_string());
+                    // Only the app's own edits: pulled changes and hashing need no push.
+                    if !matches!(kind.as_deref(), Some("save" | "update" | "delete")) {
+                        return;
+                    }
+                    let Some(timers) = timers.upgrade() else {
+                        return;
+                    };
+                    let fire = fire.clone();
+                    // Restarting the timer coalesces a burst of changes into one push.
+                    *timers.change.borrow_mut() = Some(Timeout::new(CHANGE_QUIET_MS, move || {
+                        if let Some(fire) = fire.upgrade() {
+                            fire(Trigger::Change);
+                        }
+                    }));
+                },
+            ));
+        }
         Ok(AutoSync {
             triggers: RefCell::new(Some(Triggers::install(triggers, fire))),
-            network: RefCell::new(network),
-            retry,
+            listeners: RefCell::new(listeners),
+            timers,
         })
     }
 }
 
-/// The remote behind a `FirebaseRemote`.
-pub(crate) fn remote_of(remote: &FirebaseRemote) -> Rc<Firebase> {
-    remote.inner.clone()
+impl FirebaseRemote {
+    /// What a sync with this remote runs against.
+    pub(crate) fn target(&self) -> Target {
+        self.target.clone()
+    }
 }

@@ -18,7 +18,8 @@ export interface Recording {
   updatedAt: number;
   tags: string[];
   custom: { [key: string]: JsonValue };
-  /** SHA-256 of the audio, lowercase hex; null until computed in the background after save. */
+  /** SHA-256 of the audio, lowercase hex; null until computed (in the background after save, or
+   * by the next sync, whichever comes first). */
   contentHash: string | null;
   syncState: SyncState;
   /** `syncState === "synced"`. */
@@ -57,8 +58,8 @@ export interface ListOptions {
   syncState?: SyncState;
   /** At most this many items (1-100000); all when absent. */
   limit?: number;
-  /** The `cursor` of the previous page. */
-  cursor?: string;
+  /** The `cursor` of the previous page; null or absent for the first page. */
+  cursor?: string | null;
   /** Default "desc": newest first. */
   order?: "asc" | "desc";
 }
@@ -148,20 +149,45 @@ export interface AutoSyncOptions extends Omit<SyncOptions, "signal" | "direction
   onOnline?: boolean;
   /** Sync when the page becomes visible (default true). */
   onVisible?: boolean;
+  /** Push about 2 s after this store's own saves, finished captures, updates and deletes
+   * stop coming (default true). Not after a "stopped" round until the app syncs again. */
+  onChange?: boolean;
   /** Sync every this many ms (default 3600000; 0 turns it off). */
   intervalMs?: number;
 }
 
+/** A recording that failed for good in a round (`store.retry(id)` puts it back in line). */
 export interface SyncFailure {
   id: string;
   code: ErrorCode;
+  /** The HTTP status, when the cloud answered. */
+  status: number | null;
   message: string;
 }
 
+/** Why a round did not complete. */
+export interface SyncError {
+  kind: "unauthorized" | "forbidden" | "network" | "remote" | "local";
+  code: ErrorCode;
+  /** The HTTP status, when the cloud answered. */
+  status: number | null;
+  message: string;
+}
+
+/** A log segment of another device that could not be read; that device's later changes wait
+ * until it can (a later round tries again). */
+export interface UnreadableSegment {
+  device: string;
+  seq: number;
+  reason: string;
+}
+
+/** How a round ended. "complete": nothing that was pending when it started is still pending,
+ * except the recordings in `failed`. */
 export type RoundOutcome =
   | { kind: "complete" }
-  | { kind: "incomplete"; reason: string; retryAt: number }
-  | { kind: "stopped"; error: { kind: "unauthorized" | "remote" | "local"; message: string } }
+  | { kind: "incomplete"; error: SyncError; retryAt: number }
+  | { kind: "stopped"; error: SyncError }
   | { kind: "cancelled" };
 
 export interface SyncReport {
@@ -175,6 +201,7 @@ export interface SyncReport {
   deleted: number;
   conflicts: number;
   failed: SyncFailure[];
+  unreadable: UnreadableSegment[];
   outcome: RoundOutcome;
 }
 
@@ -192,6 +219,57 @@ export interface SyncProgressDetail {
   /** Per stage of the round: */
   stage?: "flush" | "pull" | "scan" | "transfer" | "seal";
   done?: number;
+}
+
+export interface SyncConflictDetail {
+  /** The recording the conflict was about. */
+  id: string;
+  /** The field: "name", "tags", "durationMs", "custom.<key>", "audio" or "deleted". */
+  field: string;
+  /** Which side the policy kept. */
+  kept: "local" | "cloud";
+  /** The conflict copy made of the losing take, if one was made. */
+  copy: string | null;
+}
+
+export interface SyncFailureDetail {
+  /** The recording that failed (absent for an unreadable segment). */
+  id?: string;
+  /** For an unreadable segment of another device: */
+  device?: string;
+  seq?: number;
+  code: ErrorCode;
+  status?: number | null;
+  message: string;
+}
+
+export interface NetworkChangeDetail {
+  online: boolean;
+}
+
+/** Every event a RecordingStore fires, with its `detail`. */
+export interface TapesyncEventMap {
+  change: CustomEvent<ChangeDetail>;
+  syncstate: CustomEvent<SyncStateDetail>;
+  syncprogress: CustomEvent<SyncProgressDetail>;
+  syncconflict: CustomEvent<SyncConflictDetail>;
+  syncfailure: CustomEvent<SyncFailureDetail>;
+  networkchange: CustomEvent<NetworkChangeDetail>;
+}
+
+export interface RecordingStore {
+  /** Listens for one of the store's events (`TapesyncEventMap`). */
+  addEventListener<K extends keyof TapesyncEventMap>(
+    type: K,
+    listener: (event: TapesyncEventMap[K]) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /** Removes a listener added with `addEventListener`. */
+  removeEventListener<K extends keyof TapesyncEventMap>(
+    type: K,
+    listener: (event: TapesyncEventMap[K]) => void,
+    options?: boolean | EventListenerOptions,
+  ): void;
 }
 
 /** The stable codes of TapesyncError. */

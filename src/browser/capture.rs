@@ -12,7 +12,7 @@ use super::error::{Code, Error, Result};
 use super::events::ChangeKind;
 use super::idb;
 use super::platform;
-use super::schema::{BLOBS, CAPTURES, CHUNKS, RECORDINGS};
+use super::schema::{BLOBS, CAPTURES, CHUNKS, RECORDINGS, UNHASHED};
 use super::store::{new_record, retype, set, NewRecording, Store};
 use crate::core::id::RecordingId;
 
@@ -136,9 +136,10 @@ impl Capture {
     /// and removes the capture, so a crash leaves either the capture or the recording, never both
     /// or neither.
     pub async fn finish(&self, extra: NewRecording) -> Result<JsValue> {
-        let tx = self
-            .store
-            .tx(&[CAPTURES, CHUNKS, RECORDINGS, BLOBS], Mode::Readwrite)?;
+        let tx = self.store.tx(
+            &[CAPTURES, CHUNKS, RECORDINGS, BLOBS, UNHASHED],
+            Mode::Readwrite,
+        )?;
         let context = "finishing the capture";
         let captures = tx.store(CAPTURES)?;
         let info = idb::some(idb::call(captures.get(&self.key()), context).await?)
@@ -171,6 +172,7 @@ impl Capture {
         idb::issue(tx.store(BLOBS)?.put_with_key(&audio, &self.key()), context)?;
         idb::issue(chunks_store.delete(&range.into()), context)?;
         idb::issue(captures.delete(&self.key()), context)?;
+        super::hashing::enqueue(&tx, &self.id)?;
         tx.commit(context).await?;
         self.store.saved_in(self.id.as_str());
         Ok(record.into())

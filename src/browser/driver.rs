@@ -14,6 +14,7 @@ use web_sys::{AbortSignal, IdbTransactionMode as Mode};
 use super::entries;
 use super::error::{Code, Error, Result};
 use super::events::ChangeKind;
+use super::hashing;
 use super::idb;
 use super::landing::Landing;
 use super::platform;
@@ -61,6 +62,14 @@ pub async fn run_round(
     remote: &Rc<Firebase>,
     options: &RoundOptions,
 ) -> Result<RoundResult> {
+    // Recordings saved in any context but not hashed yet are not known to the engine: hash them
+    // first, so that the round pushes everything saved before it started.
+    let mut failures = Vec::new();
+    if options.direction != Direction::Pull {
+        for (id, e) in hashing::drain(store).await? {
+            failures.push((id, e.to_string()));
+        }
+    }
     let meta = {
         let tx = store.tx(&[META], Mode::Readonly)?;
         let meta = entries::read_meta(&tx.store(META)?, store.device()).await?;
@@ -85,7 +94,6 @@ pub async fn run_round(
     });
     let mut cancelled = false;
     let mut report = None;
-    let mut failures = Vec::new();
     loop {
         if !cancelled && options.signal.as_ref().is_some_and(|s| s.aborted()) {
             cancelled = true;

@@ -8,6 +8,7 @@
 //! no Rust closure is created or leaked per request.
 
 use js_sys::{Array, Function, Promise};
+use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode};
@@ -35,6 +36,19 @@ pub async fn request(req: &IdbRequest, context: &str) -> Result<JsValue> {
     }
 }
 
+thread_local! {
+    /// One handler for every promise whose rejection is reported another way; made once.
+    static IGNORE: Closure<dyn FnMut(JsValue)> = Closure::new(|_: JsValue| {});
+}
+
+/// Marks `promise` as handled: its rejection is reported another way (or means nothing), and
+/// must not surface in the page as an uncaught error.
+pub fn ignore_rejection(promise: &Promise) {
+    IGNORE.with(|ignore| {
+        let _ = promise.catch(ignore);
+    });
+}
+
 /// A transaction that rolls back unless [`Tx::commit`] is awaited: dropping it, or returning early
 /// with `?`, leaves nothing half-written.
 #[must_use = "a transaction rolls back unless committed"]
@@ -56,6 +70,9 @@ impl Tx {
             raw.set_oncomplete(Some(&resolve));
             raw.set_onabort(Some(&reject));
         });
+        // A transaction dropped on an error path (rolled back) has nobody awaiting `done`: without
+        // a handler its rejection would surface in the page as an uncaught `Event`.
+        ignore_rejection(&done);
         Ok(Tx {
             raw,
             done,

@@ -1,11 +1,13 @@
 //! The IO adapters: IndexedDB, the browser's clock and randomness, events. wasm32 only.
 
+pub mod account;
 pub mod capture;
 pub mod driver;
 pub mod entries;
 pub mod error;
 pub mod events;
 pub mod hash;
+pub mod hashing;
 pub mod idb;
 pub mod landing;
 pub mod listing;

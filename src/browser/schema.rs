@@ -14,7 +14,7 @@ use web_sys::{
 use super::error::{Code, Error, Result};
 
 /// The schema version this release writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Recording metadata, exactly the `Recording` objects apps get; key `id`.
 pub const RECORDINGS: &str = "recordings";
@@ -33,6 +33,10 @@ pub const SYNC: &str = "sync";
 pub const UPLOADS: &str = "uploads";
 /// Per-database values: the device id, checkpoints; out-of-line string keys.
 pub const META: &str = "meta";
+/// Recordings whose content hash is still to be computed, by id: written in the transaction that
+/// saves the audio, so any context's sync (or the next open) finds them, however the saving tab
+/// ended. The value is the audio's size.
+pub const UNHASHED: &str = "unhashed";
 
 /// Index of [`SYNC`] on `work`, a field present only while the entry has sync work: a sparse
 /// index that holds exactly the pending entries.
@@ -90,6 +94,13 @@ fn upgrade_to_2(db: &IdbDatabase) -> std::result::Result<(), JsValue> {
     Ok(())
 }
 
+/// Version 3: the queue of recordings to hash ([`UNHASHED`]). A version-2 database's pending
+/// recordings without a sync entry are moved into it on the first open (see `hashing::adopt`).
+fn upgrade_to_3(db: &IdbDatabase) -> std::result::Result<(), JsValue> {
+    db.create_object_store(UNHASHED)?;
+    Ok(())
+}
+
 /// Runs the upgrade steps from `old` to [`VERSION`].
 fn upgrade(db: &IdbDatabase, old: u32) -> std::result::Result<(), JsValue> {
     if old < 1 {
@@ -97,6 +108,9 @@ fn upgrade(db: &IdbDatabase, old: u32) -> std::result::Result<(), JsValue> {
     }
     if old < 2 {
         upgrade_to_2(db)?;
+    }
+    if old < 3 {
+        upgrade_to_3(db)?;
     }
     Ok(())
 }

@@ -5,10 +5,9 @@
 //! browser into the database; only the content hash reads it, in bounded chunks.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::Rc;
 
-use js_sys::{Array, Object, Promise, Reflect};
+use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbKeyRange, IdbTransactionMode as Mode};
@@ -16,8 +15,9 @@ use web_sys::{IdbDatabase, IdbKeyRange, IdbTransactionMode as Mode};
 use super::entries;
 use super::error::{Code, Error, Result};
 use super::events::{ChangeKind, Events};
+use super::hashing::{self, Hasher};
 use super::idb::{self, Tx};
-use super::schema::{self, BLOBS, BY_CREATED, BY_SYNC_STATE, META, RECORDINGS, SYNC};
+use super::schema::{self, BLOBS, BY_CREATED, BY_SYNC_STATE, META, RECORDINGS, SYNC, UNHASHED};
 use super::{hash, platform};
 use crate::core::device::DeviceId;
 use crate::core::entry::{Edit, EditError, LocalEntry};
@@ -94,50 +94,11 @@ pub struct Store {
     device_id: String,
     device: DeviceId,
     events: Events,
-    background: Background,
+    hasher: Hasher,
     closed_by_other_tab: Rc<Cell<bool>>,
+    /// Held while open, so that `destroy` can tell (see [`super::account::destroy`]).
+    open_lock: RefCell<Option<super::lock::Shared>>,
     _on_version_change: Closure<dyn FnMut()>,
-}
-
-/// How long saves must have paused before background hashing writes.
-const QUIET_MS: f64 = 50.0;
-
-/// Content hashes still to compute, who waits for them, and whether saves are under way.
-#[derive(Default)]
-struct Background {
-    queue: RefCell<VecDeque<(String, Option<web_sys::Blob>)>>,
-    running: Cell<bool>,
-    waiters: RefCell<Vec<js_sys::Function>>,
-    writes: Rc<Cell<u32>>,
-    last_write: Rc<Cell<f64>>,
-}
-
-impl Background {
-    /// Marks a save as under way until the guard is dropped.
-    fn writing(&self) -> WriteGuard {
-        self.writes.set(self.writes.get() + 1);
-        WriteGuard {
-            writes: self.writes.clone(),
-            last_write: self.last_write.clone(),
-        }
-    }
-
-    fn busy(&self) -> bool {
-        self.writes.get() > 0 || platform::now_ms() - self.last_write.get() < QUIET_MS
-    }
-}
-
-/// A save under way; see [`Background::writing`].
-struct WriteGuard {
-    writes: Rc<Cell<u32>>,
-    last_write: Rc<Cell<f64>>,
-}
-
-impl Drop for WriteGuard {
-    fn drop(&mut self) {
-        self.writes.set(self.writes.get().saturating_sub(1));
-        self.last_write.set(platform::now_ms());
-    }
 }
 
 const DEVICE_ID: &str = "deviceId";
@@ -177,11 +138,15 @@ impl Store {
             device_id,
             device,
             events: Events::new()?,
-            background: Background::default(),
+            hasher: Hasher::default(),
             closed_by_other_tab,
+            open_lock: RefCell::new(super::lock::hold_shared(&super::account::open_lock(name))),
             _on_version_change: on_version_change,
         });
-        store.adopt_unsynced().await?;
+        hashing::adopt(&store).await?;
+        if hashing::queued(&store).await? {
+            hashing::kick(&store);
+        }
         Ok(store)
     }
 
@@ -197,10 +162,16 @@ impl Store {
 
     /// Closes the connection; later calls fail with `Closed`.
     pub fn close(&self) {
+        self.open_lock.borrow_mut().take();
         if let Some(db) = self.db.borrow_mut().take() {
             db.set_onversionchange(None);
             db.close();
         }
+    }
+
+    /// The store's content hashing (see [`hashing`]).
+    pub(crate) fn hasher(&self) -> &Hasher {
+        &self.hasher
     }
 
     /// This database's device id, as the sync core names devices.
@@ -244,14 +215,15 @@ impl Store {
         let created_at = new.created_at.unwrap_or(now);
         let record = new_record(&id, new, mime_type, blob.size(), created_at);
 
-        let _writing = self.background.writing();
-        let tx = self.tx(&[RECORDINGS, BLOBS], Mode::Readwrite)?;
+        let _writing = self.hasher.writing();
+        let tx = self.tx(&[RECORDINGS, BLOBS, UNHASHED], Mode::Readwrite)?;
         // `add`, not `put`: an id that exists already is a conflict, never an overwrite.
         idb::issue(tx.store(RECORDINGS)?.add(&record), "saving the recording")?;
         idb::issue(
             tx.store(BLOBS)?.put_with_key(&blob, &id.as_str().into()),
             "saving the audio",
         )?;
+        hashing::enqueue(&tx, &id)?;
         tx.commit("saving the recording")
             .await
             .map_err(|e| match e.code {
@@ -262,14 +234,15 @@ impl Store {
                 _ => e,
             })?;
         self.events.changed(ChangeKind::Save, &[id.as_str()]);
-        self.queue_hash(id.as_str().to_owned(), Some(blob));
+        hashing::kick(self);
         Ok(record.into())
     }
 
-    /// Announces a recording committed by another module (a finished capture) and queues its hash.
+    /// Announces a recording committed by another module (a finished capture, which queued its
+    /// hash in its own transaction) and starts hashing it.
     pub(crate) fn saved_in(self: &Rc<Self>, id: &str) {
         self.events.changed(ChangeKind::Save, &[id]);
-        self.queue_hash(id.to_owned(), None);
+        hashing::kick(self);
     }
 
     /// The recording `id`, or `None`.
@@ -335,7 +308,7 @@ impl Store {
     ) -> Result<JsValue> {
         let context = "replacing the audio";
         let digest = hash::sha256_hex(blob).await?;
-        let tx = self.tx(&[RECORDINGS, BLOBS, SYNC, META], Mode::Readwrite)?;
+        let tx = self.tx(&[RECORDINGS, BLOBS, SYNC, META, UNHASHED], Mode::Readwrite)?;
         let recordings = tx.store(RECORDINGS)?;
         let record = idb::some(idb::call(recordings.get(&id.as_str().into()), context).await?)
             .ok_or_else(|| not_found(id))?;
@@ -377,12 +350,13 @@ impl Store {
                 set(&record, "updatedAt", platform::now_ms());
                 set_state(&record, SyncState::Pending);
                 idb::issue(recordings.put(&record), context)?;
+                hashing::enqueue(&tx, id)?;
                 record
             }
         };
         tx.commit(context).await?;
         self.events.changed(ChangeKind::Update, &[id.as_str()]);
-        self.queue_hash(id.as_str().to_owned(), None);
+        hashing::kick(self);
         Ok(result)
     }
 
@@ -425,7 +399,7 @@ impl Store {
     /// until the deletion is synced.
     pub async fn delete(&self, id: &RecordingId) -> Result<()> {
         let context = "deleting the recording";
-        let tx = self.tx(&[RECORDINGS, BLOBS, SYNC, META], Mode::Readwrite)?;
+        let tx = self.tx(&[RECORDINGS, BLOBS, SYNC, META, UNHASHED], Mode::Readwrite)?;
         let key: JsValue = id.as_str().into();
         let recordings = tx.store(RECORDINGS)?;
         idb::some(idb::call(recordings.get(&key), context).await?).ok_or_else(|| not_found(id))?;
@@ -436,6 +410,7 @@ impl Store {
         }
         idb::issue(recordings.delete(&key), context)?;
         idb::issue(tx.store(BLOBS)?.delete(&key), context)?;
+        idb::issue(tx.store(UNHASHED)?.delete(&key), context)?;
         tx.commit(context).await?;
         self.events.changed(ChangeKind::Delete, &[id.as_str()]);
         Ok(())
@@ -546,134 +521,6 @@ impl Store {
             .await
             .map_err(|e| Error::from_js(context, &e))?;
         Ok(granted.as_bool().unwrap_or(false))
-    }
-
-    /// Resolves when the background work queued so far (content hashing) is done.
-    pub fn settled(&self) -> Promise {
-        if !self.background.running.get() {
-            return Promise::resolve(&JsValue::UNDEFINED);
-        }
-        Promise::new(&mut |resolve, _| self.background.waiters.borrow_mut().push(resolve))
-    }
-
-    /// Queues the content hash of `id`. Jobs run one at a time, so memory stays bounded however
-    /// many recordings are saved at once.
-    ///
-    /// Hashing waits until saves have paused for a moment: its write transaction would otherwise
-    /// slip between an app's back-to-back saves and slow each of them down.
-    fn queue_hash(self: &Rc<Self>, id: String, blob: Option<web_sys::Blob>) {
-        self.background.queue.borrow_mut().push_back((id, blob));
-        if self.background.running.replace(true) {
-            return;
-        }
-        let store = Rc::downgrade(self);
-        wasm_bindgen_futures::spawn_local(async move {
-            // A dropped store has nothing left to hash; the next open picks up what is missing.
-            while let Some(store) = store.upgrade() {
-                if store.background.busy() {
-                    drop(store);
-                    gloo_timers::future::TimeoutFuture::new(QUIET_MS as u32).await;
-                    continue;
-                }
-                let next = store.background.queue.borrow_mut().pop_front();
-                let Some((id, blob)) = next else {
-                    store.background.running.set(false);
-                    for resolve in store.background.waiters.take() {
-                        let _ = resolve.call0(&JsValue::UNDEFINED);
-                    }
-                    break;
-                };
-                if let Err(e) = store.fill_hash(&id, blob).await {
-                    if e.code != Code::Closed {
-                        web_sys::console::warn_1(&format!("tapesync: hashing {id}: {e}").into());
-                    }
-                }
-            }
-        });
-    }
-
-    /// Computes the content hash of `id` if it is missing, then gives the recording its sync
-    /// entry: from then on the sync engine knows it.
-    ///
-    /// `saved` is the Blob just saved, when known: hashing it saves reading it back.
-    async fn fill_hash(&self, id: &str, saved: Option<web_sys::Blob>) -> Result<()> {
-        let Ok(rid) = RecordingId::parse(id) else {
-            return Ok(());
-        };
-        let mut digest = if let Some(blob) = saved {
-            Some(hash::sha256_hex(&blob).await?)
-        } else if let Some(record) = self.get(&rid).await? {
-            Reflect::get(&record, &"contentHash".into())?.as_string()
-        } else {
-            return Ok(());
-        };
-        if digest.is_none() {
-            let Some(blob) = self.get_blob(&rid).await? else {
-                return Ok(());
-            };
-            digest = Some(hash::sha256_hex(&blob).await?);
-        }
-        let context = "storing the content hash";
-        let tx = self.tx(&[RECORDINGS, BLOBS, SYNC, META], Mode::Readwrite)?;
-        let recordings = tx.store(RECORDINGS)?;
-        let Some(record) = idb::some(idb::call(recordings.get(&id.into()), context).await?) else {
-            return Ok(());
-        };
-        let sync = tx.store(SYNC)?;
-        if entries::read(&sync, &rid).await?.is_some() {
-            return Ok(());
-        }
-        // The audio could have been replaced while hashing: only a matching size is trusted.
-        let blob = idb::call(tx.store(BLOBS)?.get(&id.into()), context).await?;
-        let size = Reflect::get(&record, &"size".into())?.as_f64();
-        if idb::some(blob).and_then(|b| Reflect::get(&b, &"size".into()).ok()?.as_f64()) != size {
-            return Ok(());
-        }
-        set(&record, "contentHash", digest);
-        let mut recording: crate::core::recording::Recording =
-            entries::from_js(record, "recording")?;
-        recording.set_sync_state(SyncState::Pending);
-        let meta = tx.store(META)?;
-        let mut clock = entries::read_clock(&meta, &self.device).await?;
-        let entry = LocalEntry::create(&recording, &mut clock, platform::now_ms() as u64)
-            .map_err(|e| Error::new(Code::Internal, e.to_string()))?;
-        entries::write(&sync, &recordings, &entry)?;
-        entries::write_clock(&meta, &clock)?;
-        tx.commit(context).await?;
-        self.events.changed(ChangeKind::Hash, &[id]);
-        Ok(())
-    }
-
-    /// Queues the pending recordings that have no sync entry yet: the tab closed before hashing
-    /// finished, or the database was written by a version without sync.
-    async fn adopt_unsynced(self: &Rc<Self>) -> Result<()> {
-        let page = self
-            .list(ListQuery {
-                sync_state: Some(SyncState::Pending),
-                ..ListQuery::default()
-            })
-            .await?;
-        let tx = self.tx(&[SYNC], Mode::Readonly)?;
-        let sync = tx.store(SYNC)?;
-        let mut orphans = Vec::new();
-        for record in page.items.iter() {
-            let Some(id) = Reflect::get(&record, &"id".into())?.as_string() else {
-                continue;
-            };
-            let known = idb::call(
-                sync.count_with_key(&id.as_str().into()),
-                "reading sync state",
-            )
-            .await?;
-            if known.as_f64() == Some(0.0) {
-                orphans.push(id);
-            }
-        }
-        tx.finish("reading sync state").await?;
-        for id in orphans {
-            self.queue_hash(id, None);
-        }
-        Ok(())
     }
 }
 

@@ -19,6 +19,10 @@ pub enum Trigger {
     Visible,
     /// The interval elapsed.
     Interval,
+    /// The app changed recordings in this store (`onChange`): a push after a quiet moment.
+    Change,
+    /// The retry of a round that ended early came due.
+    Retry,
 }
 
 impl Trigger {
@@ -29,6 +33,8 @@ impl Trigger {
             Trigger::Online => "online",
             Trigger::Visible => "visible",
             Trigger::Interval => "interval",
+            Trigger::Change => "change",
+            Trigger::Retry => "retry",
         }
     }
 }
