@@ -99,3 +99,48 @@ pub fn items(page: &JsValue) -> Vec<JsValue> {
         .iter()
         .collect()
 }
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+// Databases as earlier releases wrote them, built with raw IndexedDB: the stores and indexes of
+// schema versions 1 and 2, and one pending recording whose content hash was never computed.
+export function writeOldDatabase(name, version, id, bytes) {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(name, version);
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      const recordings = db.createObjectStore("recordings", { keyPath: "id" });
+      recordings.createIndex("byCreated", ["createdAt", "id"]);
+      recordings.createIndex("bySyncState", ["syncState", "createdAt", "id"]);
+      db.createObjectStore("blobs");
+      db.createObjectStore("captures", { keyPath: "id" });
+      db.createObjectStore("chunks");
+      db.createObjectStore("meta");
+      if (version === 1) {
+        db.createObjectStore("tombstones", { keyPath: "id" });
+      } else {
+        db.createObjectStore("sync", { keyPath: "id" }).createIndex("byWork", "work");
+        db.createObjectStore("uploads");
+      }
+    };
+    req.onerror = () => reject(req.error);
+    req.onsuccess = () => {
+      const db = req.result;
+      const tx = db.transaction(["recordings", "blobs"], "readwrite");
+      const blob = new Blob([bytes], { type: "audio/webm" });
+      tx.objectStore("recordings").put({
+        id, name: "old", mimeType: "audio/webm", size: blob.size, durationMs: null,
+        createdAt: 1700000000000, updatedAt: 1700000000000, tags: [], custom: {},
+        contentHash: null, syncState: "pending", synced: false,
+      });
+      tx.objectStore("blobs").put(blob, id);
+      tx.oncomplete = () => { db.close(); resolve(); };
+      tx.onerror = () => reject(tx.error);
+    };
+  });
+}
+"#)]
+extern "C" {
+    /// Writes database `name` as schema `version` (1 or 2) did, with one unhashed recording `id`.
+    #[wasm_bindgen(js_name = writeOldDatabase)]
+    pub fn write_old_database(name: &str, version: u32, id: &str, bytes: &[u8]) -> js_sys::Promise;
+}
