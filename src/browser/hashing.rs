@@ -15,6 +15,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use futures::future::join_all;
+use futures::StreamExt;
 use js_sys::{Array, Function, Promise, Reflect};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
@@ -33,6 +34,9 @@ use crate::core::recording::{Recording, SyncState};
 
 /// Recordings hashed per write transaction.
 pub const BATCH: usize = 256;
+
+/// Recordings read and hashed at once.
+const PARALLEL: usize = 8;
 
 /// How long saves must have paused before background hashing runs: its write transaction would
 /// otherwise slip between an app's back-to-back saves and slow each of them down.
@@ -214,17 +218,26 @@ async fn drain_queue(store: &Rc<Store>) -> Result<Vec<Unhashable>> {
     let mut stuck = Vec::new();
     for batch in ids.chunks(BATCH) {
         let jobs = read_batch(store, batch).await?;
-        let mut hashed = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let digest = match (job.known, &job.blob) {
-                (Some(h), _) => Ok(Some(h)),
-                (None, Some(blob)) => hash::sha256_hex(blob).await.map(Some),
-                // Deleted meanwhile, or its audio is gone: nothing to hash, drop it from the queue.
-                (None, None) => Ok(None),
-            };
+        // Several Blobs are read at once: for small recordings the cost is the browser's round
+        // trip to its blob storage, not SHA-256. Each hash holds at most one chunk in memory.
+        let results: Vec<_> = futures::stream::iter(jobs)
+            .map(|job| async move {
+                let digest = match (job.known, &job.blob) {
+                    (Some(h), _) => Ok(Some(h)),
+                    (None, Some(blob)) => hash::sha256_hex(blob).await.map(Some),
+                    // Deleted meanwhile, or its audio is gone: nothing to hash; leave the queue.
+                    (None, None) => Ok(None),
+                };
+                (job.id, digest, job.blob.map(|b| b.size()))
+            })
+            .buffered(PARALLEL)
+            .collect()
+            .await;
+        let mut hashed = Vec::with_capacity(results.len());
+        for (id, digest, size) in results {
             match digest {
-                Ok(d) => hashed.push((job.id, d, job.blob.map(|b| b.size()))),
-                Err(e) => stuck.push((job.id, e)),
+                Ok(d) => hashed.push((id, d, size)),
+                Err(e) => stuck.push((id, e)),
             }
         }
         let done = write_batch(store, &hashed).await?;
