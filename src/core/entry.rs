@@ -218,6 +218,8 @@ impl LocalEntry {
             }
         }
         local.check_limits().map_err(EditError::Invalid)?;
+        super::limits::check_metadata(&recording.name, &recording.tags, &recording.custom)
+            .map_err(EditError::Invalid)?;
         let mut e = LocalEntry {
             local,
             audio_here: Some(hash),
@@ -660,15 +662,18 @@ impl LocalEntry {
         self.refresh();
     }
 
+    /// Checks the recording as it would show after an edit against every writer's limit
+    /// ([`super::limits::check_metadata`] on the whole view, the per-field limits on the edit).
     fn check_view(&self) -> Result<(), String> {
         let v = self.view();
-        let live = v.custom.values().filter(|r| r.value.is_some()).count();
-        if live > super::fields::limits::CUSTOM_KEYS {
-            return Err(format!(
-                "at most {} custom keys",
-                super::fields::limits::CUSTOM_KEYS
-            ));
-        }
+        let name = v.name.map(|n| n.value).unwrap_or_default();
+        let tags = v.tags.map(|t| t.value).unwrap_or_default();
+        let custom: serde_json::Map<String, serde_json::Value> = v
+            .custom
+            .into_iter()
+            .filter_map(|(k, r)| r.value.map(|v| (k, v)))
+            .collect();
+        super::limits::check_metadata(&name, &tags, &custom)?;
         let mut probe = self.local.clone();
         probe.custom.clear();
         probe.check_limits()?;
@@ -676,11 +681,11 @@ impl LocalEntry {
             .local
             .custom
             .keys()
-            .any(|k| k.chars().count() > super::fields::limits::CUSTOM_KEY_CHARS)
+            .any(|k| k.chars().count() > super::limits::CUSTOM_KEY_CHARS)
         {
             return Err(format!(
                 "a custom key has at most {} characters",
-                super::fields::limits::CUSTOM_KEY_CHARS
+                super::limits::CUSTOM_KEY_CHARS
             ));
         }
         Ok(())

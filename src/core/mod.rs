@@ -12,7 +12,8 @@
 //! - [`layout`]: object keys in the cloud; [`log`]: the change log's segments and their encoding.
 //! - [`merge`]: applying another device's change, the policies, conflict copies.
 //! - [`commit`]: the local transactions the engine asks for; [`engine`]: the sans-IO engine.
-//! - [`backoff`] and [`error_class`]: retry delays and what to do about a failed request.
+//! - [`backoff`] and [`error_class`]: retry delays and what to do about a failed request;
+//!   [`limits`]: what metadata and segments may hold.
 //!
 //! # One sync round, end to end
 //!
@@ -187,6 +188,7 @@ pub mod fields;
 pub mod hlc;
 pub mod id;
 pub mod layout;
+pub mod limits;
 pub mod log;
 pub mod merge;
 pub mod recording;
