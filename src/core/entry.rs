@@ -714,6 +714,53 @@ mod tests {
         ContentHash::parse(&c.to_string().repeat(64)).unwrap()
     }
 
+    #[test]
+    fn edits_beyond_the_writers_limits_are_refused_and_change_nothing() {
+        use crate::core::limits::{CUSTOM_VALUE_BYTES, METADATA_BYTES};
+        let mut clock = Clock::new(DeviceId::parse("d").unwrap());
+        let mut e = new_entry(&mut clock);
+        let value = |n: usize| Some(serde_json::json!("x".repeat(n)));
+        let mut edit = Edit::default();
+        edit.custom.insert("big".into(), value(CUSTOM_VALUE_BYTES));
+        let err = e.edit(&edit, &mut clock, 6).unwrap_err();
+        assert!(err.to_string().contains("custom.big"), "{err}");
+        // Each value within its limit, but together over the recording's total: the second
+        // edit is refused, the first stays.
+        let before = e.clone();
+        let mut first = Edit::default();
+        first
+            .custom
+            .insert("a".into(), value(CUSTOM_VALUE_BYTES - 2));
+        e.edit(&first, &mut clock, 7).unwrap();
+        let kept = e.clone();
+        let mut second = Edit::default();
+        second
+            .custom
+            .insert("b".into(), value(CUSTOM_VALUE_BYTES - 2));
+        let err = e.edit(&second, &mut clock, 8).unwrap_err();
+        assert!(
+            err.to_string().contains(&METADATA_BYTES.to_string()),
+            "{err}"
+        );
+        assert_eq!(e, kept);
+        assert_ne!(e, before);
+        // Removing the big value makes room again.
+        let mut remove = Edit::default();
+        remove.custom.insert("a".into(), None);
+        remove
+            .custom
+            .insert("b".into(), value(CUSTOM_VALUE_BYTES - 2));
+        e.edit(&remove, &mut clock, 9).unwrap();
+        let mut rec = Recording::new(RecordingId::parse("s").unwrap(), "audio/ogg".into(), 9, 5.0);
+        rec.content_hash = Some("0".repeat(64));
+        rec.custom
+            .insert("big".into(), serde_json::json!("x".repeat(1 << 20)));
+        assert!(matches!(
+            LocalEntry::create(&rec, &mut clock, 10),
+            Err(EditError::Invalid(_))
+        ));
+    }
+
     /// An entry whose take `0` was published, then re-recorded as take `take`.
     fn rerecorded_after_publishing(clock: &mut Clock, take: char) -> LocalEntry {
         let mut e = new_entry(clock);

@@ -119,10 +119,10 @@ pub fn check_metadata(
                 "a custom key has at most {CUSTOM_KEY_CHARS} characters"
             ));
         }
-        if !v.is_null() && encoded_len(v) > CUSTOM_VALUE_BYTES {
+        let len = if v.is_null() { 0 } else { encoded_len(v) };
+        if len > CUSTOM_VALUE_BYTES {
             return Err(format!(
-                "custom.{k} is {} bytes encoded, at most {CUSTOM_VALUE_BYTES} bytes",
-                encoded_len(v)
+                "custom.{k} is {len} bytes encoded, at most {CUSTOM_VALUE_BYTES} bytes"
             ));
         }
     }

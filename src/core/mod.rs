@@ -69,6 +69,10 @@
 //!                     Outcome::Listed { names: vec![], folders, next_page_token: None }
 //!                 }
 //!                 Op::Get { key } => cloud.get(&key).map_or(Outcome::NotFound, |b| Outcome::Got(b.clone())),
+//!                 // Asked only before sending a write again whose answer was lost.
+//!                 Op::Head { key } => cloud
+//!                     .get(&key)
+//!                     .map_or(Outcome::NotFound, |b| Outcome::Exists { size: b.len() as u64 }),
 //!                 Op::Put { key, body: Body::Json(bytes), .. } => {
 //!                     cloud.insert(key, bytes);
 //!                     Outcome::Done

@@ -672,27 +672,40 @@ impl World {
         h
     }
 
+    /// Saves a new recording on device `d` with these custom fields, as the store would.
+    pub fn create_with(
+        &mut self,
+        d: usize,
+        custom: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<RecordingId, String> {
+        let now = self.device_now(d);
+        let n = self.next_id;
+        self.next_id += 1;
+        let mut random = [0u8; 10];
+        random[..8].copy_from_slice(&n.to_be_bytes());
+        random[8] = d as u8;
+        let id = RecordingId::new_v7(now, random);
+        let mut rec = Recording::new(id.clone(), "audio/webm".into(), n, now as f64);
+        rec.name = format!("take {n}");
+        rec.custom = custom;
+        let hash = take_hash(self.next_take);
+        rec.content_hash = Some(hash.to_string());
+        let dev = &mut self.devices[d];
+        let e = LocalEntry::create(&rec, &mut dev.db.clock, now).map_err(|e| e.to_string())?;
+        let hash = self.new_take(&id, n);
+        let dev = &mut self.devices[d];
+        dev.db.entries.insert(id.clone(), e);
+        dev.db.audio.insert(id.clone(), hash);
+        self.ledger.created.insert(id.clone());
+        Ok(id)
+    }
+
     /// Performs a user action on device `d`, as one store transaction. Returns the recording it
     /// acted on, if any.
     pub fn user(&mut self, d: usize, a: &Action) -> Option<RecordingId> {
         let now = self.device_now(d);
         if let Action::Create = a {
-            let n = self.next_id;
-            self.next_id += 1;
-            let mut random = [0u8; 10];
-            random[..8].copy_from_slice(&n.to_be_bytes());
-            random[8] = d as u8;
-            let id = RecordingId::new_v7(now, random);
-            let hash = self.new_take(&id, n);
-            let mut rec = Recording::new(id.clone(), "audio/webm".into(), n, now as f64);
-            rec.name = format!("take {n}");
-            rec.content_hash = Some(hash.to_string());
-            let dev = &mut self.devices[d];
-            let e = LocalEntry::create(&rec, &mut dev.db.clock, now).unwrap();
-            dev.db.entries.insert(id.clone(), e);
-            dev.db.audio.insert(id.clone(), hash);
-            self.ledger.created.insert(id.clone());
-            return Some(id);
+            return Some(self.create_with(d, serde_json::Map::new()).unwrap());
         }
         let pick = match a {
             Action::Rename(p)
