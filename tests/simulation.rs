@@ -11,6 +11,7 @@
 mod sim;
 
 use sim::scenario::{generate, generate_model, run, run_model, run_model_seeds, run_seeds};
+use sim::world::World;
 
 /// How many seeds in total, split over the shard tests (run in parallel by the test harness).
 fn seeds() -> u64 {
@@ -242,4 +243,188 @@ fn a_pull_publishes_nothing_and_a_push_reads_nothing() {
         "the full round had work left"
     );
     w.check().unwrap();
+}
+
+fn one_policy(devices: usize) -> sim::world::Setup {
+    use tapesync::core::merge::Policy;
+    sim::world::Setup {
+        devices,
+        skews_ms: vec![0; devices],
+        policies: vec![Policy::Merge; devices],
+        conflict_copies: true,
+        page_size: 1_000,
+        max_in_flight: 4,
+    }
+}
+
+/// The lifecycle that ships: one engine per device across rounds, started by an automatic
+/// trigger, through two hours in which every request fails. Rounds back off exponentially (with
+/// jitter, up to 15 minutes), automatic triggers do not cut the backoff short, and once the
+/// cloud heals the recordings saved meanwhile sync by themselves, with no call from the app;
+/// the backoff then starts over.
+#[test]
+fn during_an_outage_rounds_back_off_and_pending_work_syncs_by_itself_after_it() {
+    use sim::world::{Action, Step, World};
+    use tapesync::core::engine::{Direction, RoundOutcome};
+    const MINUTE: u64 = 60_000;
+    let mut w = World::new(one_policy(2));
+    for _ in 0..5 {
+        w.user(0, &Action::Create);
+    }
+    w.outage = true;
+    w.start(0, Direction::Push, false);
+    let start = w.now;
+    let mut delays = Vec::new();
+    while w.now < start + 120 * MINUTE {
+        w.settle(0).unwrap();
+        let report = w.devices[0].reports.last().unwrap().clone();
+        let RoundOutcome::Incomplete { retry_at, .. } = report.outcome else {
+            panic!("{:?}", report.outcome)
+        };
+        delays.push(retry_at - w.device_now(0));
+        // A save during the outage: autoSync's trigger joins the retry instead of starting now.
+        w.user(0, &Action::Create);
+        let rounds = w.devices[0].reports.len();
+        w.start(0, Direction::Push, false);
+        assert!(!w.devices[0].engine.is_syncing());
+        // Time passes; the retry starts by itself when it is due, not before.
+        w.step(&Step::Advance(retry_at - w.device_now(0) - 1));
+        assert!(!w.devices[0].engine.is_syncing());
+        w.step(&Step::Advance(1));
+        assert!(w.devices[0].engine.is_syncing());
+        assert_eq!(w.devices[0].reports.len(), rounds);
+    }
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+    // 5 s, 10 s, 20 s ... doubling (each drawn from the upper half) up to 15 minutes.
+    let round_backoff = w.devices[0].cfg.round_backoff;
+    for (n, d) in delays.iter().enumerate() {
+        let ceiling = round_backoff.ceiling_ms(n as u32);
+        assert!(
+            (ceiling / 2..=ceiling).contains(d),
+            "round {n}: {d} ms ({delays:?})"
+        );
+    }
+    assert_eq!(round_backoff.max_ms, 15 * MINUTE);
+    assert!(
+        (12..=22).contains(&delays.len()),
+        "{} rounds in two hours: {delays:?}",
+        delays.len()
+    );
+    // The cloud heals: the retry already scheduled pushes everything saved, by itself.
+    w.outage = false;
+    w.settle(0).unwrap();
+    let report = w.devices[0].reports.last().unwrap().clone();
+    assert_eq!(report.outcome, RoundOutcome::Complete);
+    assert_eq!(report.changes_pushed, 5 + delays.len() as u64);
+    assert!(w.devices[0].db.visible().iter().all(|r| r.synced));
+    assert_eq!(w.devices[0].engine.retry_at(), None);
+    w.round(1).unwrap();
+    assert_eq!(w.devices[1].db.visible().len(), 5 + delays.len());
+    // The backoff starts over after a complete round.
+    w.outage = true;
+    w.start(0, Direction::Both, false);
+    w.settle(0).unwrap();
+    let RoundOutcome::Incomplete { retry_at, .. } = w.devices[0].reports.last().unwrap().outcome
+    else {
+        panic!()
+    };
+    assert!(retry_at - w.device_now(0) <= round_backoff.ceiling_ms(0));
+    // And a sync the app asks for runs at once, backoff or not.
+    w.start(0, Direction::Both, true);
+    assert!(w.devices[0].engine.is_syncing());
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+/// Recordings whose metadata is near the limits: sealing splits them by encoded size, every
+/// segment stays under the reader's cap, and another device reads them all.
+#[test]
+fn segments_are_split_by_encoded_size_under_the_readers_cap() {
+    use sim::cloud::Obj;
+    use tapesync::core::limits::{self, MAX_SEGMENT_BYTES};
+    let mut w = World::new(one_policy(2));
+    let n = 300;
+    for i in 0..n {
+        let mut custom = serde_json::Map::new();
+        // Two values just under the per-value limit: the recording is just under the total.
+        custom.insert(
+            "a".into(),
+            serde_json::json!(
+                format!("{i}").repeat(limits::CUSTOM_VALUE_BYTES / 8)
+                    + &"x".repeat(
+                        limits::CUSTOM_VALUE_BYTES
+                            - 2
+                            - limits::CUSTOM_VALUE_BYTES / 8 * format!("{i}").len()
+                            - 100
+                    )
+            ),
+        );
+        custom.insert(
+            "b".into(),
+            serde_json::json!("y".repeat(limits::CUSTOM_VALUE_BYTES - 2 - 100)),
+        );
+        let meta = limits::metadata_len(&format!("take {}", i + 1), &[], &custom);
+        assert!(
+            meta <= limits::METADATA_BYTES && meta > limits::METADATA_BYTES - 300,
+            "{meta}"
+        );
+        w.create_with(0, custom).unwrap();
+    }
+    let report = w.round(0).unwrap();
+    assert_eq!(report.changes_pushed, n);
+    assert!(report.segments_pushed >= 2, "{report:?}");
+    let mut segments = 0;
+    for (key, obj) in &w.cloud.objects {
+        if let Obj::Json(bytes) = obj {
+            assert!(
+                bytes.len() <= MAX_SEGMENT_BYTES,
+                "{key}: {} bytes",
+                bytes.len()
+            );
+            segments += 1;
+        }
+    }
+    assert_eq!(segments, report.segments_pushed);
+    let pulled = w.round(1).unwrap();
+    assert_eq!(pulled.changes_pulled, n);
+    assert_eq!(w.devices[1].db.visible().len(), n as usize);
+    w.check().unwrap();
+}
+
+/// Nothing is accepted that sync cannot carry: a 20 MiB custom value is refused on save, and a
+/// recording that holds one anyway (saved by an older release) fails alone with
+/// `InvalidArgument` instead of making this device's log unreadable; the other recordings sync.
+#[test]
+fn metadata_sync_cannot_carry_is_refused_and_never_blocks_the_log() {
+    use tapesync::core::error_class::ErrorCode;
+    use tapesync::core::fields::Lww;
+    let mut w = World::new(one_policy(2));
+    let mut huge = serde_json::Map::new();
+    huge.insert("big".into(), serde_json::json!("x".repeat(20 << 20)));
+    let err = w.create_with(0, huge.clone()).unwrap_err();
+    assert!(err.contains("32768 bytes"), "{err}");
+    let old = w.create_with(0, serde_json::Map::new()).unwrap();
+    {
+        let e = w.devices[0].db.entries.get_mut(&old).unwrap();
+        let at = e.local.name.as_ref().unwrap().at.clone();
+        e.local.custom.insert(
+            "big".into(),
+            Lww {
+                value: Some(huge["big"].clone()),
+                at,
+            },
+        );
+    }
+    for _ in 0..3 {
+        w.user(0, &sim::world::Action::Create);
+    }
+    let report = w.round(0).unwrap();
+    assert_eq!(report.changes_pushed, 3);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(
+        (&report.failed[0].id, report.failed[0].code),
+        (&old, ErrorCode::InvalidArgument)
+    );
+    let pulled = w.round(1).unwrap();
+    assert_eq!((pulled.changes_pulled, pulled.unreadable.len()), (3, 0));
+    assert_eq!(w.devices[1].db.visible().len(), 3);
 }

@@ -16,7 +16,8 @@ use super::fields::ContentHash;
 use super::hlc::Clock;
 use super::id::RecordingId;
 use super::layout::Layout;
-use super::log::{Segment, MAX_CHANGES};
+use super::limits::{self, MAX_CHANGES, MAX_SEGMENT_BYTES};
+use super::log::{Change, Segment};
 use super::merge::{apply_change, Conflict, MergeConfig};
 
 /// The sync state a device persists besides its entries (in the store's `meta` object store).
@@ -206,6 +207,9 @@ pub enum CommitOutcome {
         changes: usize,
         /// Whether more entries are waiting (the segment was full).
         more: bool,
+        /// Recordings whose edits no reader would accept (beyond the limits, e.g. written by an
+        /// older release without encoded-size limits): marked failed instead of sealed, with why.
+        failed: Vec<(RecordingId, String)>,
     },
     /// Any other commit.
     Done {
@@ -425,7 +429,13 @@ impl Commit {
                 let mut changes = Vec::new();
                 let mut trash = Vec::new();
                 let mut more = false;
+                let mut failed = Vec::new();
                 let mut confirmed = BTreeSet::new();
+                // The segment's encoded size so far: split by size as well as by count, so no
+                // segment is ever over what readers accept.
+                let mut bytes = Segment::new(meta.device.clone(), meta.next_seq, Vec::new())
+                    .encode()
+                    .len();
                 for (id, hash) in uploaded {
                     if let Some(e) = by_id.get_mut(id) {
                         e.upload_confirmed(hash);
@@ -437,11 +447,30 @@ impl Commit {
                         more = true;
                         break;
                     }
-                    let Some(mut e) = by_id.remove(id) else {
+                    let Some(mut e) = by_id.get(id).cloned() else {
                         continue;
                     };
                     let before = e.clone();
                     let sealed = e.seal();
+                    if let Some(c) = &sealed.change {
+                        if let Err(why) = sealable(c, &meta.device) {
+                            // Publishing it would make this device's log unreadable.
+                            let mut e = before;
+                            e.fail(&why);
+                            failed.push((id.clone(), why));
+                            by_id.remove(id);
+                            w.entries.push(e);
+                            continue;
+                        }
+                        let len = limits::encoded_len(c);
+                        let sep = usize::from(!changes.is_empty());
+                        if !changes.is_empty() && bytes + sep + len > MAX_SEGMENT_BYTES {
+                            more = true;
+                            break;
+                        }
+                        bytes += sep + len;
+                    }
+                    by_id.remove(id);
                     let touched = e != before || confirmed.contains(id);
                     if let Some(c) = sealed.change {
                         changes.push(c);
@@ -475,6 +504,7 @@ impl Commit {
                     seq,
                     changes: n,
                     more,
+                    failed,
                 }
             }
             Kind::Confirm { meta, seq } => {
@@ -518,6 +548,31 @@ impl Commit {
         w.clock = clock;
         Ran::Done(w, outcome)
     }
+}
+
+/// Whether a change may be sealed: what every reader checks ([`crate::core::fields::Fields::validate`]),
+/// plus the writers' encoded-size limits.
+fn sealable(c: &Change, device: &DeviceId) -> Result<(), String> {
+    c.fields.validate(device)?;
+    for (k, v) in &c.fields.custom {
+        if let Some(v) = &v.value {
+            let len = limits::encoded_len(v);
+            if len > limits::CUSTOM_VALUE_BYTES {
+                return Err(format!(
+                    "custom.{k} is {len} bytes encoded, at most {} bytes: not synced",
+                    limits::CUSTOM_VALUE_BYTES
+                ));
+            }
+        }
+    }
+    let len = limits::encoded_len(c);
+    if len > limits::CHANGE_BYTES {
+        return Err(format!(
+            "the recording's changes are {len} bytes encoded, at most {} bytes: not synced",
+            limits::CHANGE_BYTES
+        ));
+    }
+    Ok(())
 }
 
 /// What the driver does after downloading audio `hash` for recording `entry` (an `Op::GetBlob`),

@@ -59,7 +59,7 @@ use super::backoff::Backoff;
 use super::commit::{Commit, CommitOutcome, SyncMeta};
 use super::device::DeviceId;
 use super::entry::LocalEntry;
-use super::error_class::{classify, ErrorClass};
+use super::error_class::{classify, ErrorClass, ErrorCode};
 use super::fields::ContentHash;
 use super::id::RecordingId;
 use super::layout::Layout;
@@ -88,6 +88,9 @@ pub struct EngineConfig {
     pub max_attempts: u32,
     /// Remote requests in flight at once.
     pub max_in_flight: usize,
+    /// The longest server-requested pause (`Retry-After`) honoured, in milliseconds: a server asking
+    /// for more is asked again after this long.
+    pub max_retry_after_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -105,6 +108,7 @@ impl Default for EngineConfig {
             },
             max_attempts: 5,
             max_in_flight: 4,
+            max_retry_after_ms: 60 * 60_000,
         }
     }
 }
@@ -168,7 +172,10 @@ pub enum Op {
         /// The object's key.
         key: String,
     },
-    /// Write an object: [`Outcome::Done`] (or [`Outcome::NotFound`] for local audio that changed).
+    /// Write an object that must not exist yet (every key is written once): [`Outcome::Done`] (or
+    /// [`Outcome::NotFound`] for local audio that changed). A store that refuses to overwrite
+    /// answers a failure (Firebase's rules 403, S3 412, Supabase "Duplicate"); the engine then
+    /// asks [`Op::Head`] before concluding anything.
     Put {
         /// The object's key.
         key: String,
@@ -187,6 +194,13 @@ pub enum Op {
         recording: RecordingId,
         /// The hash of the bytes.
         hash: ContentHash,
+    },
+    /// Read an object's metadata: [`Outcome::Exists`] with its stored size, or [`Outcome::NotFound`].
+    /// Asked before sending a [`Op::Put`] again whose earlier attempt got no answer (or was refused
+    /// as if the object existed): an object of the expected size means the earlier write landed.
+    Head {
+        /// The object's key.
+        key: String,
     },
     /// Delete an object: [`Outcome::Done`], also when it did not exist.
     Delete {
@@ -213,18 +227,25 @@ impl Op {
     }
 }
 
-/// Why an operation failed, as the driver reports it.
+/// Why an operation failed, as the driver reports it: what to do about it (`class`), what went
+/// wrong as data (`code`, `status`) and for people (`message`, which never repeats the status).
 ///
 /// ```
-/// use tapesync::core::{engine::Failure, error_class::ErrorClass};
-/// let f = Failure::http(Some(503), "unavailable");
-/// assert_eq!(f.class, ErrorClass::Retryable);
-/// assert_eq!(Failure::local("QuotaExceededError").class, ErrorClass::Permanent);
+/// use tapesync::core::{engine::Failure, error_class::{ErrorClass, ErrorCode}};
+/// let f = Failure::http(503, ErrorCode::Remote, "unavailable").with_retry_after(Some(2_000));
+/// assert_eq!((f.class, f.status, f.retry_after_ms), (ErrorClass::Retryable, Some(503), Some(2_000)));
+/// assert_eq!(Failure::network("offline").code, ErrorCode::Network);
+/// assert_eq!(Failure::local(ErrorCode::QuotaExceeded, "quota").class, ErrorClass::Permanent);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Failure {
     /// What to do about it.
     pub class: ErrorClass,
+    /// What went wrong.
+    pub code: ErrorCode,
+    /// The HTTP status, `None` when there was no answer (or for a local failure).
+    pub status: Option<u16>,
     /// For people: what went wrong.
     pub message: String,
     /// The server's `Retry-After`, in milliseconds, if it sent one.
@@ -232,35 +253,78 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// A failed HTTP exchange: `status` is `None` when there was no answer (network, timeout).
+    /// A failure of any class.
+    ///
+    /// ```
+    /// use tapesync::core::{engine::Failure, error_class::{ErrorClass, ErrorCode}};
+    /// let f = Failure::new(ErrorClass::Retryable, ErrorCode::Remote, None, "hash mismatch");
+    /// assert_eq!(f.status, None);
+    /// ```
+    pub fn new(
+        class: ErrorClass,
+        code: ErrorCode,
+        status: Option<u16>,
+        message: impl Into<String>,
+    ) -> Self {
+        Failure {
+            class,
+            code,
+            status,
+            message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    /// The server answered `status`: the class follows from it ([`classify`]).
+    ///
+    /// ```
+    /// use tapesync::core::{engine::Failure, error_class::{ErrorClass, ErrorCode}};
+    /// let f = Failure::http(401, ErrorCode::Unauthorized, "expired");
+    /// assert_eq!(f.class, ErrorClass::NeedsNewToken);
+    /// assert_eq!(f.message, "expired"); // the status is data, not part of the message
+    /// ```
+    pub fn http(status: u16, code: ErrorCode, message: impl Into<String>) -> Self {
+        Failure::new(classify(Some(status)), code, Some(status), message)
+    }
+
+    /// No answer at all (offline, connection reset, timeout): retryable, code `Network`.
     ///
     /// ```
     /// use tapesync::core::{engine::Failure, error_class::ErrorClass};
-    /// assert_eq!(Failure::http(Some(401), "expired").class, ErrorClass::NeedsNewToken);
+    /// assert_eq!(Failure::network("reset").class, ErrorClass::Retryable);
     /// ```
-    pub fn http(status: Option<u16>, message: &str) -> Self {
-        Failure {
-            class: classify(status),
-            message: match status {
-                Some(s) => format!("HTTP {s}: {message}"),
-                None => format!("network: {message}"),
-            },
-            retry_after_ms: None,
-        }
+    pub fn network(message: impl Into<String>) -> Self {
+        Failure::new(ErrorClass::Retryable, ErrorCode::Network, None, message)
     }
 
     /// A failed local transaction (IndexedDB): retrying in the same round does not help.
     ///
     /// ```
-    /// use tapesync::core::engine::Failure;
-    /// assert_eq!(Failure::local("quota").message, "quota");
+    /// use tapesync::core::{engine::Failure, error_class::ErrorCode};
+    /// assert_eq!(Failure::local(ErrorCode::StorageUnavailable, "closed").message, "closed");
     /// ```
-    pub fn local(message: &str) -> Self {
-        Failure {
-            class: ErrorClass::Permanent,
-            message: message.to_owned(),
-            retry_after_ms: None,
-        }
+    pub fn local(code: ErrorCode, message: impl Into<String>) -> Self {
+        Failure::new(ErrorClass::Permanent, code, None, message)
+    }
+
+    /// The same failure with the server's `Retry-After` (milliseconds).
+    ///
+    /// ```
+    /// use tapesync::core::{engine::Failure, error_class::ErrorCode};
+    /// assert_eq!(Failure::http(429, ErrorCode::Remote, "slow down").with_retry_after(Some(5)).retry_after_ms, Some(5));
+    /// ```
+    pub fn with_retry_after(mut self, retry_after_ms: Option<u64>) -> Self {
+        self.retry_after_ms = retry_after_ms;
+        self
+    }
+
+    /// Whether the refusal of a create-only write may mean the object is already there (a store
+    /// that refuses overwrites): then the engine asks [`Op::Head`] before concluding.
+    fn may_mean_exists(&self) -> bool {
+        self.class == ErrorClass::Permanent
+            && self.status.is_some()
+            && (matches!(self.status, Some(403 | 409 | 412))
+                || matches!(self.code, ErrorCode::Forbidden | ErrorCode::Conflict))
     }
 }
 
@@ -288,6 +352,11 @@ pub enum Outcome {
     Done,
     /// No such object (or, for a local-audio [`Op::Put`], the local audio changed).
     NotFound,
+    /// [`Op::Head`]: the object exists and holds `size` bytes.
+    Exists {
+        /// Its stored size in bytes.
+        size: u64,
+    },
     /// [`Op::Commit`]: the transaction committed; what [`Commit::run`] returned.
     Committed(CommitOutcome),
     /// [`Op::ScanWork`]: the entries with work.
@@ -335,47 +404,95 @@ pub struct Progress {
     pub total: u64,
 }
 
-/// Why a round stopped without finishing, in a way retrying soon would not fix.
+/// Why a round did not finish: the failure that ended it, typed.
 ///
 /// ```
-/// use tapesync::core::engine::{SyncError, SyncErrorKind};
-/// let e = SyncError { kind: SyncErrorKind::Unauthorized, message: "sign in again".into() };
-/// assert_eq!(e.to_string(), "unauthorized: sign in again");
+/// use tapesync::core::{engine::{SyncError, SyncErrorKind}, error_class::ErrorCode};
+/// let e = SyncError { kind: SyncErrorKind::Forbidden, code: ErrorCode::Forbidden, status: Some(403), message: "denied".into() };
+/// assert_eq!(e.to_string(), "forbidden (403): denied");
+/// assert_eq!(
+///     serde_json::to_value(&e).unwrap(),
+///     serde_json::json!({ "kind": "forbidden", "code": "Forbidden", "status": 403, "message": "denied" })
+/// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncError {
     /// What kind of failure.
     pub kind: SyncErrorKind,
+    /// What went wrong, as the failing request reported it.
+    pub code: ErrorCode,
+    /// The HTTP status, if the server answered.
+    pub status: Option<u16>,
     /// For people.
     pub message: String,
+}
+
+impl SyncError {
+    /// The error of kind `kind` carrying `f`'s code, status and message.
+    ///
+    /// ```
+    /// use tapesync::core::{engine::{Failure, SyncError, SyncErrorKind}, error_class::ErrorCode};
+    /// let e = SyncError::from_failure(SyncErrorKind::Remote, &Failure::http(500, ErrorCode::Remote, "boom"));
+    /// assert_eq!((e.code, e.status), (ErrorCode::Remote, Some(500)));
+    /// ```
+    pub fn from_failure(kind: SyncErrorKind, f: &Failure) -> Self {
+        SyncError {
+            kind,
+            code: f.code,
+            status: f.status,
+            message: f.message.clone(),
+        }
+    }
 }
 
 /// The kinds of [`SyncError`].
 ///
 /// ```
 /// use tapesync::core::engine::SyncErrorKind;
-/// assert_ne!(SyncErrorKind::Remote, SyncErrorKind::Local);
+/// assert_eq!(serde_json::to_string(&SyncErrorKind::Forbidden).unwrap(), r#""forbidden""#);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum SyncErrorKind {
     /// The token was refused even after a fresh one: the user must sign in again.
     Unauthorized,
-    /// The cloud refused a request for good (forbidden, bad request): a configuration problem.
+    /// The bucket's rules refused the listing or this device's log (403): the user may not sync
+    /// to this folder.
+    Forbidden,
+    /// The network kept failing (no answer).
+    Network,
+    /// The cloud kept failing (5xx), refused a request for good, or holds a log segment this
+    /// device cannot read.
     Remote,
     /// A local transaction failed (quota, storage gone).
     Local,
 }
 
+impl SyncErrorKind {
+    /// The kind's name, as JS sees it.
+    ///
+    /// ```
+    /// use tapesync::core::engine::SyncErrorKind;
+    /// assert_eq!(SyncErrorKind::Network.as_str(), "network");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncErrorKind::Unauthorized => "unauthorized",
+            SyncErrorKind::Forbidden => "forbidden",
+            SyncErrorKind::Network => "network",
+            SyncErrorKind::Remote => "remote",
+            SyncErrorKind::Local => "local",
+        }
+    }
+}
+
 impl fmt::Display for SyncError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.kind {
-            SyncErrorKind::Unauthorized => "unauthorized",
-            SyncErrorKind::Remote => "remote",
-            SyncErrorKind::Local => "local storage",
-        };
-        write!(f, "{kind}: {}", self.message)
+        match self.status {
+            Some(s) => write!(f, "{} ({s}): {}", self.kind.as_str(), self.message),
+            None => write!(f, "{}: {}", self.kind.as_str(), self.message),
+        }
     }
 }
 
@@ -393,11 +510,12 @@ pub enum RoundOutcome {
     /// Everything was pushed and pulled (recordings that failed for good are listed in the report).
     #[default]
     Complete,
-    /// The network or the server kept failing; the engine tries again at `retry_at` by itself.
+    /// The network or the server kept failing, or a log segment could not be read; the engine
+    /// tries again at `retry_at` by itself.
     #[serde(rename_all = "camelCase")]
     Incomplete {
-        /// The last failure.
-        reason: String,
+        /// Why (kind `network` or `remote`).
+        error: SyncError,
         /// When the engine retries (a [`Engine::next_wakeup`]).
         retry_at: u64,
     },
@@ -447,12 +565,54 @@ pub struct Report {
     pub blobs_deleted: u64,
     /// Conflicts settled.
     pub conflicts: u64,
-    /// Recordings that failed for good this round (see their `failure`).
-    pub failed: Vec<RecordingId>,
-    /// Devices whose log could not be read (corrupt, or from a newer release).
-    pub unreadable_logs: Vec<DeviceId>,
+    /// Recordings that failed this round: uploads the cloud refused for good (the recording is
+    /// `failed` until retried or edited) and downloads it refused (tried again next round).
+    pub failed: Vec<RecordingFailure>,
+    /// Log segments of other devices that could not be read; each device's log waits at its
+    /// segment, and the round is `Incomplete`.
+    pub unreadable: Vec<UnreadableSegment>,
     /// How the round ended.
     pub outcome: RoundOutcome,
+}
+
+/// A recording that failed in a round, and why.
+///
+/// ```
+/// use tapesync::core::{engine::RecordingFailure, error_class::ErrorCode, id::RecordingId};
+/// let f = RecordingFailure { id: RecordingId::parse("r1").unwrap(), code: ErrorCode::Forbidden, status: Some(403), message: "denied".into() };
+/// assert_eq!(serde_json::to_value(&f).unwrap()["code"], "Forbidden");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingFailure {
+    /// The recording.
+    pub id: RecordingId,
+    /// What went wrong.
+    pub code: ErrorCode,
+    /// The HTTP status, if the server answered.
+    pub status: Option<u16>,
+    /// For people.
+    pub message: String,
+}
+
+/// A log segment of another device that this device could not read (corrupt, stored under
+/// another device's or sequence number's name, too large, or of a newer format). That device's
+/// log waits at it; it is read again in later rounds.
+///
+/// ```
+/// use tapesync::core::{device::DeviceId, engine::UnreadableSegment};
+/// let u = UnreadableSegment { device: DeviceId::parse("d2").unwrap(), seq: 4, reason: "malformed".into() };
+/// assert_eq!(serde_json::to_value(&u).unwrap()["seq"], 4);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnreadableSegment {
+    /// The device whose log it is.
+    pub device: DeviceId,
+    /// Its sequence number.
+    pub seq: u64,
+    /// Why it could not be read.
+    pub reason: String,
 }
 
 /// What the engine tells the app (through the driver).
@@ -472,20 +632,15 @@ pub enum Event {
     Changed(Vec<RecordingId>),
     /// A conflict was settled by the policy.
     Conflict(Conflict),
-    /// A recording failed for good (its `failure` says why) or its audio could not be downloaded.
+    /// A recording failed: its upload was refused for good, or its audio could not be downloaded.
     RecordingFailed {
         /// The recording.
         recording: RecordingId,
-        /// Why.
-        message: String,
+        /// Why, with its code and status.
+        failure: Failure,
     },
-    /// Another device's log could not be read; its later changes wait until it can.
-    LogUnreadable {
-        /// The device.
-        device: DeviceId,
-        /// Why.
-        message: String,
-    },
+    /// A segment of another device's log could not be read; that device's later changes wait.
+    LogUnreadable(UnreadableSegment),
     /// The round ended.
     Done(Report),
 }
@@ -557,6 +712,9 @@ const CONFIRM_AFTER_MS: u64 = 2_000;
 #[derive(Clone, Debug)]
 enum Job {
     PutSegment(u64),
+    /// Whether segment `seq` is in the cloud, before sending it again; with the refusal of the
+    /// put that prompted it, if it was refused rather than unanswered.
+    HeadSegment(u64, Option<Failure>),
     Confirm(u64),
     DeleteTrash(String),
     TrashDone(Vec<String>),
@@ -567,6 +725,8 @@ enum Job {
     Download(RecordingId, ContentHash),
     /// Recording, audio hash, MIME type, size in bytes.
     Upload(RecordingId, ContentHash, String, u64),
+    /// [`Job::HeadSegment`] for an upload.
+    HeadBlob(RecordingId, ContentHash, String, u64, Option<Failure>),
     MarkUploaded(Vec<(RecordingId, ContentHash)>),
     MarkFailed(RecordingId, String),
     /// Recordings to seal, and finished uploads to confirm first in the same commit.
@@ -646,6 +806,8 @@ struct Round {
     confirming_since: u64,
     passes: u32,
     repull: bool,
+    /// The `Retry-After` of the failure that ended the round, if any.
+    retry_after: Option<u64>,
 }
 
 /// The sync engine of one device: see the module docs for the round and the driver's loop.
@@ -670,8 +832,13 @@ pub struct Engine {
     direction: Direction,
     /// A round asked for while one runs: it runs right after, doing what every request asked.
     again: Option<Direction>,
+    /// Whether the app asked for `again` (an automatic request waits out a backoff).
+    again_explicit: bool,
     retry_at: Option<u64>,
+    /// Incomplete rounds in a row: the exponent of the round backoff.
     failed_rounds: u32,
+    /// The last round stopped: no automatic round until the app starts one.
+    stopped: bool,
     events: VecDeque<Event>,
 }
 
@@ -694,8 +861,10 @@ impl Engine {
             round: None,
             direction: Direction::Both,
             again: None,
+            again_explicit: false,
             retry_at: None,
             failed_rounds: 0,
+            stopped: false,
             events: VecDeque::new(),
         }
     }
@@ -709,6 +878,18 @@ impl Engine {
     /// ```
     pub fn meta(&self) -> &SyncMeta {
         &self.meta
+    }
+
+    /// What the running round does (or the last one did, which a retry repeats).
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Direction, Engine, EngineConfig}};
+    /// let mut e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// e.start(Direction::Pull, 0);
+    /// assert_eq!(e.direction(), Direction::Pull);
+    /// ```
+    pub fn direction(&self) -> Direction {
+        self.direction
     }
 
     /// Whether a round is running.
@@ -775,13 +956,90 @@ impl Engine {
     /// // Nothing left to flush, so a push goes straight to the scan: no listing of the log.
     /// assert_eq!(e.poll_op().map(|(_, op)| op), Some(Op::ScanWork));
     /// ```
+    ///
+    /// This is the round the app asked for: it runs now even while the engine backs off after
+    /// incomplete rounds, and after a stopped round. Automatic triggers use
+    /// [`Engine::start_automatic`].
     pub fn start(&mut self, direction: Direction, now: u64) {
         self.tick(now);
+        self.stopped = false;
         if self.round.is_some() {
             self.again = Some(self.again.map_or(direction, |d| d.and(direction)));
+            self.again_explicit = true;
         } else {
             self.direction = direction;
             self.begin();
+        }
+    }
+
+    /// A round asked for by an automatic trigger (a local change, the network coming back, a
+    /// timer): like [`Engine::start`], except that while the engine backs off after incomplete
+    /// rounds it only joins the retry due at [`Engine::retry_at`] (doing what both ask), and
+    /// after a stopped round it does nothing until the app starts a round. Returns whether a
+    /// round started now (or will right after the running one).
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Direction, Engine, EngineConfig}};
+    /// let mut e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// assert!(e.start_automatic(Direction::Push, 0)); // not backing off: it starts
+    /// assert!(e.is_syncing());
+    /// ```
+    pub fn start_automatic(&mut self, direction: Direction, now: u64) -> bool {
+        self.tick(now);
+        if self.stopped {
+            return false;
+        }
+        if self.round.is_some() {
+            self.again = Some(self.again.map_or(direction, |d| d.and(direction)));
+            return true;
+        }
+        match self.retry_at {
+            Some(t) if t > self.now => {
+                self.direction = self.direction.and(direction);
+                false
+            }
+            _ => {
+                self.direction = direction;
+                self.begin();
+                true
+            }
+        }
+    }
+
+    /// Replaces the device's sync state with `meta` as the driver just read it from the store
+    /// (another tab or worker may have synced since this engine's last round). Call it before
+    /// each round; while a round runs it is ignored (the round's own commits are the truth).
+    /// The backoff state is kept.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig}};
+    /// let d = DeviceId::parse("d").unwrap();
+    /// let mut e = Engine::new(EngineConfig::default(), SyncMeta::new(d.clone()), 7);
+    /// let mut meta = SyncMeta::new(d);
+    /// meta.next_seq = 4; // another tab published four segments
+    /// e.load_meta(meta);
+    /// assert_eq!(e.meta().next_seq, 4);
+    /// ```
+    pub fn load_meta(&mut self, meta: SyncMeta) {
+        if self.round.is_none() {
+            self.meta = meta;
+        }
+    }
+
+    /// When the next automatic round may start, while the engine backs off after incomplete
+    /// rounds (the driver sleeps until then and calls [`Engine::handle_timeout`]); `None` when it
+    /// is not backing off (or a round runs).
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig}};
+    /// let e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// assert_eq!(e.retry_at(), None);
+    /// ```
+    pub fn retry_at(&self) -> Option<u64> {
+        if self.round.is_some() {
+            None
+        } else {
+            self.retry_at
         }
     }
 
@@ -797,6 +1055,7 @@ impl Engine {
     /// ```
     pub fn cancel(&mut self) {
         self.again = None;
+        self.again_explicit = false;
         self.retry_at = None;
         if let Some(r) = &mut self.round {
             r.stop = Some(RoundOutcome::Cancelled);
@@ -938,7 +1197,9 @@ impl Engine {
             confirming_since: 0,
             passes: 0,
             repull: false,
+            retry_after: None,
         });
+        self.retry_at = None;
         self.events.push_back(Event::Started);
         self.enter(if self.direction.pushes() {
             Step::Flush
@@ -1074,7 +1335,25 @@ impl Engine {
             };
             let Some(next) = next else {
                 if let Some(r) = &mut self.round {
-                    r.stop = Some(RoundOutcome::Complete);
+                    // A log that could not be read is retried by a later round.
+                    r.stop = Some(match r.report.unreadable.first() {
+                        None => RoundOutcome::Complete,
+                        Some(u) => RoundOutcome::Incomplete {
+                            error: SyncError {
+                                kind: SyncErrorKind::Remote,
+                                code: ErrorCode::Remote,
+                                status: None,
+                                message: format!(
+                                    "{} log segment(s) of other devices could not be read, the first {}/{}: {}",
+                                    r.report.unreadable.len(),
+                                    u.device,
+                                    u.seq,
+                                    u.reason
+                                ),
+                            },
+                            retry_at: 0,
+                        },
+                    });
                 }
                 return;
             };
@@ -1092,8 +1371,14 @@ impl Engine {
         let mut outcome = r.stop.unwrap_or(RoundOutcome::Complete);
         match &mut outcome {
             RoundOutcome::Incomplete { retry_at, .. } => {
+                // Exponential with jitter across incomplete rounds in a row; a server's
+                // Retry-After is honoured up to a cap, so a bogus one cannot park sync for days.
                 let jitter = self.random();
-                let delay = self.cfg.round_backoff.delay_ms(self.failed_rounds, jitter);
+                let delay = self
+                    .cfg
+                    .round_backoff
+                    .delay_ms(self.failed_rounds, jitter)
+                    .max(r.retry_after.unwrap_or(0).min(self.cfg.max_retry_after_ms));
                 self.failed_rounds = self.failed_rounds.saturating_add(1);
                 *retry_at = self.now.saturating_add(delay);
                 self.retry_at = Some(*retry_at);
@@ -1102,16 +1387,26 @@ impl Engine {
                 self.failed_rounds = 0;
                 self.retry_at = None;
             }
-            RoundOutcome::Stopped { .. } | RoundOutcome::Cancelled => {
+            RoundOutcome::Stopped { .. } => {
+                self.retry_at = None;
+            }
+            RoundOutcome::Cancelled => {
                 self.retry_at = None;
             }
         }
+        self.stopped = matches!(outcome, RoundOutcome::Stopped { .. });
+        let backing_off = self.retry_at.is_some();
         report.outcome = outcome;
         self.events.push_back(Event::Done(report));
         if let Some(direction) = self.again.take() {
-            self.retry_at = None;
-            self.direction = direction;
-            self.begin();
+            let explicit = std::mem::take(&mut self.again_explicit);
+            if explicit || (!backing_off && !self.stopped) {
+                self.direction = direction;
+                self.begin();
+            } else if backing_off {
+                // An automatic request joins the retry instead of cutting the backoff short.
+                self.direction = self.direction.and(direction);
+            }
         }
     }
 
@@ -1143,6 +1438,12 @@ impl Engine {
                     content_type: "application/json".into(),
                 }
             }
+            Job::HeadSegment(seq, _) => Op::Head {
+                key: layout.segment_key(&self.meta.device, *seq),
+            },
+            Job::HeadBlob(id, hash, ..) => Op::Head {
+                key: layout.blob_key(id, hash),
+            },
             Job::Confirm(seq) => Op::Commit(Commit::confirm(self.meta.clone(), *seq, self.now)),
             Job::DeleteTrash(key) => Op::Delete { key: key.clone() },
             Job::TrashDone(keys) => Op::Commit(Commit::trashed(self.meta.clone(), keys.clone())),
@@ -1191,8 +1492,57 @@ impl Engine {
             self.failed(task, f);
             return;
         }
+        let attempts = task.attempts;
         match (task.job, outcome) {
             (Job::PutSegment(seq), Outcome::Done) => self.push(Job::Confirm(seq)),
+            (Job::HeadSegment(seq, _), Outcome::Exists { size }) => {
+                let expected = self.segment_len(seq);
+                if Some(size) == expected {
+                    // The earlier put landed.
+                    self.push(Job::Confirm(seq));
+                } else {
+                    let key = self.cfg.layout.segment_key(&self.meta.device, seq);
+                    self.stop(RoundOutcome::Stopped {
+                        error: SyncError {
+                            kind: SyncErrorKind::Remote,
+                            code: ErrorCode::Conflict,
+                            status: None,
+                            message: format!(
+                                "this device's log segment {key} holds {size} bytes, not the {} sealed: the log in the cloud is corrupt",
+                                expected.unwrap_or(0)
+                            ),
+                        },
+                    });
+                }
+            }
+            (Job::HeadSegment(seq, refusal), Outcome::NotFound) => match refusal {
+                // Not there: the refusal was meant, not an overwrite refused.
+                Some(f) => self.permanent(Task::new(Job::PutSegment(seq)), f),
+                None => self.push_front(Task {
+                    job: Job::PutSegment(seq),
+                    attempts,
+                    not_before: 0,
+                }),
+            },
+            (Job::HeadBlob(id, hash, _, expected, _), Outcome::Exists { size }) => {
+                if size == expected {
+                    self.upload_done(id, hash);
+                } else {
+                    let message = format!(
+                        "the cloud holds {size} bytes under this take's key, not its {expected}: it cannot be overwritten"
+                    );
+                    let f = Failure::new(ErrorClass::Permanent, ErrorCode::Conflict, None, message);
+                    self.fail_recording(id, f, true);
+                }
+            }
+            (Job::HeadBlob(id, hash, mime, size, refusal), Outcome::NotFound) => match refusal {
+                Some(f) => self.permanent(Task::new(Job::Upload(id, hash, mime, size)), f),
+                None => self.push_front(Task {
+                    job: Job::Upload(id, hash, mime, size),
+                    attempts,
+                    not_before: 0,
+                }),
+            },
             (Job::Confirm(seq), Outcome::Committed(CommitOutcome::Done { meta })) => {
                 if let Some(m) = meta {
                     self.meta = m;
@@ -1241,15 +1591,7 @@ impl Engine {
             (Job::GetSegment(device, seq), Outcome::Got(bytes)) => {
                 match Segment::decode(&bytes, &device, seq) {
                     Ok(seg) => self.push(Job::Apply(seg)),
-                    Err(e) => {
-                        if let Some(r) = &mut self.round {
-                            r.report.unreadable_logs.push(device.clone());
-                        }
-                        self.events.push_back(Event::LogUnreadable {
-                            device,
-                            message: e.to_string(),
-                        });
-                    }
+                    Err(e) => self.unreadable(device, seq, e.to_string()),
                 }
             }
             (Job::GetSegment(..), Outcome::NotFound) => {}
@@ -1291,16 +1633,7 @@ impl Engine {
                 }
                 self.transfer_done();
             }
-            (Job::Upload(id, hash, ..), Outcome::Done) => {
-                if let Some(r) = &mut self.round {
-                    r.report.blobs_uploaded += 1;
-                    if r.confirming.is_empty() {
-                        r.confirming_since = self.now;
-                    }
-                    r.confirming.push((id, hash));
-                }
-                self.transfer_done();
-            }
+            (Job::Upload(id, hash, ..), Outcome::Done) => self.upload_done(id, hash),
             (Job::Upload(..), Outcome::NotFound) => self.transfer_done(),
             (Job::MarkUploaded(..) | Job::MarkFailed(..), Outcome::Committed(_)) => {}
             (
@@ -1310,9 +1643,15 @@ impl Engine {
                     seq,
                     changes,
                     more,
+                    failed,
                 }),
             ) => {
                 self.meta = meta;
+                for (id, message) in failed {
+                    // Marked failed by the seal itself: only reported here.
+                    let f = Failure::local(ErrorCode::InvalidArgument, message);
+                    self.report_failure(id, f);
+                }
                 if let Some(r) = &mut self.round {
                     r.report.changes_pushed += changes as u64;
                 }
@@ -1335,10 +1674,10 @@ impl Engine {
                 self.failed(
                     Task {
                         job,
-                        attempts: task.attempts,
+                        attempts,
                         not_before: 0,
                     },
-                    Failure::local(&message),
+                    Failure::local(ErrorCode::Internal, message),
                 );
             }
         }
@@ -1421,9 +1760,21 @@ impl Engine {
         match f.class {
             ErrorClass::Retryable if !task.job.is_local() => {
                 task.attempts += 1;
-                if task.attempts >= self.cfg.max_attempts.max(1) {
+                let retry_after = f.retry_after_ms;
+                // A server asking for a longer pause than a request's backoff gets it between
+                // rounds (capped there), not with a round held open.
+                let long_pause = retry_after.is_some_and(|ms| ms > self.cfg.backoff.max_ms);
+                if task.attempts >= self.cfg.max_attempts.max(1) || long_pause {
+                    let kind = if f.code == ErrorCode::Network {
+                        SyncErrorKind::Network
+                    } else {
+                        SyncErrorKind::Remote
+                    };
+                    if let Some(r) = &mut self.round {
+                        r.retry_after = retry_after;
+                    }
                     self.stop(RoundOutcome::Incomplete {
-                        reason: f.message,
+                        error: SyncError::from_failure(kind, &f),
                         retry_at: 0,
                     });
                     return;
@@ -1433,8 +1784,13 @@ impl Engine {
                     .cfg
                     .backoff
                     .delay_ms(task.attempts - 1, jitter)
-                    .max(f.retry_after_ms.unwrap_or(0));
+                    .max(retry_after.unwrap_or(0));
                 task.not_before = now.saturating_add(delay);
+                if f.status.is_none() {
+                    // No answer: the write may have landed. Every key is written once, so ask
+                    // before sending it again.
+                    task.job = task.job.check_first(None);
+                }
                 if let Some(r) = &mut self.round {
                     r.queue.push_back(task);
                 }
@@ -1449,12 +1805,18 @@ impl Engine {
                     }
                     Token::Refreshing => r.parked.push(task),
                     Token::Refreshed => self.stop(RoundOutcome::Stopped {
-                        error: SyncError {
-                            kind: SyncErrorKind::Unauthorized,
-                            message: f.message,
-                        },
+                        error: SyncError::from_failure(SyncErrorKind::Unauthorized, &f),
                     }),
                 }
+            }
+            _ if f.may_mean_exists()
+                && matches!(task.job, Job::PutSegment(_) | Job::Upload(..)) =>
+            {
+                // A create-only store refuses to overwrite: the object may be there from an
+                // attempt whose answer was lost (or from before a crash). Ask before concluding.
+                task.job = task.job.check_first(Some(f));
+                task.not_before = 0;
+                self.push_front(task);
             }
             _ => self.permanent(task, f),
         }
@@ -1462,57 +1824,130 @@ impl Engine {
 
     fn permanent(&mut self, task: Task, f: Failure) {
         match task.job {
-            Job::Upload(id, ..) => {
-                if let Some(r) = &mut self.round {
-                    r.report.failed.push(id.clone());
-                }
-                self.events.push_back(Event::RecordingFailed {
-                    recording: id.clone(),
-                    message: f.message.clone(),
-                });
-                self.push(Job::MarkFailed(id, f.message));
-                self.transfer_done();
-            }
-            Job::Download(id, _) => {
-                // Not this recording's fault on this device: reported, retried next round.
-                self.events.push_back(Event::RecordingFailed {
-                    recording: id,
-                    message: f.message,
-                });
-                self.transfer_done();
-            }
+            Job::Upload(id, ..) | Job::HeadBlob(id, ..) => self.fail_recording(id, f, true),
+            // Not this recording's fault on this device: reported, retried next round.
+            Job::Download(id, _) => self.fail_recording(id, f, false),
             Job::DeleteTrash(key) => {
                 // A blob we may not delete stays; it only costs storage. Not worth a stuck sync.
                 self.trash_deleted(key, false);
             }
-            Job::GetSegment(device, _) => {
-                if let Some(r) = &mut self.round {
-                    r.report.unreadable_logs.push(device.clone());
-                }
-                self.events.push_back(Event::LogUnreadable {
-                    device,
-                    message: f.message,
-                });
+            Job::GetSegment(device, seq) => {
+                let reason = match f.status {
+                    Some(s) => format!("{} (HTTP status {s})", f.message),
+                    None => f.message,
+                };
+                self.unreadable(device, seq, reason);
             }
             Job::RefreshToken => self.stop(RoundOutcome::Stopped {
-                error: SyncError {
-                    kind: SyncErrorKind::Unauthorized,
-                    message: f.message,
-                },
+                error: SyncError::from_failure(SyncErrorKind::Unauthorized, &f),
             }),
             job => {
+                // The listing or this device's own log: the folder as a whole.
                 let kind = if job.is_local() {
                     SyncErrorKind::Local
+                } else if f.status == Some(403) || f.code == ErrorCode::Forbidden {
+                    SyncErrorKind::Forbidden
+                } else if f.code == ErrorCode::Unauthorized {
+                    SyncErrorKind::Unauthorized
                 } else {
                     SyncErrorKind::Remote
                 };
                 self.stop(RoundOutcome::Stopped {
-                    error: SyncError {
-                        kind,
-                        message: f.message,
-                    },
+                    error: SyncError::from_failure(kind, &f),
                 });
             }
+        }
+    }
+
+    fn push_front(&mut self, task: Task) {
+        if let Some(r) = &mut self.round {
+            r.queue.push_front(task);
+        }
+    }
+
+    /// The encoded length of outbox segment `seq`, if it is in the outbox.
+    fn segment_len(&self, seq: u64) -> Option<u64> {
+        self.meta
+            .outbox
+            .iter()
+            .find(|s| s.seq == seq)
+            .map(|s| s.encode().len() as u64)
+    }
+
+    fn upload_done(&mut self, id: RecordingId, hash: ContentHash) {
+        if let Some(r) = &mut self.round {
+            r.report.blobs_uploaded += 1;
+            if r.confirming.is_empty() {
+                r.confirming_since = self.now;
+            }
+            r.confirming.push((id, hash));
+        }
+        self.transfer_done();
+    }
+
+    /// Recording `id` failed this round: reported; with `mark`, marked failed in the store (an
+    /// upload the cloud refused for good waits for the app).
+    fn fail_recording(&mut self, id: RecordingId, f: Failure, mark: bool) {
+        if mark {
+            self.push(Job::MarkFailed(id.clone(), f.message.clone()));
+        }
+        self.report_failure(id, f);
+        self.transfer_done();
+    }
+
+    fn report_failure(&mut self, id: RecordingId, f: Failure) {
+        if let Some(r) = &mut self.round {
+            if !r.report.failed.iter().any(|x| x.id == id) {
+                r.report.failed.push(RecordingFailure {
+                    id: id.clone(),
+                    code: f.code,
+                    status: f.status,
+                    message: f.message.clone(),
+                });
+            }
+        }
+        self.events.push_back(Event::RecordingFailed {
+            recording: id,
+            failure: f,
+        });
+    }
+
+    /// Segment `seq` of `device`'s log cannot be read: that log waits here (no later segment is
+    /// asked for, the checkpoint stays), the other logs go on, and the round ends incomplete.
+    fn unreadable(&mut self, device: DeviceId, seq: u64, reason: String) {
+        let u = UnreadableSegment {
+            device,
+            seq,
+            reason,
+        };
+        if let Some(r) = &mut self.round {
+            // A later pull pass of the same round meets it again.
+            if r.report
+                .unreadable
+                .iter()
+                .any(|x| x.device == u.device && x.seq == u.seq)
+            {
+                return;
+            }
+            r.report.unreadable.push(u.clone());
+        }
+        self.events.push_back(Event::LogUnreadable(u));
+    }
+}
+
+impl Job {
+    /// The metadata read to make before sending this create-only write again (`refusal`: the
+    /// refusal that prompted it, if any); other jobs are sent again as they are.
+    fn check_first(self, refusal: Option<Failure>) -> Job {
+        match self {
+            Job::PutSegment(seq) => Job::HeadSegment(seq, refusal),
+            Job::Upload(id, hash, mime, size) => Job::HeadBlob(id, hash, mime, size, refusal),
+            // A head that got no answer keeps the refusal it is checking.
+            Job::HeadSegment(seq, earlier) => Job::HeadSegment(seq, earlier.or(refusal)),
+            Job::HeadBlob(id, hash, mime, size, earlier) => {
+                Job::HeadBlob(id, hash, mime, size, earlier.or(refusal))
+            }
+            job => job,
         }
     }
 }
@@ -1577,7 +2012,11 @@ mod tests {
                 continue;
             };
             assert!(matches!(op, Op::List { .. }));
-            e.on_result(id, Outcome::Failed(Failure::http(Some(503), "down")), now);
+            e.on_result(
+                id,
+                Outcome::Failed(Failure::http(503, ErrorCode::Remote, "down")),
+                now,
+            );
             if !e.is_syncing() {
                 break;
             }
@@ -1598,13 +2037,21 @@ mod tests {
         let mut e = engine();
         e.start_sync(0);
         let (id, _) = e.poll_op().unwrap();
-        e.on_result(id, Outcome::Failed(Failure::http(Some(401), "expired")), 1);
+        e.on_result(
+            id,
+            Outcome::Failed(Failure::http(401, ErrorCode::Unauthorized, "expired")),
+            1,
+        );
         let (id, op) = e.poll_op().unwrap();
         assert_eq!(op, Op::RefreshToken);
         e.on_result(id, Outcome::Done, 2);
         let (id, op) = e.poll_op().unwrap();
         assert!(matches!(op, Op::List { .. }));
-        e.on_result(id, Outcome::Failed(Failure::http(Some(401), "still")), 3);
+        e.on_result(
+            id,
+            Outcome::Failed(Failure::http(401, ErrorCode::Unauthorized, "still")),
+            3,
+        );
         assert!(!e.is_syncing());
         let report = take_done(&mut e).unwrap();
         assert!(matches!(
@@ -1729,5 +2176,548 @@ mod tests {
             }
         }
         assert!(take_done(&mut e).is_some());
+    }
+
+    /// A device and a cloud as maps, and a driver loop, with a hook that may answer any op in
+    /// place of the cloud (to inject failures).
+    struct Rig {
+        engine: Engine,
+        entries: BTreeMap<RecordingId, LocalEntry>,
+        audio: BTreeMap<RecordingId, ContentHash>,
+        cloud: BTreeMap<String, Vec<u8>>,
+        clock: crate::core::hlc::Clock,
+        now: u64,
+        ops: Vec<Op>,
+    }
+
+    impl Rig {
+        fn new(device: &str) -> Rig {
+            let id = DeviceId::parse(device).unwrap();
+            Rig {
+                engine: Engine::new(EngineConfig::default(), SyncMeta::new(id.clone()), 3),
+                entries: BTreeMap::new(),
+                audio: BTreeMap::new(),
+                cloud: BTreeMap::new(),
+                clock: crate::core::hlc::Clock::new(id),
+                now: 1_000,
+                ops: Vec::new(),
+            }
+        }
+
+        /// Saves `n` recordings here (`r0`, `r1`, ...), audio of `i + 1` bytes each.
+        fn save(&mut self, n: usize) {
+            use crate::core::recording::Recording;
+            for i in 0..n {
+                let id = RecordingId::parse(&format!("r{i}")).unwrap();
+                let hash = ContentHash::parse(&format!("{:x}", i % 16).repeat(64)).unwrap();
+                let mut rec = Recording::new(id.clone(), "audio/ogg".into(), i as u64 + 1, 5.0);
+                rec.content_hash = Some(hash.to_string());
+                let e = LocalEntry::create(&rec, &mut self.clock, self.now).unwrap();
+                self.entries.insert(id.clone(), e);
+                self.audio.insert(id, hash);
+            }
+        }
+
+        fn cloud_op(&mut self, op: &Op) -> Outcome {
+            match op.clone() {
+                Op::List { folder, .. } => {
+                    let prefix = format!("{folder}/");
+                    let mut folders: Vec<String> = self
+                        .cloud
+                        .keys()
+                        .filter_map(|k| k.strip_prefix(&prefix)?.split_once('/'))
+                        .map(|(dir, _)| dir.to_string())
+                        .collect();
+                    folders.dedup();
+                    Outcome::Listed {
+                        names: vec![],
+                        folders,
+                        next_page_token: None,
+                    }
+                }
+                Op::Get { key } => self
+                    .cloud
+                    .get(&key)
+                    .map_or(Outcome::NotFound, |b| Outcome::Got(b.clone())),
+                Op::Head { key } => {
+                    self.cloud
+                        .get(&key)
+                        .map_or(Outcome::NotFound, |b| Outcome::Exists {
+                            size: b.len() as u64,
+                        })
+                }
+                Op::Put { key, body, .. } => {
+                    let bytes = match body {
+                        Body::Json(b) => b,
+                        Body::LocalAudio { recording, .. } => {
+                            let size = self.entries[&recording].needs_upload().unwrap().size;
+                            vec![0; size as usize]
+                        }
+                    };
+                    if self.cloud.contains_key(&key) {
+                        return Outcome::Failed(Failure::http(403, ErrorCode::Forbidden, "exists"));
+                    }
+                    self.cloud.insert(key, bytes);
+                    Outcome::Done
+                }
+                Op::GetBlob {
+                    key,
+                    recording,
+                    hash,
+                } => match self.cloud.get(&key) {
+                    None => Outcome::NotFound,
+                    Some(_) => {
+                        if let Some(e) = crate::core::commit::audio_arrived(
+                            self.entries.get(&recording).cloned(),
+                            &hash,
+                        ) {
+                            self.entries.insert(recording.clone(), e);
+                            self.audio.insert(recording, hash);
+                        }
+                        Outcome::Done
+                    }
+                },
+                Op::Delete { key } => {
+                    self.cloud.remove(&key);
+                    Outcome::Done
+                }
+                Op::RefreshToken => Outcome::Done,
+                Op::ScanWork => Outcome::Scanned(
+                    self.entries
+                        .values()
+                        .filter(|e| e.work.is_some())
+                        .cloned()
+                        .collect(),
+                ),
+                Op::Commit(c) => {
+                    use crate::core::commit::Ran;
+                    let mut read = BTreeMap::new();
+                    let mut ids = c.reads();
+                    let (w, out) = loop {
+                        for id in ids {
+                            read.insert(id.clone(), self.entries.get(&id).cloned());
+                        }
+                        match c.run(self.clock.clone(), &read) {
+                            Ran::Done(w, o) => break (w, o),
+                            Ran::Read(more) => ids = more,
+                        }
+                    };
+                    for e in w.entries {
+                        self.entries.insert(e.id.clone(), e);
+                    }
+                    self.clock = w.clock;
+                    Outcome::Committed(out)
+                }
+            }
+        }
+
+        /// Drives the running round to its report; `hook` may answer an op instead of the cloud.
+        fn finish(&mut self, hook: &mut dyn FnMut(&Op) -> Option<Outcome>) -> Report {
+            for _ in 0..10_000 {
+                while let Some(ev) = self.engine.poll_event() {
+                    if let Event::Done(r) = ev {
+                        return r;
+                    }
+                }
+                match self.engine.poll_op() {
+                    Some((id, op)) => {
+                        self.ops.push(op.clone());
+                        let out = hook(&op).unwrap_or_else(|| self.cloud_op(&op));
+                        self.now += 10;
+                        self.engine.on_result(id, out, self.now);
+                    }
+                    None => {
+                        let t = self.engine.next_wakeup().expect("a hung round");
+                        self.now = self.now.max(t);
+                        self.engine.handle_timeout(self.now);
+                    }
+                }
+            }
+            panic!("the round never ended");
+        }
+
+        fn round(&mut self, hook: &mut dyn FnMut(&Op) -> Option<Outcome>) -> Report {
+            self.engine.start_sync(self.now);
+            self.finish(hook)
+        }
+    }
+
+    fn is_put(op: &Op, part: &str) -> bool {
+        matches!(op, Op::Put { key, .. } if key.contains(part))
+    }
+
+    fn puts(ops: &[Op], part: &str) -> usize {
+        ops.iter().filter(|op| is_put(op, part)).count()
+    }
+
+    fn forbidden() -> Option<Outcome> {
+        Some(Outcome::Failed(Failure::http(
+            403,
+            ErrorCode::Forbidden,
+            "rules",
+        )))
+    }
+
+    #[test]
+    fn a_403_on_the_listing_or_the_own_log_stops_the_round_forbidden() {
+        let mut rig = Rig::new("me");
+        let report = rig.round(&mut |op| matches!(op, Op::List { .. }).then(forbidden).flatten());
+        let forbidden_403 = SyncError {
+            kind: SyncErrorKind::Forbidden,
+            code: ErrorCode::Forbidden,
+            status: Some(403),
+            message: "rules".into(),
+        };
+        assert_eq!(
+            report.outcome,
+            RoundOutcome::Stopped {
+                error: forbidden_403.clone()
+            }
+        );
+        assert_eq!(
+            serde_json::to_value(&report.outcome).unwrap(),
+            serde_json::json!({ "kind": "stopped", "error": { "kind": "forbidden", "code": "Forbidden", "status": 403, "message": "rules" } })
+        );
+        // No retry by itself, and automatic triggers wait for the app.
+        assert_eq!(rig.engine.retry_at(), None);
+        assert!(!rig.engine.start_automatic(Direction::Both, rig.now));
+
+        // The own log folder: the segment put and the metadata read it prompts are both refused.
+        let mut rig = Rig::new("me");
+        rig.save(1);
+        let report = rig.round(&mut |op| {
+            let own_log =
+                matches!(op, Op::Put { key, .. } | Op::Head { key } if key.starts_with("log/me/"));
+            own_log.then(forbidden).flatten()
+        });
+        assert_eq!(
+            report.outcome,
+            RoundOutcome::Stopped {
+                error: forbidden_403
+            }
+        );
+        assert_eq!(report.blobs_uploaded, 1, "the audio went up before the log");
+    }
+
+    #[test]
+    fn a_403_on_one_recordings_audio_fails_that_recording_only() {
+        let mut rig = Rig::new("me");
+        rig.save(3);
+        let report = rig.round(&mut |op| {
+            let r1 = matches!(op, Op::Put { key, .. } | Op::Head { key } if key.starts_with("blobs/r1/"));
+            r1.then(forbidden).flatten()
+        });
+        assert_eq!(report.outcome, RoundOutcome::Complete);
+        assert_eq!(
+            report.failed,
+            vec![RecordingFailure {
+                id: RecordingId::parse("r1").unwrap(),
+                code: ErrorCode::Forbidden,
+                status: Some(403),
+                message: "rules".into(),
+            }]
+        );
+        assert_eq!((report.blobs_uploaded, report.changes_pushed), (2, 2));
+        let r1 = &rig.entries[&RecordingId::parse("r1").unwrap()];
+        assert_eq!(r1.phase, crate::core::state::Phase::Failed);
+        assert_eq!(
+            r1.failure.as_deref(),
+            Some("rules"),
+            "no status prefix in the message"
+        );
+
+        // A download refused: that recording is reported (and tried again next round).
+        let mut phone = Rig::new("phone");
+        phone.cloud = rig.cloud.clone();
+        let report = phone.round(&mut |op| {
+            let r0 = matches!(op, Op::GetBlob { key, .. } if key.starts_with("blobs/r0/"));
+            r0.then(forbidden).flatten()
+        });
+        assert_eq!(report.outcome, RoundOutcome::Complete);
+        assert_eq!(report.failed.len(), 1);
+        assert_eq!(
+            (report.failed[0].id.as_str(), report.failed[0].code),
+            ("r0", ErrorCode::Forbidden)
+        );
+        assert_eq!(report.blobs_downloaded, 1);
+        let report = phone.round(&mut |_| None);
+        assert_eq!((report.blobs_downloaded, report.failed.len()), (1, 0));
+    }
+
+    #[test]
+    fn a_put_with_no_answer_is_checked_before_it_is_sent_again() {
+        // The segment put lands but its answer is lost: a metadata read finds it, no second put.
+        let mut rig = Rig::new("me");
+        rig.save(1);
+        let mut lost = false;
+        let report = {
+            let cloud = std::cell::RefCell::new(None::<(String, Vec<u8>)>);
+            let r = rig.round(&mut |op| match op {
+                Op::Put {
+                    key,
+                    body: Body::Json(b),
+                    ..
+                } if !lost => {
+                    lost = true;
+                    *cloud.borrow_mut() = Some((key.clone(), b.clone()));
+                    Some(Outcome::Failed(Failure::network("reset")))
+                }
+                Op::Head { key } => {
+                    let c = cloud.borrow();
+                    let (k, b) = c.as_ref().unwrap();
+                    assert_eq!(key, k);
+                    Some(Outcome::Exists {
+                        size: b.len() as u64,
+                    })
+                }
+                _ => None,
+            });
+            r
+        };
+        assert_eq!(report.outcome, RoundOutcome::Complete);
+        assert_eq!(report.segments_pushed, 1);
+        assert_eq!(puts(&rig.ops, "log/"), 1);
+        assert!(rig.ops.iter().any(|op| matches!(op, Op::Head { .. })));
+        assert!(rig.entries.values().all(|e| e.public().unwrap().synced));
+
+        // The blob put got no answer and did not land: the read says so, and it is sent again.
+        let mut rig = Rig::new("me");
+        rig.save(1);
+        let mut first = true;
+        let report = rig.round(&mut |op| {
+            if is_put(op, "blobs/") && std::mem::take(&mut first) {
+                return Some(Outcome::Failed(Failure::network("timeout")));
+            }
+            None
+        });
+        assert_eq!(report.outcome, RoundOutcome::Complete);
+        assert_eq!((puts(&rig.ops, "blobs/"), report.blobs_uploaded), (2, 1));
+        let heads: Vec<&Op> = rig
+            .ops
+            .iter()
+            .filter(|op| matches!(op, Op::Head { .. }))
+            .collect();
+        assert_eq!(heads.len(), 1);
+
+        // A put refused because the object exists (from before a crash): the read confirms it.
+        let mut rig = Rig::new("me");
+        rig.save(1);
+        let key = rig.engine.cfg.layout.blob_key(
+            &RecordingId::parse("r0").unwrap(),
+            &ContentHash::parse(&"0".repeat(64)).unwrap(),
+        );
+        rig.cloud.insert(key, vec![0; 1]);
+        let report = rig.round(&mut |_| None);
+        assert_eq!(report.outcome, RoundOutcome::Complete);
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        assert_eq!(report.changes_pushed, 1);
+    }
+
+    #[test]
+    fn an_existing_object_of_another_size_is_a_conflict() {
+        // A blob: that recording fails with Conflict, the rest goes on.
+        let mut rig = Rig::new("me");
+        rig.save(2);
+        let key = rig.engine.cfg.layout.blob_key(
+            &RecordingId::parse("r1").unwrap(),
+            &ContentHash::parse(&"1".repeat(64)).unwrap(),
+        );
+        rig.cloud.insert(key, vec![0; 99]);
+        let report = rig.round(&mut |_| None);
+        assert_eq!(report.outcome, RoundOutcome::Complete);
+        assert_eq!(report.failed.len(), 1);
+        assert_eq!(
+            (report.failed[0].id.as_str(), report.failed[0].code),
+            ("r1", ErrorCode::Conflict)
+        );
+        assert_eq!(report.changes_pushed, 1);
+
+        // A segment of this device's log: its log in the cloud is corrupt; the round stops.
+        let mut rig = Rig::new("me");
+        rig.save(1);
+        rig.cloud
+            .insert("log/me/00000000000000000000.json".into(), b"{}".to_vec());
+        let report = rig.round(&mut |_| None);
+        let RoundOutcome::Stopped { error } = &report.outcome else {
+            panic!("{:?}", report.outcome)
+        };
+        assert_eq!(
+            (error.kind, error.code),
+            (SyncErrorKind::Remote, ErrorCode::Conflict)
+        );
+    }
+
+    #[test]
+    fn retries_exhausted_end_the_round_incomplete_with_a_typed_error() {
+        for (failure, kind) in [
+            (
+                Failure::http(503, ErrorCode::Remote, "unavailable"),
+                SyncErrorKind::Remote,
+            ),
+            (Failure::network("offline"), SyncErrorKind::Network),
+        ] {
+            let mut rig = Rig::new("me");
+            let f = failure.clone();
+            let report = rig.round(&mut |_| Some(Outcome::Failed(f.clone())));
+            let RoundOutcome::Incomplete { error, retry_at } = report.outcome else {
+                panic!("{:?}", report.outcome)
+            };
+            assert_eq!(error, SyncError::from_failure(kind, &failure));
+            assert_eq!(rig.engine.retry_at(), Some(retry_at));
+        }
+    }
+
+    #[test]
+    fn rounds_back_off_exponentially_up_to_15_minutes_and_reset_after_a_complete_one() {
+        let mut rig = Rig::new("me");
+        let down = || {
+            Some(Outcome::Failed(Failure::http(
+                503,
+                ErrorCode::Remote,
+                "down",
+            )))
+        };
+        let round_backoff = rig.engine.cfg.round_backoff;
+        let mut delays = Vec::new();
+        rig.engine.start_sync(rig.now);
+        for n in 0..12 {
+            let report = rig.finish(&mut |_| down());
+            let RoundOutcome::Incomplete { retry_at, .. } = report.outcome else {
+                panic!("{:?}", report.outcome)
+            };
+            let delay = retry_at - rig.now;
+            let ceiling = round_backoff.ceiling_ms(n);
+            assert!(
+                (ceiling / 2..=ceiling).contains(&delay),
+                "round {n}: {delay} not within {ceiling}"
+            );
+            delays.push(delay);
+            // An automatic trigger does not cut the backoff short ...
+            assert!(!rig.engine.start_automatic(Direction::Push, rig.now + 1));
+            assert!(!rig.engine.is_syncing());
+            assert_eq!(rig.engine.next_wakeup(), Some(retry_at));
+            // ... the retry starts by itself when it is due.
+            rig.now = retry_at;
+            rig.engine.handle_timeout(rig.now);
+            assert!(rig.engine.is_syncing());
+        }
+        assert!(delays[4] >= 2 * delays[0], "{delays:?}");
+        assert!(delays.iter().all(|&d| d <= 15 * 60_000), "{delays:?}");
+        assert!(delays[11] >= 15 * 60_000 / 2, "{delays:?}");
+        // The server heals: the retry completes and the backoff starts over.
+        let report = rig.finish(&mut |_| None);
+        assert_eq!(report.outcome, RoundOutcome::Complete);
+        assert_eq!(rig.engine.retry_at(), None);
+        let report = rig.round(&mut |_| down());
+        let RoundOutcome::Incomplete { retry_at, .. } = report.outcome else {
+            panic!("{:?}", report.outcome)
+        };
+        assert!(retry_at - rig.now <= round_backoff.ceiling_ms(0));
+        // An explicit round runs at once, backoff or not.
+        rig.engine.start(Direction::Both, rig.now + 1);
+        assert!(rig.engine.is_syncing());
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_an_hour() {
+        for (asked, expect_at_least, expect_at_most) in [
+            (10 * 60_000, 10 * 60_000, 10 * 60_000 + 5_000),
+            (48 * 3_600_000, 3_600_000, 3_600_000),
+        ] {
+            let mut rig = Rig::new("me");
+            let report = rig.round(&mut |_| {
+                Some(Outcome::Failed(
+                    Failure::http(429, ErrorCode::Remote, "slow down")
+                        .with_retry_after(Some(asked)),
+                ))
+            });
+            let RoundOutcome::Incomplete { retry_at, .. } = report.outcome else {
+                panic!("{:?}", report.outcome)
+            };
+            // A long pause ends the round at once instead of holding it open.
+            assert_eq!(rig.ops.len(), 1);
+            let delay = retry_at - rig.now;
+            assert!(
+                (expect_at_least..=expect_at_most).contains(&delay),
+                "{asked}: {delay}"
+            );
+        }
+    }
+
+    #[test]
+    fn unreadable_segments_stop_their_log_only_and_are_retried() {
+        use crate::core::log::Segment;
+        // Device "good" published a segment; device "bad" a corrupt one, and one of a newer format
+        // on a third device. All three logs have a readable segment after the bad ones.
+        let mut writer = Rig::new("good");
+        writer.save(1);
+        writer.round(&mut |_| None);
+        let mut rig = Rig::new("me");
+        rig.cloud = writer.cloud.clone();
+        let bad = DeviceId::parse("bad").unwrap();
+        let newer = DeviceId::parse("newer").unwrap();
+        let layout = rig.engine.cfg.layout.clone();
+        rig.cloud
+            .insert(layout.segment_key(&bad, 0), b"{not json".to_vec());
+        rig.cloud.insert(
+            layout.segment_key(&bad, 1),
+            Segment::new(bad.clone(), 1, vec![]).encode(),
+        );
+        rig.cloud.insert(
+            layout.segment_key(&newer, 0),
+            br#"{"v":2,"device":"newer","seq":0,"changes":[],"snapshot":{}}"#.to_vec(),
+        );
+        let report = rig.round(&mut |_| None);
+        let RoundOutcome::Incomplete { error, .. } = &report.outcome else {
+            panic!("{:?}", report.outcome)
+        };
+        assert_eq!(
+            (error.kind, error.code),
+            (SyncErrorKind::Remote, ErrorCode::Remote)
+        );
+        let seen: Vec<(&str, u64)> = report
+            .unreadable
+            .iter()
+            .map(|u| (u.device.as_str(), u.seq))
+            .collect();
+        assert_eq!(seen, [("bad", 0), ("newer", 0)]);
+        assert!(
+            report.unreadable[1].reason.contains("newer"),
+            "{}",
+            report.unreadable[1].reason
+        );
+        // The good log was applied; the bad ones wait at their segment.
+        assert_eq!((report.segments_pulled, report.blobs_downloaded), (1, 1));
+        assert_eq!(rig.engine.meta().checkpoints.get(&bad), None);
+        assert_eq!(rig.engine.meta().checkpoints.get(&newer), None);
+        assert!(!rig
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::Get { key } if *key == layout.segment_key(&bad, 1))));
+        // Retried later: once the segment is readable, the log goes on.
+        rig.cloud.insert(
+            layout.segment_key(&bad, 0),
+            Segment::new(bad.clone(), 0, vec![]).encode(),
+        );
+        rig.cloud.remove(&layout.segment_key(&newer, 0));
+        let retry_at = rig.engine.retry_at().unwrap();
+        rig.now = retry_at;
+        rig.engine.handle_timeout(retry_at);
+        let report = rig.finish(&mut |_| None);
+        assert_eq!(report.outcome, RoundOutcome::Complete);
+        assert_eq!(rig.engine.meta().checkpoints.get(&bad), Some(&2));
+    }
+
+    #[test]
+    fn load_meta_is_taken_between_rounds_only() {
+        let mut rig = Rig::new("me");
+        let mut meta = rig.engine.meta().clone();
+        meta.next_seq = 9;
+        rig.engine.start_sync(0);
+        rig.engine.load_meta(meta.clone());
+        assert_eq!(rig.engine.meta().next_seq, 0, "ignored while a round runs");
+        rig.finish(&mut |_| None);
+        rig.engine.load_meta(meta);
+        assert_eq!(rig.engine.meta().next_seq, 9);
     }
 }

@@ -218,6 +218,8 @@ impl LocalEntry {
             }
         }
         local.check_limits().map_err(EditError::Invalid)?;
+        super::limits::check_metadata(&recording.name, &recording.tags, &recording.custom)
+            .map_err(EditError::Invalid)?;
         let mut e = LocalEntry {
             local,
             audio_here: Some(hash),
@@ -660,15 +662,18 @@ impl LocalEntry {
         self.refresh();
     }
 
+    /// Checks the recording as it would show after an edit against every writer's limit
+    /// ([`super::limits::check_metadata`] on the whole view, the per-field limits on the edit).
     fn check_view(&self) -> Result<(), String> {
         let v = self.view();
-        let live = v.custom.values().filter(|r| r.value.is_some()).count();
-        if live > super::fields::limits::CUSTOM_KEYS {
-            return Err(format!(
-                "at most {} custom keys",
-                super::fields::limits::CUSTOM_KEYS
-            ));
-        }
+        let name = v.name.map(|n| n.value).unwrap_or_default();
+        let tags = v.tags.map(|t| t.value).unwrap_or_default();
+        let custom: serde_json::Map<String, serde_json::Value> = v
+            .custom
+            .into_iter()
+            .filter_map(|(k, r)| r.value.map(|v| (k, v)))
+            .collect();
+        super::limits::check_metadata(&name, &tags, &custom)?;
         let mut probe = self.local.clone();
         probe.custom.clear();
         probe.check_limits()?;
@@ -676,11 +681,11 @@ impl LocalEntry {
             .local
             .custom
             .keys()
-            .any(|k| k.chars().count() > super::fields::limits::CUSTOM_KEY_CHARS)
+            .any(|k| k.chars().count() > super::limits::CUSTOM_KEY_CHARS)
         {
             return Err(format!(
                 "a custom key has at most {} characters",
-                super::fields::limits::CUSTOM_KEY_CHARS
+                super::limits::CUSTOM_KEY_CHARS
             ));
         }
         Ok(())
@@ -707,6 +712,53 @@ mod tests {
 
     fn hash(c: char) -> ContentHash {
         ContentHash::parse(&c.to_string().repeat(64)).unwrap()
+    }
+
+    #[test]
+    fn edits_beyond_the_writers_limits_are_refused_and_change_nothing() {
+        use crate::core::limits::{CUSTOM_VALUE_BYTES, METADATA_BYTES};
+        let mut clock = Clock::new(DeviceId::parse("d").unwrap());
+        let mut e = new_entry(&mut clock);
+        let value = |n: usize| Some(serde_json::json!("x".repeat(n)));
+        let mut edit = Edit::default();
+        edit.custom.insert("big".into(), value(CUSTOM_VALUE_BYTES));
+        let err = e.edit(&edit, &mut clock, 6).unwrap_err();
+        assert!(err.to_string().contains("custom.big"), "{err}");
+        // Each value within its limit, but together over the recording's total: the second
+        // edit is refused, the first stays.
+        let before = e.clone();
+        let mut first = Edit::default();
+        first
+            .custom
+            .insert("a".into(), value(CUSTOM_VALUE_BYTES - 2));
+        e.edit(&first, &mut clock, 7).unwrap();
+        let kept = e.clone();
+        let mut second = Edit::default();
+        second
+            .custom
+            .insert("b".into(), value(CUSTOM_VALUE_BYTES - 2));
+        let err = e.edit(&second, &mut clock, 8).unwrap_err();
+        assert!(
+            err.to_string().contains(&METADATA_BYTES.to_string()),
+            "{err}"
+        );
+        assert_eq!(e, kept);
+        assert_ne!(e, before);
+        // Removing the big value makes room again.
+        let mut remove = Edit::default();
+        remove.custom.insert("a".into(), None);
+        remove
+            .custom
+            .insert("b".into(), value(CUSTOM_VALUE_BYTES - 2));
+        e.edit(&remove, &mut clock, 9).unwrap();
+        let mut rec = Recording::new(RecordingId::parse("s").unwrap(), "audio/ogg".into(), 9, 5.0);
+        rec.content_hash = Some("0".repeat(64));
+        rec.custom
+            .insert("big".into(), serde_json::json!("x".repeat(1 << 20)));
+        assert!(matches!(
+            LocalEntry::create(&rec, &mut clock, 10),
+            Err(EditError::Invalid(_))
+        ));
     }
 
     /// An entry whose take `0` was published, then re-recorded as take `take`.

@@ -49,6 +49,86 @@ pub fn classify(status: Option<u16>) -> ErrorClass {
     }
 }
 
+/// What went wrong, as a stable code apps can branch on (`failed[].code`, `error.code`). It is
+/// data carried from the HTTP layer up, never parsed back out of a message.
+///
+/// ```
+/// use tapesync::core::error_class::ErrorCode;
+/// assert_eq!(ErrorCode::Forbidden.as_str(), "Forbidden");
+/// assert_eq!(serde_json::to_string(&ErrorCode::QuotaExceeded).unwrap(), r#""QuotaExceeded""#);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// No answer: offline, connection reset, timeout, a stalled transfer.
+    Network,
+    /// The token was refused (401), also after a fresh one.
+    Unauthorized,
+    /// The bucket's rules refused the request (403).
+    Forbidden,
+    /// No such object or folder.
+    NotFound,
+    /// The request broke a rule of the store or of tapesync (400, 413, a limit).
+    InvalidArgument,
+    /// The object exists with other content (a create-only write that cannot be done).
+    Conflict,
+    /// A storage quota is full (the bucket's, or the browser's).
+    QuotaExceeded,
+    /// Local storage is unavailable (IndexedDB closed, blocked or gone).
+    StorageUnavailable,
+    /// The server failed (5xx) or answered something unusable.
+    Remote,
+    /// A bug: the driver and the engine disagree.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code's name, as JS sees it.
+    ///
+    /// ```
+    /// use tapesync::core::error_class::ErrorCode;
+    /// assert_eq!(ErrorCode::Network.as_str(), "Network");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Network => "Network",
+            ErrorCode::Unauthorized => "Unauthorized",
+            ErrorCode::Forbidden => "Forbidden",
+            ErrorCode::NotFound => "NotFound",
+            ErrorCode::InvalidArgument => "InvalidArgument",
+            ErrorCode::Conflict => "Conflict",
+            ErrorCode::QuotaExceeded => "QuotaExceeded",
+            ErrorCode::StorageUnavailable => "StorageUnavailable",
+            ErrorCode::Remote => "Remote",
+            ErrorCode::Internal => "Internal",
+        }
+    }
+
+    /// A backend-neutral code for an HTTP status (a backend module may refine it from the body).
+    ///
+    /// ```
+    /// use tapesync::core::error_class::ErrorCode;
+    /// assert_eq!(ErrorCode::for_status(403), ErrorCode::Forbidden);
+    /// assert_eq!(ErrorCode::for_status(412), ErrorCode::Conflict);
+    /// assert_eq!(ErrorCode::for_status(503), ErrorCode::Remote);
+    /// ```
+    pub fn for_status(status: u16) -> ErrorCode {
+        match status {
+            401 => ErrorCode::Unauthorized,
+            403 => ErrorCode::Forbidden,
+            404 => ErrorCode::NotFound,
+            409 | 412 => ErrorCode::Conflict,
+            400 | 411 | 413 | 414 | 415 | 422 => ErrorCode::InvalidArgument,
+            _ => ErrorCode::Remote,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +143,27 @@ mod tests {
                 _ => ErrorClass::Permanent,
             };
             assert_eq!(c, expected, "{s}");
+        }
+    }
+
+    #[test]
+    fn codes_serialise_as_their_names() {
+        use ErrorCode::*;
+        for c in [
+            Network,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            InvalidArgument,
+            Conflict,
+            QuotaExceeded,
+            StorageUnavailable,
+            Remote,
+            Internal,
+        ] {
+            let json = serde_json::to_string(&c).unwrap();
+            assert_eq!(json, format!("\"{}\"", c.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), c);
         }
     }
 }

@@ -23,21 +23,9 @@ use serde::{Deserialize, Serialize};
 use super::device::DeviceId;
 use super::hlc::Hlc;
 
-/// Limits that keep one recording's fields small, checked on local edits and on remote input alike.
-pub mod limits {
-    /// Longest name, in characters.
-    pub const NAME_CHARS: usize = 4_096;
-    /// Most tags per recording.
-    pub const TAGS: usize = 256;
-    /// Longest tag, in characters.
-    pub const TAG_CHARS: usize = 256;
-    /// Most custom keys per recording.
-    pub const CUSTOM_KEYS: usize = 256;
-    /// Longest custom key, in characters.
-    pub const CUSTOM_KEY_CHARS: usize = 256;
-    /// Longest MIME type, in characters.
-    pub const MIME_CHARS: usize = 255;
-}
+/// The per-field limits, checked on local edits and on remote input alike (moved to
+/// [`crate::core::limits`], which also holds the encoded-size limits writers enforce).
+pub use super::limits;
 
 /// A SHA-256 content hash in lowercase hex: 64 characters from `[0-9a-f]`.
 ///

@@ -16,12 +16,9 @@ use super::id::RecordingId;
 /// The segment format this release writes and reads.
 pub const FORMAT: u32 = 1;
 
-/// The most changes in one segment; larger batches are split.
-pub const MAX_CHANGES: usize = 500;
-
-/// The largest segment accepted when reading, in bytes. Segments this release writes stay far
-/// below it (at most [`MAX_CHANGES`] changes of bounded size).
-pub const MAX_SEGMENT_BYTES: usize = 16 * 1024 * 1024;
+/// The most changes in one segment and the largest segment read (see [`crate::core::limits`]):
+/// writers split segments by both.
+pub use super::limits::{MAX_CHANGES, MAX_SEGMENT_BYTES};
 
 /// One recording's change: the fields an edit (or several) touched.
 ///

@@ -12,7 +12,8 @@
 //! - [`layout`]: object keys in the cloud; [`log`]: the change log's segments and their encoding.
 //! - [`merge`]: applying another device's change, the policies, conflict copies.
 //! - [`commit`]: the local transactions the engine asks for; [`engine`]: the sans-IO engine.
-//! - [`backoff`] and [`error_class`]: retry delays and what to do about a failed request.
+//! - [`backoff`] and [`error_class`]: retry delays and what to do about a failed request;
+//!   [`limits`]: what metadata and segments may hold.
 //!
 //! # One sync round, end to end
 //!
@@ -68,6 +69,10 @@
 //!                     Outcome::Listed { names: vec![], folders, next_page_token: None }
 //!                 }
 //!                 Op::Get { key } => cloud.get(&key).map_or(Outcome::NotFound, |b| Outcome::Got(b.clone())),
+//!                 // Asked only before sending a write again whose answer was lost.
+//!                 Op::Head { key } => cloud
+//!                     .get(&key)
+//!                     .map_or(Outcome::NotFound, |b| Outcome::Exists { size: b.len() as u64 }),
 //!                 Op::Put { key, body: Body::Json(bytes), .. } => {
 //!                     cloud.insert(key, bytes);
 //!                     Outcome::Done
@@ -187,6 +192,7 @@ pub mod fields;
 pub mod hlc;
 pub mod id;
 pub mod layout;
+pub mod limits;
 pub mod log;
 pub mod merge;
 pub mod recording;

@@ -1,5 +1,6 @@
-//! An in-memory object store with the weakest backend's semantics: no preconditions (a put
-//! overwrites), listing one folder level by prefix in small pages, names only.
+//! An in-memory object store with the weakest backend's semantics as tapesync's rules make it:
+//! create-only (a put of an existing key is refused with 403, as Firebase's rules do), metadata
+//! reads (size), listing one folder level by prefix in small pages, names only.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,7 +10,17 @@ use tapesync::core::fields::ContentHash;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Obj {
     Json(Vec<u8>),
-    Audio(ContentHash),
+    /// The take's hash (standing for its bytes) and its size.
+    Audio(ContentHash, u64),
+}
+
+impl Obj {
+    pub fn size(&self) -> u64 {
+        match self {
+            Obj::Json(b) => b.len() as u64,
+            Obj::Audio(_, size) => *size,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -19,6 +30,7 @@ pub struct Stats {
     pub put: u64,
     pub get_blob: u64,
     pub delete: u64,
+    pub head: u64,
 }
 
 impl Stats {
@@ -32,6 +44,7 @@ impl Stats {
             put: self.put - earlier.put,
             get_blob: self.get_blob - earlier.get_blob,
             delete: self.delete - earlier.delete,
+            head: self.head - earlier.head,
         }
     }
 }

@@ -57,18 +57,27 @@ pub fn generate(seed: u64) -> (Setup, Vec<Step>) {
                 };
                 Step::User(d, a)
             }
-            22..=31 => Step::Sync(
-                d,
-                match rng.below(4) {
+            22..=31 => {
+                let direction = match rng.below(4) {
                     0 => Direction::Push,
                     1 => Direction::Pull,
                     _ => Direction::Both,
-                },
-            ),
+                };
+                if roll <= 26 {
+                    Step::Sync(d, direction)
+                } else {
+                    Step::AutoSync(d, direction)
+                }
+            }
             32..=85 => {
                 let fault = match rng.below(100) {
                     0..=71 => Fault::None,
-                    72..=79 => Fault::Before,
+                    72..=77 => Fault::Before,
+                    78..=79 => Fault::Throttled(if rng.chance(1, 2) {
+                        rng.range(1, 20_000)
+                    } else {
+                        rng.range(HOUR / 2, 3 * HOUR)
+                    }),
                     80..=88 => Fault::Lost,
                     89..=91 => Fault::Unauthorized,
                     92..=93 => Fault::Forbidden,
@@ -82,6 +91,7 @@ pub fn generate(seed: u64) -> (Setup, Vec<Step>) {
                 rng.range(10, 5_000)
             }),
             94..=96 => Step::Crash(d, rng.next_u64()),
+            97 => Step::Outage(rng.chance(1, 2)),
             _ => Step::Offline(d, rng.chance(1, 2)),
         };
         steps.push(step);
@@ -95,6 +105,7 @@ pub fn run(setup: &Setup, steps: &[Step]) -> Result<World, String> {
     for s in steps {
         w.step(s);
     }
+    w.heal()?;
     w.quiesce()?;
     w.check()?;
     w.check_quiet_round()?;

@@ -9,6 +9,7 @@ use tapesync::core::engine::{
     Body, Direction, Engine, EngineConfig, Event, Failure, Op, OpId, Outcome, Report, RoundOutcome,
 };
 use tapesync::core::entry::{Edit, LocalEntry};
+use tapesync::core::error_class::ErrorCode;
 use tapesync::core::fields::{AudioRef, ContentHash, Fields};
 use tapesync::core::hlc::Clock;
 use tapesync::core::id::RecordingId;
@@ -17,6 +18,9 @@ use tapesync::core::log::Segment;
 use tapesync::core::merge::{MergeConfig, Policy, CONFLICT_OF};
 use tapesync::core::recording::{Recording, SyncState};
 use tapesync::core::state::Phase;
+
+/// The longest `Retry-After` the engine honours (`EngineConfig::max_retry_after_ms`).
+const MAX_RETRY_AFTER_MS: u64 = 3_600_000;
 
 use super::cloud::{Cloud, Obj, Stats};
 
@@ -33,11 +37,14 @@ pub enum Fault {
     None,
     /// A remote request fails before it takes effect (503).
     Before,
+    /// A 503 with a `Retry-After` of this many milliseconds, no effect.
+    Throttled(u64),
     /// A remote request takes effect but its response is lost (network error).
     Lost,
     /// The token expired (401), no effect.
     Unauthorized,
-    /// The server refuses an audio upload for good (403), no effect.
+    /// The rules refuse the request (403), no effect: an audio upload or download (that
+    /// recording fails), the listing or this device's log (the round stops).
     Forbidden,
     /// A local transaction aborts, no effect.
     TxFail,
@@ -61,7 +68,12 @@ pub enum Action {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     User(usize, Action),
+    /// A round the app asks for (`sync()`): runs now, backoff or not.
     Sync(usize, Direction),
+    /// A round an automatic trigger asks for (a local change, the network back, a timer).
+    AutoSync(usize, Direction),
+    /// Every remote request of every device fails (503) while on.
+    Outage(bool),
     Deliver(usize, u16, Fault),
     Advance(u64),
     Crash(usize, u64),
@@ -140,6 +152,27 @@ pub struct Device {
     pub crashes: u64,
     pub commits: u64,
     pub reports: Vec<Report>,
+    /// The app asked for a round that has not started yet (it starts at the next `Started`).
+    pub explicit_pending: bool,
+    /// The driver's view of the backoff: the `retry_at` of the last round, if incomplete.
+    pub backoff_until: Option<u64>,
+    /// Incomplete rounds in a row, as the engine should count them.
+    pub failed_rounds: u32,
+    /// The largest `Retry-After` sent to this device during the running round.
+    pub retry_after_sent: u64,
+    /// Recordings with pending work when the running round started (pushing rounds only), and
+    /// those a user edited since.
+    pub pending_at_start: Option<BTreeSet<RecordingId>>,
+    pub edited_during: BTreeSet<RecordingId>,
+    /// Rounds started by the engine itself (retries after a backoff) and by automatic triggers.
+    pub automatic_rounds: u64,
+}
+
+/// Whether an entry has work to publish (or is waiting for its segment), failed ones aside.
+pub fn pending(e: &LocalEntry) -> bool {
+    e.phase != Phase::Failed
+        && (!e.local.is_empty()
+            || matches!(e.phase, Phase::Pending | Phase::Uploading | Phase::Conflict))
 }
 
 /// What users did, to check that nothing they kept was lost.
@@ -164,6 +197,10 @@ pub struct World {
     /// Users act only on recordings users created (not on conflict copies): the reference model
     /// does not follow copies.
     pub picks_only_created: bool,
+    /// Every remote request fails while on.
+    pub outage: bool,
+    /// The size of every take, by hash.
+    pub sizes: BTreeMap<ContentHash, u64>,
     next_take: u64,
     next_id: u64,
 }
@@ -220,6 +257,13 @@ impl World {
                     crashes: 0,
                     commits: 0,
                     reports: Vec::new(),
+                    explicit_pending: false,
+                    backoff_until: None,
+                    failed_rounds: 0,
+                    retry_after_sent: 0,
+                    pending_at_start: None,
+                    edited_during: BTreeSet::new(),
+                    automatic_rounds: 0,
                 }
             })
             .collect();
@@ -231,6 +275,8 @@ impl World {
             ledger: Ledger::default(),
             violations: Vec::new(),
             picks_only_created: false,
+            outage: false,
+            sizes: BTreeMap::new(),
             next_take: 1,
             next_id: 1,
         }
@@ -270,11 +316,94 @@ impl World {
             }
             dev.in_flight.push((id, op));
         }
+        let mut events = Vec::new();
         while let Some(ev) = dev.engine.poll_event() {
-            if let Event::Done(r) = ev {
-                dev.staged.clear();
-                dev.reports.push(r);
+            events.push(ev);
+        }
+        for ev in events {
+            match ev {
+                Event::Started => self.round_started(d),
+                Event::Done(r) => {
+                    self.devices[d].staged.clear();
+                    self.round_done(d, &r);
+                    self.devices[d].reports.push(r);
+                }
+                _ => {}
             }
+        }
+    }
+
+    /// A round starts: check it may (not before the backoff's end unless the app asked), and note
+    /// what is pending, to check what a complete round promises.
+    fn round_started(&mut self, d: usize) {
+        let now = self.device_now(d);
+        let dev = &mut self.devices[d];
+        let explicit = std::mem::take(&mut dev.explicit_pending);
+        if !explicit {
+            dev.automatic_rounds += 1;
+            if let Some(t) = dev.backoff_until.filter(|&t| now < t) {
+                self.violations.push(format!(
+                    "{}: an automatic round started at {now}, before the backoff's end at {t}",
+                    dev.id
+                ));
+            }
+        }
+        dev.retry_after_sent = 0;
+        dev.edited_during.clear();
+        dev.pending_at_start = (dev.engine.direction() != Direction::Pull).then(|| {
+            dev.db
+                .entries
+                .values()
+                .filter(|e| pending(e))
+                .map(|e| e.id.clone())
+                .collect()
+        });
+    }
+
+    /// A round ended: check the backoff schedule and, if complete, that nothing pending when it
+    /// started is still pending except recordings it reports failed.
+    fn round_done(&mut self, d: usize, r: &Report) {
+        let now = self.device_now(d);
+        let dev = &mut self.devices[d];
+        let snapshot = dev.pending_at_start.take();
+        match &r.outcome {
+            RoundOutcome::Incomplete { retry_at, error } => {
+                let delay = retry_at.saturating_sub(now);
+                let ceiling = dev.cfg.round_backoff.ceiling_ms(dev.failed_rounds);
+                let asked = dev.retry_after_sent.min(MAX_RETRY_AFTER_MS);
+                if delay < ceiling / 2 || delay > ceiling.max(asked) {
+                    self.violations.push(format!(
+                        "{}: incomplete round #{} in a row retries in {delay} ms, outside [{}, {}] ({error:?})",
+                        dev.id,
+                        dev.failed_rounds + 1,
+                        ceiling / 2,
+                        ceiling.max(asked)
+                    ));
+                }
+                if dev.engine.retry_at() != Some(*retry_at) && !dev.engine.is_syncing() {
+                    self.violations
+                        .push(format!("{}: retry_at() disagrees with the report", dev.id));
+                }
+                dev.failed_rounds += 1;
+                dev.backoff_until = Some(*retry_at);
+            }
+            RoundOutcome::Complete => {
+                dev.failed_rounds = 0;
+                dev.backoff_until = None;
+                let failed: BTreeSet<&RecordingId> = r.failed.iter().map(|f| &f.id).collect();
+                for id in snapshot.iter().flatten() {
+                    if dev.edited_during.contains(id) || failed.contains(id) {
+                        continue;
+                    }
+                    if let Some(e) = dev.db.entries.get(id).filter(|e| pending(e)) {
+                        self.violations.push(format!(
+                            "{}: a complete round left {id} pending ({:?}), pending when it started and not in failed",
+                            dev.id, e.phase
+                        ));
+                    }
+                }
+            }
+            RoundOutcome::Stopped { .. } | RoundOutcome::Cancelled => dev.backoff_until = None,
         }
     }
 
@@ -289,10 +418,13 @@ impl World {
             }
             Step::Sync(d, direction) => {
                 let d = *d % self.devices.len();
-                let now = self.device_now(d);
-                self.devices[d].engine.start(*direction, now);
-                self.pump(d);
+                self.start(d, *direction, true);
             }
+            Step::AutoSync(d, direction) => {
+                let d = *d % self.devices.len();
+                self.start(d, *direction, false);
+            }
+            Step::Outage(on) => self.outage = *on,
             Step::Deliver(d, pick, fault) => {
                 let d = *d % self.devices.len();
                 let n = self.devices[d].in_flight.len();
@@ -331,6 +463,11 @@ impl World {
                 let dev = &mut self.devices[d];
                 dev.crashes += 1;
                 dev.staged.clear();
+                // A new engine: no round, no backoff.
+                dev.explicit_pending = false;
+                dev.backoff_until = None;
+                dev.failed_rounds = 0;
+                dev.pending_at_start = None;
                 dev.engine = Engine::new(
                     dev.cfg.clone(),
                     dev.db.meta.clone(),
@@ -342,6 +479,22 @@ impl World {
                 self.devices[d].offline = *off;
             }
         }
+    }
+
+    /// Starts a round on device `d` the way the browser driver does with its one long-lived
+    /// engine: the sync state read from the store first, then `start` for a round the app asked
+    /// for, `start_automatic` for a trigger.
+    pub fn start(&mut self, d: usize, direction: Direction, explicit: bool) {
+        let now = self.device_now(d);
+        let dev = &mut self.devices[d];
+        dev.engine.load_meta(dev.db.meta.clone());
+        if explicit {
+            dev.explicit_pending = true;
+            dev.engine.start(direction, now);
+        } else {
+            dev.engine.start_automatic(direction, now);
+        }
+        self.pump(d);
     }
 
     /// Carries out one operation of device `d` with `fault` injected.
@@ -356,34 +509,48 @@ impl World {
     fn execute_inner(&mut self, d: usize, op: &Op, fault: Fault) -> Outcome {
         if op.is_remote() {
             if self.devices[d].offline {
-                return Outcome::Failed(Failure::http(None, "offline"));
+                return Outcome::Failed(Failure::network("offline"));
+            }
+            if self.outage && !matches!(op, Op::RefreshToken) {
+                return Outcome::Failed(Failure::http(503, ErrorCode::Remote, "outage"));
             }
             match fault {
-                Fault::Before => return Outcome::Failed(Failure::http(Some(503), "unavailable")),
+                Fault::Before => {
+                    return Outcome::Failed(Failure::http(503, ErrorCode::Remote, "unavailable"))
+                }
+                Fault::Throttled(ms) => {
+                    let dev = &mut self.devices[d];
+                    dev.retry_after_sent = dev.retry_after_sent.max(ms);
+                    return Outcome::Failed(
+                        Failure::http(503, ErrorCode::Remote, "slow down")
+                            .with_retry_after(Some(ms)),
+                    );
+                }
                 Fault::Unauthorized => {
-                    return Outcome::Failed(Failure::http(Some(401), "token expired"))
+                    return Outcome::Failed(Failure::http(
+                        401,
+                        ErrorCode::Unauthorized,
+                        "token expired",
+                    ))
                 }
                 Fault::Forbidden
-                    if matches!(
-                        op,
-                        Op::Put {
-                            body: Body::LocalAudio { .. },
-                            ..
-                        }
-                    ) =>
+                    if matches!(op, Op::Put { .. } | Op::GetBlob { .. } | Op::List { .. }) =>
                 {
-                    return Outcome::Failed(Failure::http(Some(403), "forbidden"))
+                    return Outcome::Failed(Failure::http(403, ErrorCode::Forbidden, "forbidden"))
                 }
                 _ => {}
             }
             let out = self.effect(d, op);
             if fault == Fault::Lost {
-                return Outcome::Failed(Failure::http(None, "connection reset"));
+                return Outcome::Failed(Failure::network("connection reset"));
             }
             out
         } else {
             if fault == Fault::TxFail && matches!(op, Op::Commit(_)) {
-                return Outcome::Failed(Failure::local("transaction aborted"));
+                return Outcome::Failed(Failure::local(
+                    ErrorCode::StorageUnavailable,
+                    "transaction aborted",
+                ));
             }
             self.effect(d, op)
         }
@@ -398,7 +565,14 @@ impl World {
                 cloud.stats.get += 1;
                 match cloud.objects.get(key) {
                     Some(Obj::Json(b)) => Outcome::Got(b.clone()),
-                    Some(Obj::Audio(h)) => Outcome::Got(h.as_str().as_bytes().to_vec()),
+                    Some(Obj::Audio(h, _)) => Outcome::Got(h.as_str().as_bytes().to_vec()),
+                    None => Outcome::NotFound,
+                }
+            }
+            Op::Head { key } => {
+                cloud.stats.head += 1;
+                match cloud.objects.get(key) {
+                    Some(o) => Outcome::Exists { size: o.size() },
                     None => Outcome::NotFound,
                 }
             }
@@ -412,16 +586,22 @@ impl World {
                             self.violations
                                 .push(format!("{}: audio {hash} put under {key}", dev.id));
                         }
-                        Obj::Audio(hash.clone())
+                        Obj::Audio(hash.clone(), self.sizes.get(hash).copied().unwrap_or(0))
                     }
                 };
                 if let Some(old) = cloud.objects.get(key) {
                     if *old != obj {
                         self.violations.push(format!(
-                            "{}: overwrote {key} with different content",
+                            "{}: tried to overwrite {key} with different content",
                             dev.id
                         ));
                     }
+                    // Create-only, as the bucket's rules make it.
+                    return Outcome::Failed(Failure::http(
+                        403,
+                        ErrorCode::Forbidden,
+                        "create-only: the object exists",
+                    ));
                 }
                 cloud.objects.insert(key.clone(), obj);
                 Outcome::Done
@@ -433,7 +613,7 @@ impl World {
             } => {
                 cloud.stats.get_blob += 1;
                 match cloud.objects.get(key) {
-                    Some(Obj::Audio(h)) => {
+                    Some(Obj::Audio(h, _)) => {
                         if h != hash {
                             self.violations
                                 .push(format!("{key} holds {h}, fetched as {hash}"));
@@ -484,11 +664,40 @@ impl World {
         Some(ids[pick as usize % ids.len()].clone())
     }
 
-    fn new_take(&mut self, into: &RecordingId) -> ContentHash {
+    fn new_take(&mut self, into: &RecordingId, size: u64) -> ContentHash {
         let h = take_hash(self.next_take);
         self.next_take += 1;
+        self.sizes.insert(h.clone(), size);
         self.ledger.takes.insert(h.clone(), into.clone());
         h
+    }
+
+    /// Saves a new recording on device `d` with these custom fields, as the store would.
+    pub fn create_with(
+        &mut self,
+        d: usize,
+        custom: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<RecordingId, String> {
+        let now = self.device_now(d);
+        let n = self.next_id;
+        self.next_id += 1;
+        let mut random = [0u8; 10];
+        random[..8].copy_from_slice(&n.to_be_bytes());
+        random[8] = d as u8;
+        let id = RecordingId::new_v7(now, random);
+        let mut rec = Recording::new(id.clone(), "audio/webm".into(), n, now as f64);
+        rec.name = format!("take {n}");
+        rec.custom = custom;
+        let hash = take_hash(self.next_take);
+        rec.content_hash = Some(hash.to_string());
+        let dev = &mut self.devices[d];
+        let e = LocalEntry::create(&rec, &mut dev.db.clock, now).map_err(|e| e.to_string())?;
+        let hash = self.new_take(&id, n);
+        let dev = &mut self.devices[d];
+        dev.db.entries.insert(id.clone(), e);
+        dev.db.audio.insert(id.clone(), hash);
+        self.ledger.created.insert(id.clone());
+        Ok(id)
     }
 
     /// Performs a user action on device `d`, as one store transaction. Returns the recording it
@@ -496,22 +705,7 @@ impl World {
     pub fn user(&mut self, d: usize, a: &Action) -> Option<RecordingId> {
         let now = self.device_now(d);
         if let Action::Create = a {
-            let n = self.next_id;
-            self.next_id += 1;
-            let mut random = [0u8; 10];
-            random[..8].copy_from_slice(&n.to_be_bytes());
-            random[8] = d as u8;
-            let id = RecordingId::new_v7(now, random);
-            let hash = self.new_take(&id);
-            let mut rec = Recording::new(id.clone(), "audio/webm".into(), n, now as f64);
-            rec.name = format!("take {n}");
-            rec.content_hash = Some(hash.to_string());
-            let dev = &mut self.devices[d];
-            let e = LocalEntry::create(&rec, &mut dev.db.clock, now).unwrap();
-            dev.db.entries.insert(id.clone(), e);
-            dev.db.audio.insert(id.clone(), hash);
-            self.ledger.created.insert(id.clone());
-            return Some(id);
+            return Some(self.create_with(d, serde_json::Map::new()).unwrap());
         }
         let pick = match a {
             Action::Rename(p)
@@ -530,7 +724,7 @@ impl World {
             .map(|a| a.audio.hash);
         let tag = self.next_take;
         let hash = match a {
-            Action::Rerecord(_) => Some(self.new_take(&id)),
+            Action::Rerecord(_) => Some(self.new_take(&id, tag)),
             _ => {
                 self.next_take += 1;
                 None
@@ -608,6 +802,9 @@ impl World {
             return None;
         }
         dev.db.entries.insert(id.clone(), e);
+        if dev.pending_at_start.is_some() {
+            dev.edited_during.insert(id.clone());
+        }
         match a {
             Action::Rerecord(_) | Action::Delete(_) => {
                 if let Some(h) = seen {
@@ -678,6 +875,53 @@ impl World {
             ));
         }
         Ok(r)
+    }
+
+    /// The faults end (no outage, every device online): the rounds running finish, and every
+    /// device that backs off retries by itself when its backoff ends, with no call from the app;
+    /// each such retry completes (and so keeps what a complete round promises).
+    pub fn heal(&mut self) -> Result<(), String> {
+        self.outage = false;
+        for d in 0..self.devices.len() {
+            self.devices[d].offline = false;
+        }
+        for d in 0..self.devices.len() {
+            self.settle(d)?;
+        }
+        for _ in 0..(4 * self.devices.len() + 4) {
+            // The device whose retry is due first, in world time.
+            let next = (0..self.devices.len())
+                .filter_map(|d| {
+                    let t = self.devices[d].engine.retry_at()?;
+                    Some((t as i64 - self.devices[d].skew_ms, d))
+                })
+                .min();
+            let Some((at, d)) = next else {
+                return Ok(());
+            };
+            if at > self.now as i64 {
+                self.now = at as u64;
+            }
+            let reports = self.devices[d].reports.len();
+            let now = self.device_now(d);
+            self.devices[d].engine.handle_timeout(now);
+            self.pump(d);
+            if !self.devices[d].engine.is_syncing() && self.devices[d].reports.len() == reports {
+                return Err(format!(
+                    "{}: its backoff ended and no round started by itself",
+                    self.devices[d].id
+                ));
+            }
+            self.settle(d)?;
+            let last = self.devices[d].reports.last().map(|r| r.outcome.clone());
+            if last != Some(RoundOutcome::Complete) {
+                return Err(format!(
+                    "{}: the retry after the faults ended was {last:?}",
+                    self.devices[d].id
+                ));
+            }
+        }
+        Err("devices still back off after the faults ended".into())
     }
 
     /// Faults stop: every device comes online, failed recordings are retried (as an app would),
@@ -853,7 +1097,7 @@ impl World {
             ));
         }
         for (key, obj) in &self.cloud.objects {
-            if let Obj::Audio(_) = obj {
+            if let Obj::Audio(..) = obj {
                 if !live_blobs.contains(key) {
                     return Err(format!("blob {key} is garbage nobody deleted"));
                 }
