@@ -59,7 +59,7 @@ use super::backoff::Backoff;
 use super::commit::{Commit, CommitOutcome, SyncMeta};
 use super::device::DeviceId;
 use super::entry::LocalEntry;
-use super::error_class::{classify, ErrorClass};
+use super::error_class::{classify, ErrorClass, ErrorCode};
 use super::fields::ContentHash;
 use super::id::RecordingId;
 use super::layout::Layout;
@@ -225,6 +225,10 @@ impl Op {
 pub struct Failure {
     /// What to do about it.
     pub class: ErrorClass,
+    /// What kind of failure (LOCAL STAND-IN for the shared contract; the core helper's replaces it).
+    pub code: ErrorCode,
+    /// The HTTP status, `None` when there was no answer.
+    pub status: Option<u16>,
     /// For people: what went wrong.
     pub message: String,
     /// The server's `Retry-After`, in milliseconds, if it sent one.
@@ -241,12 +245,61 @@ impl Failure {
     pub fn http(status: Option<u16>, message: &str) -> Self {
         Failure {
             class: classify(status),
+            code: if status.is_some() {
+                ErrorCode::Remote
+            } else {
+                ErrorCode::Network
+            },
+            status,
             message: match status {
                 Some(s) => format!("HTTP {s}: {message}"),
                 None => format!("network: {message}"),
             },
             retry_after_ms: None,
         }
+    }
+
+    /// Any failure, all fields given (LOCAL STAND-IN for the shared contract).
+    ///
+    /// ```
+    /// use tapesync::core::{engine::Failure, error_class::{ErrorClass, ErrorCode}};
+    /// let f = Failure::new(ErrorClass::Retryable, ErrorCode::Remote, Some(200), "bad answer");
+    /// assert_eq!(f.status, Some(200));
+    /// ```
+    pub fn new(
+        class: ErrorClass,
+        code: ErrorCode,
+        status: Option<u16>,
+        message: impl Into<String>,
+    ) -> Self {
+        Failure {
+            class,
+            code,
+            status,
+            message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    /// No answer (LOCAL STAND-IN for the shared contract).
+    ///
+    /// ```
+    /// use tapesync::core::{engine::Failure, error_class::ErrorCode};
+    /// assert_eq!(Failure::network("offline").code, ErrorCode::Network);
+    /// ```
+    pub fn network(message: impl Into<String>) -> Self {
+        Failure::new(ErrorClass::Retryable, ErrorCode::Network, None, message)
+    }
+
+    /// The same failure with the server's `Retry-After` (LOCAL STAND-IN for the shared contract).
+    ///
+    /// ```
+    /// use tapesync::core::engine::Failure;
+    /// assert_eq!(Failure::network("x").with_retry_after(Some(5)).retry_after_ms, Some(5));
+    /// ```
+    pub fn with_retry_after(mut self, retry_after_ms: Option<u64>) -> Self {
+        self.retry_after_ms = retry_after_ms;
+        self
     }
 
     /// A failed local transaction (IndexedDB): retrying in the same round does not help.
@@ -258,6 +311,8 @@ impl Failure {
     pub fn local(message: &str) -> Self {
         Failure {
             class: ErrorClass::Permanent,
+            code: ErrorCode::Internal,
+            status: None,
             message: message.to_owned(),
             retry_after_ms: None,
         }

@@ -5,6 +5,62 @@
 
 use serde::{Deserialize, Serialize};
 
+/// What kind of failure it was, for the app (stable names; serialised as these names).
+///
+/// LOCAL STAND-IN on the wire branch, to compile against the shared contract: the core helper's
+/// version replaces it.
+///
+/// ```
+/// use tapesync::core::error_class::ErrorCode;
+/// assert_eq!(ErrorCode::Forbidden.as_str(), "Forbidden");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// No answer: offline, connection dropped, timed out.
+    Network,
+    /// 401: the token was refused.
+    Unauthorized,
+    /// 403: the rules refused.
+    Forbidden,
+    /// 404.
+    NotFound,
+    /// 400, 413, 422: the request itself is wrong.
+    InvalidArgument,
+    /// 409, 412.
+    Conflict,
+    /// Local storage is full.
+    QuotaExceeded,
+    /// Local storage cannot be used.
+    StorageUnavailable,
+    /// Any other failure of the cloud (5xx, other 4xx, an answer that does not hold up).
+    Remote,
+    /// A bug.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code's name.
+    ///
+    /// ```
+    /// use tapesync::core::error_class::ErrorCode;
+    /// assert_eq!(ErrorCode::Network.as_str(), "Network");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Network => "Network",
+            ErrorCode::Unauthorized => "Unauthorized",
+            ErrorCode::Forbidden => "Forbidden",
+            ErrorCode::NotFound => "NotFound",
+            ErrorCode::InvalidArgument => "InvalidArgument",
+            ErrorCode::Conflict => "Conflict",
+            ErrorCode::QuotaExceeded => "QuotaExceeded",
+            ErrorCode::StorageUnavailable => "StorageUnavailable",
+            ErrorCode::Remote => "Remote",
+            ErrorCode::Internal => "Internal",
+        }
+    }
+}
+
 /// How the engine reacts to a failed request.
 ///
 /// ```
