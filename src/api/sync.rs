@@ -18,6 +18,7 @@ use crate::browser::driver::{self, RoundOptions};
 use crate::browser::error::{Code, Error, Result};
 use crate::browser::lock;
 use crate::browser::remote::auth::Auth;
+use crate::browser::remote::check_base_url;
 use crate::browser::remote::firebase::{Firebase, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS};
 use crate::browser::store::{set, Store};
 use crate::browser::triggers::{Trigger, TriggerOptions, Triggers};
@@ -86,11 +87,7 @@ impl FirebaseRemote {
         let base = o
             .string("baseUrl")?
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(Error::invalid(format!(
-                "{what}.baseUrl must be an http(s) URL"
-            )));
-        }
+        check_base_url(&base).map_err(|why| Error::invalid(format!("{what}.baseUrl {why}")))?;
         let timeout = o
             .positive_int("timeoutMs", 3_600_000)?
             .unwrap_or(DEFAULT_TIMEOUT_MS);

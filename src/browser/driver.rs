@@ -17,7 +17,7 @@ use super::events::ChangeKind;
 use super::idb;
 use super::landing::Landing;
 use super::platform;
-use super::remote::firebase::Firebase;
+use super::remote::firebase::{self, Firebase};
 use super::remote::http::Failure as HttpFailure;
 use super::remote::{Upload, UploadSession};
 use super::schema::{BLOBS, BY_WORK, META, RECORDINGS, SYNC, UPLOADS};
@@ -225,10 +225,9 @@ pub fn failure_code(message: &str) -> &'static str {
     }
 }
 
+/// The remote's failure as the engine's: the one conversion, status and code as data.
 fn failed(f: HttpFailure) -> Outcome {
-    let mut failure = Failure::http(f.status(), &f.to_string());
-    failure.retry_after_ms = f.retry_after_ms();
-    Outcome::Failed(failure)
+    Outcome::Failed(firebase::to_core(&f))
 }
 
 fn local_failure(e: Error) -> Outcome {
@@ -450,10 +449,15 @@ fn save_session(store: Rc<Store>, key: String, session: Option<UploadSession>) {
     });
 }
 
-/// Downloads audio straight into the store: the Blob never enters wasm memory.
+/// Downloads audio straight into the store: the Blob never enters wasm memory whole.
 async fn download(io: &Io, key: &str, recording: &RecordingId, hash: &ContentHash) -> Outcome {
     let store = &io.store;
-    let blob = match io.remote.get_blob(key, io.options.signal.as_ref()).await {
+    // Checked against `hash` before it lands; a mismatch fails (Retryable) and is downloaded again.
+    let blob = match io
+        .remote
+        .get_audio(key, hash, io.options.signal.as_ref())
+        .await
+    {
         Ok(b) => b,
         Err(HttpFailure::Status { status: 404, .. }) => return Outcome::NotFound,
         Err(e) => return failed(e),
