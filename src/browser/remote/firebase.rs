@@ -149,12 +149,11 @@ impl Firebase {
         let response = self
             .call(|| RequestBuilder::new(&url), None, cancel)
             .await?;
-        let status = response.status();
         let text = response
             .text()
             .await
             .map_err(|e| Failure::Network(e.to_string()))?;
-        parse_listing(&text, &prefix).map_err(|why| Failure::invalid(status, why))
+        parse_listing(&text, &prefix).map_err(Failure::invalid)
     }
 
     /// Whether `url` (handed to us by the server) is on the configured origin, so it may get
@@ -208,12 +207,11 @@ impl Firebase {
             Err(Failure::Status { status: 404, .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let status = response.status();
         let meta = read_object(response).await?;
         self.check_object(&meta, key)
             .and_then(|()| object_size(&meta))
             .map(Some)
-            .map_err(|why| Failure::invalid(status, why))
+            .map_err(Failure::invalid)
     }
 
     /// A recording's audio as a `Blob`, checked: its SHA-256 must be `hash` (computed in bounded
@@ -239,7 +237,6 @@ impl Firebase {
                 cancel,
             )
             .await?;
-        let status = response.status();
         let raw: web_sys::Response = response.into();
         // A body cut short fails here, as a network failure.
         let read = raw.blob().map_err(|e| Failure::Network(js_text(&e)))?;
@@ -248,20 +245,17 @@ impl Firebase {
             .map_err(|e| Failure::Network(js_text(&e)))?
             .into();
         let got = hash::digest_hex(&blob).await.map_err(|e| {
-            Failure::invalid(
-                status,
-                format!("the downloaded audio could not be read: {}", js_text(&e)),
-            )
+            Failure::invalid(format!(
+                "the downloaded audio could not be read: {}",
+                js_text(&e)
+            ))
         })?;
         if got != expected.as_str() {
-            return Err(Failure::invalid(
-                status,
-                format!(
-                    "the downloaded audio ({} bytes) has SHA-256 {got}, not {}",
-                    blob.size(),
-                    expected.as_str()
-                ),
-            ));
+            return Err(Failure::invalid(format!(
+                "the downloaded audio ({} bytes) has SHA-256 {got}, not {}",
+                blob.size(),
+                expected.as_str()
+            )));
         }
         Ok(blob)
     }
@@ -359,11 +353,11 @@ impl Firebase {
                         on_progress(&UploadSession { sent: size, ..s });
                         return Ok(());
                     }
-                    Err(Failure::Invalid { .. }) => None,
+                    Err(Failure::Invalid(_)) => None,
                     Err(e) => return Err(e),
                 },
                 // Expired, cancelled, or an answer that cannot be true: start over.
-                Ok(Session::Gone) | Err(Failure::Invalid { .. }) => None,
+                Ok(Session::Gone) | Err(Failure::Invalid(_)) => None,
                 Err(e) => return Err(e),
             },
             None => None,
@@ -376,6 +370,9 @@ impl Firebase {
             }
         };
         on_progress(&session);
+        // Requests that failed without the server gaining a byte, in a row: a few are a flaky
+        // connection, more are the engine's to retry later, with backoff.
+        let mut stalls = 0;
         loop {
             let end = (session.sent + chunk).min(size);
             let last = end >= size;
@@ -417,9 +414,19 @@ impl Firebase {
                 }
                 // A stalled or dropped request: ask what arrived and go on from there (the
                 // emulator appends whatever it is sent, so resending blindly would corrupt).
-                Err(Failure::Timeout | Failure::Network(_)) => {
+                Err(e @ (Failure::Timeout | Failure::Network(_))) => {
                     match self.query(&session.url, size, cancel).await? {
-                        Session::Active(sent) => session.sent = sent as f64,
+                        Session::Active(sent) => {
+                            stalls = if sent as f64 > session.sent {
+                                0
+                            } else {
+                                stalls + 1
+                            };
+                            if stalls >= 3 {
+                                return Err(e);
+                            }
+                            session.sent = sent as f64;
+                        }
                         Session::Final => {
                             self.confirm(key, size, cancel).await?;
                             session.sent = size;
@@ -463,17 +470,14 @@ impl Firebase {
                 cancel,
             )
             .await?;
-        let status = response.status();
         let upload_url = response.headers().get("X-Goog-Upload-URL").ok_or_else(|| {
             Failure::invalid(
-                status,
                 "the resumable upload started without an X-Goog-Upload-URL (is CORS exposing it?)",
             )
         })?;
         let _ = response.text().await;
         if !self.ours(&upload_url) {
             return Err(Failure::invalid(
-                status,
                 "the server's resumable upload URL is not on the configured origin",
             ));
         }
@@ -513,7 +517,6 @@ impl Firebase {
             }) => return Ok(Session::Gone),
             Err(e) => return Err(e),
         };
-        let status = response.status();
         let headers = response.headers();
         let state = headers
             .get("X-Goog-Upload-Status")
@@ -525,11 +528,10 @@ impl Firebase {
             Some("cancelled") => Ok(Session::Gone),
             Some("active") | None => wire::check_received(received.as_deref(), size as u64)
                 .map(Session::Active)
-                .map_err(|why| Failure::invalid(status, why)),
-            Some(other) => Err(Failure::invalid(
-                status,
-                format!("the upload session's status is {other:?}"),
-            )),
+                .map_err(Failure::invalid),
+            Some(other) => Err(Failure::invalid(format!(
+                "the upload session's status is {other:?}"
+            ))),
         }
     }
 
@@ -543,12 +545,10 @@ impl Firebase {
     ) -> Result<(), Failure> {
         match self.head(key, cancel).await? {
             Some(got) if got as f64 == size => Ok(()),
-            Some(got) => Err(Failure::invalid(
-                200,
-                format!("the finished upload holds {got} bytes of {size}"),
-            )),
+            Some(got) => Err(Failure::invalid(format!(
+                "the finished upload holds {got} bytes of {size}"
+            ))),
             None => Err(Failure::invalid(
-                404,
                 "the upload was finalized but there is no such object",
             )),
         }
@@ -561,14 +561,12 @@ impl Firebase {
     /// compared: computing them would take another full read of every recording and a new crate.)
     /// Reading the answer to the end also hands its connection back for the next request.
     async fn stored(&self, response: Response, key: &str, size: f64) -> Result<(), Failure> {
-        let status = response.status();
         let state = response.headers().get("X-Goog-Upload-Status");
         let meta = read_object(response).await?;
         if let Some(state) = state.filter(|s| !s.trim().eq_ignore_ascii_case("final")) {
-            return Err(Failure::invalid(
-                status,
-                format!("the upload's last answer says it is {state:?}, not final"),
-            ));
+            return Err(Failure::invalid(format!(
+                "the upload's last answer says it is {state:?}, not final"
+            )));
         }
         self.check_object(&meta, key)
             .and_then(|()| object_size(&meta))
@@ -576,7 +574,7 @@ impl Firebase {
                 true => Ok(()),
                 false => Err(format!("the server stored {got} bytes of {size}")),
             })
-            .map_err(|why| Failure::invalid(status, why))
+            .map_err(Failure::invalid)
     }
 
     /// Whether object metadata names `key` in our bucket.
@@ -621,7 +619,6 @@ impl Firebase {
 /// The object metadata JSON of an answer; a body that is not a JSON object is an answer that
 /// does not hold up.
 async fn read_object(response: Response) -> Result<serde_json::Value, Failure> {
-    let status = response.status();
     let text = response
         .text()
         .await
@@ -629,7 +626,6 @@ async fn read_object(response: Response) -> Result<serde_json::Value, Failure> {
     match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(v) if v.is_object() => Ok(v),
         _ => Err(Failure::invalid(
-            status,
             "the server's answer is not object metadata",
         )),
     }

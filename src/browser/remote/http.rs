@@ -24,15 +24,11 @@ pub enum Failure {
         /// wire), in milliseconds.
         retry_after_ms: Option<u64>,
     },
-    /// The server answered `status` (a success), but the answer does not hold up: an upload it
-    /// does not confirm, a download whose bytes are not the ones asked for, an offset out of
-    /// bounds, a body that cannot be read. Retried: the next attempt may get a good answer.
-    Invalid {
-        /// The status of the answer that did not hold up.
-        status: u16,
-        /// What did not hold up.
-        message: String,
-    },
+    /// The server answered with a success, but the answer does not hold up: an upload it does
+    /// not confirm, a download whose bytes are not the ones asked for, an offset out of bounds,
+    /// a body that cannot be read. Retryable, code Remote, and no status: what the server did is
+    /// not known (for a write, the engine asks with a metadata read before sending it again).
+    Invalid(String),
     /// No answer: the network is down, the connection dropped, CORS refused it.
     Network(String),
     /// No answer within the deadline: a stalled transfer.
@@ -55,16 +51,13 @@ impl Failure {
         }
     }
 
-    /// An answer with `status` that does not hold up (see [`Failure::Invalid`]).
+    /// An answer that does not hold up (see [`Failure::Invalid`]).
     ///
     /// ```text
-    /// Failure::invalid(200, "the server stored 3 bytes of 4")
+    /// Failure::invalid("the server stored 3 bytes of 4")
     /// ```
-    pub fn invalid(status: u16, message: impl Into<String>) -> Self {
-        Failure::Invalid {
-            status,
-            message: message.into(),
-        }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Failure::Invalid(message.into())
     }
 
     /// The server's `Retry-After`, in milliseconds.
@@ -79,15 +72,15 @@ impl Failure {
         }
     }
 
-    /// The HTTP status of the answer: `None` when there was none (network failures, timeouts,
-    /// cancellation).
+    /// The HTTP status of the failure: `None` when there was no answer (network failures,
+    /// timeouts, cancellation) or its outcome is unknown ([`Failure::Invalid`]).
     ///
     /// ```text
     /// Failure::Network("offline".into()).status() == None
     /// ```
     pub fn status(&self) -> Option<u16> {
         match self {
-            Failure::Status { status, .. } | Failure::Invalid { status, .. } => Some(*status),
+            Failure::Status { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -114,10 +107,10 @@ impl Failure {
                 message.as_str(),
             )
             .with_retry_after(*retry_after_ms),
-            Failure::Invalid { status, message } => CoreFailure::new(
+            Failure::Invalid(message) => CoreFailure::new(
                 ErrorClass::Retryable,
                 ErrorCode::Remote,
-                Some(*status),
+                None,
                 message.as_str(),
             ),
             Failure::Network(m) => CoreFailure::network(m.as_str()),
@@ -133,9 +126,7 @@ impl std::fmt::Display for Failure {
             Failure::Status {
                 status, message, ..
             } => write!(f, "{message} (status {status})"),
-            Failure::Invalid { status, message } => {
-                write!(f, "{message} (in an answer with status {status})")
-            }
+            Failure::Invalid(m) => write!(f, "an answer that does not hold up: {m}"),
             Failure::Network(m) => write!(f, "network error: {m}"),
             Failure::Timeout => f.write_str("no answer before the deadline"),
             Failure::Aborted => f.write_str("aborted"),
