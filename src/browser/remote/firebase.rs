@@ -162,7 +162,8 @@ impl Firebase {
         wire::same_origin(url, &self.base)
     }
 
-    /// The bytes of a small object (a log segment).
+    /// The bytes of a small object (a log segment). Bypasses the HTTP cache: a segment found
+    /// unreadable is read again later, and must not be replayed from the cache then.
     ///
     /// ```text
     /// let bytes = remote.get_bytes("log/d1/00000000000000000000.json", signal).await?;
@@ -174,7 +175,11 @@ impl Firebase {
     ) -> Result<Vec<u8>, Failure> {
         let url = format!("{}?alt=media", self.object_url(key));
         let response = self
-            .call(|| RequestBuilder::new(&url), None, cancel)
+            .call(
+                || RequestBuilder::new(&url).cache(RequestCache::NoStore),
+                None,
+                cancel,
+            )
             .await?;
         response
             .binary()
