@@ -167,6 +167,13 @@ impl RecordingStore {
                 tags: o.strings("tags")?,
                 custom: o.json_object("custom")?,
             };
+            // Each field on its own here; the store checks the recording they make together.
+            check_limits(
+                what,
+                patch.name.as_deref(),
+                patch.tags.as_deref().unwrap_or_default(),
+                patch.custom.as_ref(),
+            )?;
             store.update(&id, patch).await
         })
     }
@@ -467,7 +474,7 @@ pub(crate) fn new_recording(
         ),
         None => None,
     };
-    Ok(NewRecording {
+    let new = NewRecording {
         id,
         name: o.string("name")?,
         mime_type: o.string("mimeType")?,
@@ -475,7 +482,29 @@ pub(crate) fn new_recording(
         created_at: o.time("createdAt")?,
         tags: o.strings("tags")?.unwrap_or_default(),
         custom: o.json_object("custom")?,
-    })
+    };
+    check_limits(what, new.name.as_deref(), &new.tags, new.custom.as_ref())?;
+    Ok(new)
+}
+
+/// Refuses metadata that sync could not carry (`core::limits`), before anything is written: a
+/// recording accepted here must be publishable and readable on every device.
+pub(crate) fn check_limits(
+    what: &str,
+    name: Option<&str>,
+    tags: &[String],
+    custom: Option<&JsValue>,
+) -> Result<()> {
+    let custom = match custom {
+        Some(c) => crate::browser::entries::from_js(c.clone(), "custom").map_err(|_| {
+            Error::invalid(format!(
+                "{what}.custom must be a plain object of JSON values"
+            ))
+        })?,
+        None => serde_json::Map::new(),
+    };
+    crate::core::limits::check_metadata(name.unwrap_or_default(), tags, &custom)
+        .map_err(|e| Error::invalid(format!("{what}: {e}")))
 }
 
 impl RecordingStore {

@@ -17,11 +17,12 @@ use super::options::Options;
 use crate::browser::driver::{self, RoundOptions};
 use crate::browser::error::{Code, Error, Result};
 use crate::browser::remote::auth::Auth;
+use crate::browser::remote::check_base_url;
 use crate::browser::remote::firebase::{Firebase, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS};
 use crate::browser::store::{set, Store};
 use crate::browser::triggers::{Trigger, TriggerOptions, Triggers};
 use crate::browser::{account, lock};
-use crate::core::engine::Direction;
+use crate::core::engine::{Direction, Report, RoundOutcome};
 use crate::core::layout::Layout;
 use crate::core::merge::{MergeConfig, Policy};
 
@@ -86,11 +87,7 @@ impl FirebaseRemote {
         let base = o
             .string("baseUrl")?
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(Error::invalid(format!(
-                "{what}.baseUrl must be an http(s) URL"
-            )));
-        }
+        check_base_url(&base).map_err(|why| Error::invalid(format!("{what}.baseUrl {why}")))?;
         let timeout = o
             .positive_int("timeoutMs", 3_600_000)?
             .unwrap_or(DEFAULT_TIMEOUT_MS);
@@ -182,11 +179,8 @@ pub(crate) struct Hub {
     running: Cell<bool>,
     follow_up: RefCell<Option<Job>>,
     online: Cell<Option<bool>>,
-    /// When automatic rounds may run again after rounds that ended early (ms since 1970).
-    retry_at: Cell<Option<f64>>,
-    /// The last round stopped on a failure only the app can fix (e.g. Forbidden): local changes
-    /// do not start pushes until the app syncs again.
-    stopped: Cell<bool>,
+    /// The store's engine, kept across rounds (its backoff and its stopped state).
+    syncer: driver::Syncer,
 }
 
 impl Hub {
@@ -196,8 +190,7 @@ impl Hub {
             running: Cell::new(false),
             follow_up: RefCell::new(None),
             online: Cell::new(None),
-            retry_at: Cell::new(None),
-            stopped: Cell::new(false),
+            syncer: driver::Syncer::default(),
         })
     }
 
@@ -211,23 +204,6 @@ impl Hub {
                 .and_then(|v| v.as_bool())
                 .unwrap_or(true)
         })
-    }
-
-    /// Whether an automatic sync started by `trigger` may run now. While rounds keep ending
-    /// early, automatic ones wait for the backoff (the retry timer runs them), except when the
-    /// network just came back; after a stopped round, local changes wait for the app.
-    fn may_run(&self, trigger: Trigger) -> bool {
-        if !self.online() {
-            return false;
-        }
-        if trigger == Trigger::Change && self.stopped.get() {
-            return false;
-        }
-        let backing_off = self
-            .retry_at
-            .get()
-            .is_some_and(|at| js_sys::Date::now() < at);
-        !backing_off || matches!(trigger, Trigger::Online | Trigger::Retry)
     }
 
     pub(crate) fn set_online(&self, online: bool) {
@@ -301,7 +277,7 @@ impl Hub {
         self.running.set(false);
     }
 
-    async fn run(&self, job: &Job) -> Result<JsValue> {
+    async fn run(self: &Rc<Self>, job: &Job) -> Result<JsValue> {
         if !self.online() {
             self.state("offline", JsValue::NULL);
             return Err(Error::new(
@@ -310,22 +286,22 @@ impl Hub {
             ));
         }
         account::bind(&self.store, &job.target.binding).await?;
-        if job.explicit {
-            self.stopped.set(false);
-        }
-        self.state("syncing", JsValue::NULL);
-        let outcome: Rc<RefCell<Option<Result<JsValue>>>> = Rc::new(RefCell::new(None));
+        let outcome: Rc<RefCell<Option<Result<Option<Report>>>>> = Rc::new(RefCell::new(None));
         let work = {
-            let (store, remote, round, outcome) = (
-                self.store.clone(),
+            let (hub, remote, round, explicit, outcome) = (
+                self.clone(),
                 job.target.remote.clone(),
                 job.round.clone(),
+                job.explicit,
                 outcome.clone(),
             );
             async move {
-                let result = driver::run_round(&store, &remote, &round)
-                    .await
-                    .map(|r| driver::report_to_js(&r.report, &r.failures));
+                let result = hub
+                    .syncer
+                    .round(&hub.store, &remote, &round, explicit, || {
+                        hub.state("syncing", JsValue::NULL)
+                    })
+                    .await;
                 *outcome.borrow_mut() = Some(result);
                 Ok(JsValue::UNDEFINED)
             }
@@ -337,43 +313,32 @@ impl Hub {
             (None, Err(e)) => Err(Error::from_js("waiting for the sync lock", &e)),
             (None, Ok(_)) => Err(Error::new(Code::Internal, "the sync did not run")),
         };
-        let kind = |report: &JsValue| {
-            Reflect::get(report, &"outcome".into())
-                .and_then(|o| Reflect::get(&o, &"kind".into()))
-                .ok()
-                .and_then(|k| k.as_string())
-                .unwrap_or_default()
+        let report = match result {
+            // An automatic round that waits for its retry, or for the app: nothing ran.
+            Ok(None) => return Ok(JsValue::NULL),
+            Ok(Some(report)) if report.outcome == RoundOutcome::Cancelled => {
+                self.state("idle", JsValue::NULL);
+                return Err(Error::new(Code::Aborted, "the sync was cancelled"));
+            }
+            Ok(Some(report)) => report,
+            Err(e) => {
+                self.state("error", to_js(e.clone()));
+                return Err(e);
+            }
         };
-        let result = result.and_then(|report| {
-            if kind(&report) == "cancelled" {
-                Err(Error::new(Code::Aborted, "the sync was cancelled"))
-            } else {
-                Ok(report)
-            }
-        });
-        match &result {
-            Ok(report) => {
-                let kind = kind(report);
-                let retry_at = Reflect::get(report, &"outcome".into())
-                    .and_then(|o| Reflect::get(&o, &"retryAt".into()))
-                    .ok()
-                    .and_then(|t| t.as_f64());
-                self.retry_at.set(retry_at.filter(|_| kind == "incomplete"));
-                self.stopped.set(kind == "stopped");
-                self.state(
-                    if kind == "complete" { "idle" } else { "error" },
-                    report.clone(),
-                );
-            }
-            Err(e) if e.code == Code::Aborted => self.state("idle", JsValue::NULL),
-            Err(e) => self.state("error", to_js(e.clone())),
-        }
-        result
+        let js = driver::report_to_js(&report);
+        let state = if report.outcome.is_complete() {
+            "idle"
+        } else {
+            "error"
+        };
+        self.state(state, js.clone());
+        Ok(js)
     }
 
-    /// When automatic rounds may run again, if rounds have been ending early.
+    /// When automatic rounds may run again, if rounds have been ending early (ms since 1970).
     fn retry_at(&self) -> Option<f64> {
-        self.retry_at.get()
+        self.syncer.retry_at().map(|t| t as f64)
     }
 
     /// Fires `syncstate` with `{ state, report }`.
@@ -473,7 +438,9 @@ impl AutoSync {
             let itself = itself.clone();
             move |trigger: Trigger| {
                 let Some(hub) = hub.upgrade() else { return };
-                if !hub.may_run(trigger) {
+                // Offline: the `onOnline` trigger runs it when the network is back. Backoff and
+                // a stopped round are the engine's to decide (`start_automatic`).
+                if !hub.online() {
                     return;
                 }
                 let mut round = round.clone();

@@ -2,12 +2,13 @@
 //! engine's operations, feeds their outcomes back with the time, and sleeps until the engine's
 //! next wake-up. All decisions are the engine's; this module only does IO.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use futures::future::{join_all, select, Either, LocalBoxFuture};
 use futures::stream::{FuturesUnordered, StreamExt};
-use js_sys::{Object, Reflect};
+use js_sys::Object;
 use wasm_bindgen::JsValue;
 use web_sys::{AbortSignal, IdbTransactionMode as Mode};
 
@@ -18,7 +19,7 @@ use super::hashing;
 use super::idb;
 use super::landing::Landing;
 use super::platform;
-use super::remote::firebase::Firebase;
+use super::remote::firebase::{self, Firebase};
 use super::remote::http::Failure as HttpFailure;
 use super::remote::{Upload, UploadSession};
 use super::schema::{BLOBS, BY_WORK, META, RECORDINGS, SYNC, UPLOADS};
@@ -26,7 +27,8 @@ use super::staging::{Staged, Staging, READ_AHEAD};
 use super::store::{set, Store};
 use crate::core::commit::{Commit, Ran};
 use crate::core::engine::{
-    Body, Direction, Engine, EngineConfig, Event, Failure, Op, OpId, Outcome, QueuedUpload, Report,
+    Body, Direction, Engine, EngineConfig, Event, Failure, Op, OpId, Outcome, QueuedUpload,
+    RecordingFailure, Report,
 };
 use crate::core::entry::LocalEntry;
 use crate::core::fields::ContentHash;
@@ -48,41 +50,88 @@ pub struct RoundOptions {
     pub signal: Option<AbortSignal>,
 }
 
-/// What a round did: the engine's report and the messages of recordings that failed.
-pub struct RoundResult {
-    /// The engine's report.
-    pub report: Report,
-    /// `(recording id, message)` of each recording that failed for good.
-    pub failures: Vec<(String, String)>,
+/// A store's sync engine, kept from one round to the next so that what it learnt survives them:
+/// how long to back off while the cloud keeps failing, and that a stopped round waits for the
+/// app. Only one round runs at a time (the caller sees to it); the engine is taken out for it.
+#[derive(Default)]
+pub struct Syncer {
+    engine: RefCell<Option<Engine>>,
 }
 
-/// Runs one sync round of `store` with `remote`.
-pub async fn run_round(
+impl Syncer {
+    /// When automatic rounds may run again, while rounds keep ending early (ms since 1970).
+    pub fn retry_at(&self) -> Option<u64> {
+        self.engine.borrow().as_ref().and_then(Engine::retry_at)
+    }
+
+    /// Runs one sync round of `store` with `remote`, calling `on_start` once it starts.
+    /// `explicit`: the app asked for it, so it runs even while the engine backs off or after a
+    /// stopped round; an automatic round may not start then (`Ok(None)`).
+    pub async fn round(
+        &self,
+        store: &Rc<Store>,
+        remote: &Rc<Firebase>,
+        options: &RoundOptions,
+        explicit: bool,
+        on_start: impl FnOnce(),
+    ) -> Result<Option<Report>> {
+        let meta = {
+            let tx = store.tx(&[META], Mode::Readonly)?;
+            let meta = entries::read_meta(&tx.store(META)?, store.device()).await?;
+            tx.finish("reading sync meta").await?;
+            meta
+        };
+        let mut engine = self.engine.borrow_mut().take().unwrap_or_else(|| {
+            Engine::new(
+                EngineConfig::default(),
+                meta.clone(),
+                u64::from_le_bytes(platform::random_bytes()),
+            )
+        });
+        // Another tab or worker may have synced since this engine's last round.
+        engine.load_meta(meta);
+        engine.configure(options.merge, options.concurrency);
+        let started = if explicit {
+            engine.start(options.direction, now());
+            true
+        } else {
+            engine.start_automatic(options.direction, now())
+        };
+        let result = if started {
+            on_start();
+            run_round(store, remote, options, &mut engine)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        };
+        *self.engine.borrow_mut() = Some(engine);
+        result
+    }
+}
+
+/// Drives the round `engine` just started to its end and returns its report.
+async fn run_round(
     store: &Rc<Store>,
     remote: &Rc<Firebase>,
     options: &RoundOptions,
-) -> Result<RoundResult> {
+    engine: &mut Engine,
+) -> Result<Report> {
     // Recordings saved in any context but not hashed yet are not known to the engine: hash them
     // first, so that the round pushes everything saved before it started.
-    let mut failures = Vec::new();
+    let mut unhashable = Vec::new();
     if options.direction != Direction::Pull {
         for (id, e) in hashing::drain(store).await? {
-            failures.push((id, e.to_string()));
+            if let Ok(id) = RecordingId::parse(&id) {
+                unhashable.push(RecordingFailure {
+                    id,
+                    code: e.code.to_core(),
+                    status: None,
+                    message: e.message,
+                });
+            }
         }
     }
-    let meta = {
-        let tx = store.tx(&[META], Mode::Readonly)?;
-        let meta = entries::read_meta(&tx.store(META)?, store.device()).await?;
-        tx.finish("reading sync meta").await?;
-        meta
-    };
-    let cfg = EngineConfig {
-        merge: options.merge,
-        max_in_flight: options.concurrency.max(1),
-        ..EngineConfig::default()
-    };
-    let mut engine = Engine::new(cfg, meta, u64::from_le_bytes(platform::random_bytes()));
-    engine.start(options.direction, now());
     let mut in_flight: FuturesUnordered<LocalBoxFuture<'static, (OpId, Outcome)>> =
         FuturesUnordered::new();
     let io = Rc::new(Io {
@@ -112,9 +161,6 @@ pub async fn run_round(
             in_flight.push(Box::pin(async move { (id, work.await) }));
         }
         while let Some(event) = engine.poll_event() {
-            if let Event::RecordingFailed { recording, message } = &event {
-                failures.push((recording.to_string(), message.clone()));
-            }
             if let Event::Done(r) = event {
                 report = Some(r);
             } else {
@@ -124,10 +170,11 @@ pub async fn run_round(
         if report.is_some() && in_flight.is_empty() {
             break;
         }
-        let wake = engine.next_wakeup();
+        // The engine's wake-up during a round is a retry coming due; once it has reported, the
+        // next round is the caller's to start.
+        let wake = engine.next_wakeup().filter(|_| report.is_none());
         if in_flight.is_empty() {
             let Some(at) = wake else {
-                // Nothing running and nothing scheduled: the engine is done without a report.
                 break;
             };
             sleep_until(at, options.signal.as_ref()).await;
@@ -152,9 +199,19 @@ pub async fn run_round(
             engine.on_result(id, outcome, now());
         }
     }
-    let report = report
+    let mut report = report
         .ok_or_else(|| Error::new(Code::Internal, "the sync round ended without a report"))?;
-    Ok(RoundResult { report, failures })
+    for failure in unhashable {
+        announce(
+            store,
+            Event::RecordingFailed {
+                recording: failure.id.clone(),
+                failure: Failure::local(failure.code, failure.message.clone()),
+            },
+        );
+        report.failed.push(failure);
+    }
+    Ok(report)
 }
 
 fn now() -> u64 {
@@ -201,46 +258,35 @@ fn announce(store: &Store, event: Event) {
             );
             store.events().emit("syncconflict", &detail);
         }
-        Event::RecordingFailed { recording, message } => {
+        Event::RecordingFailed { recording, failure } => {
             set(&detail, "id", recording.as_str());
-            set(&detail, "code", failure_code(&message));
-            set(&detail, "message", message);
+            set(&detail, "code", failure.code.as_str());
+            set(&detail, "status", status_js(failure.status));
+            set(&detail, "message", failure.message);
             store.events().emit("syncfailure", &detail);
         }
-        Event::LogUnreadable { device, message } => {
-            set(&detail, "device", device.as_str());
-            set(&detail, "message", message);
+        Event::LogUnreadable(u) => {
+            set(&detail, "device", u.device.as_str());
+            set(&detail, "seq", u.seq as f64);
+            set(&detail, "code", "Remote");
+            set(&detail, "message", u.reason);
             store.events().emit("syncfailure", &detail);
         }
         Event::Started | Event::Done(_) => {}
     }
 }
 
-/// The stable code of a recording's failure message, as the engine wrote it ("HTTP 403: ...").
-pub fn failure_code(message: &str) -> &'static str {
-    let status = message
-        .strip_prefix("HTTP ")
-        .and_then(|m| m.get(..3))
-        .and_then(|s| s.parse::<u16>().ok());
-    match status {
-        Some(401) => "Unauthorized",
-        Some(403) => "Forbidden",
-        Some(404) => "NotFound",
-        Some(400 | 413 | 422) => "InvalidArgument",
-        Some(_) => "Remote",
-        None if message.starts_with("network") => "Network",
-        None => "Internal",
-    }
+fn status_js(status: Option<u16>) -> JsValue {
+    status.map(JsValue::from).unwrap_or(JsValue::NULL)
 }
 
+/// The remote's failure as the engine's: the one conversion, status and code as data.
 fn failed(f: HttpFailure) -> Outcome {
-    let mut failure = Failure::http(f.status(), &f.to_string());
-    failure.retry_after_ms = f.retry_after_ms();
-    Outcome::Failed(failure)
+    Outcome::Failed(firebase::to_core(&f))
 }
 
 fn local_failure(e: Error) -> Outcome {
-    Outcome::Failed(Failure::local(&e.to_string()))
+    Outcome::Failed(Failure::local(e.code.to_core(), e.message))
 }
 
 /// What the operations of one round share.
@@ -290,6 +336,11 @@ async fn perform(io: Rc<Io>, op: Op, next: Vec<QueuedUpload>) -> Outcome {
             recording,
             hash,
         } => download(&io, &key, &recording, &hash).await,
+        Op::Head { key } => match remote.head(&key, signal).await {
+            Ok(Some(size)) => Outcome::Exists { size },
+            Ok(None) => Outcome::NotFound,
+            Err(e) => failed(e),
+        },
         Op::Delete { key } => match remote.delete(&key, signal).await {
             Ok(()) => Outcome::Done,
             Err(e) => failed(e),
@@ -458,10 +509,15 @@ fn save_session(store: Rc<Store>, key: String, session: Option<UploadSession>) {
     });
 }
 
-/// Downloads audio straight into the store: the Blob never enters wasm memory.
+/// Downloads audio straight into the store: the Blob never enters wasm memory whole.
 async fn download(io: &Io, key: &str, recording: &RecordingId, hash: &ContentHash) -> Outcome {
     let store = &io.store;
-    let blob = match io.remote.get_blob(key, io.options.signal.as_ref()).await {
+    // Checked against `hash` before it lands; a mismatch fails (Retryable) and is downloaded again.
+    let blob = match io
+        .remote
+        .get_audio(key, hash, io.options.signal.as_ref())
+        .await
+    {
         Ok(b) => b,
         Err(HttpFailure::Status { status: 404, .. }) => return Outcome::NotFound,
         Err(e) => return failed(e),
@@ -487,8 +543,8 @@ async fn download(io: &Io, key: &str, recording: &RecordingId, hash: &ContentHas
 }
 
 /// The report as JS sees it: `{ pushed, pulled, uploaded, downloaded, deleted, conflicts, failed,
-/// outcome }`.
-pub fn report_to_js(report: &Report, failures: &[(String, String)]) -> JsValue {
+/// unreadable, outcome }`.
+pub fn report_to_js(report: &Report) -> JsValue {
     let out = Object::new();
     set(&out, "pushed", report.changes_pushed as f64);
     set(&out, "pulled", report.changes_pulled as f64);
@@ -496,21 +552,12 @@ pub fn report_to_js(report: &Report, failures: &[(String, String)]) -> JsValue {
     set(&out, "downloaded", report.blobs_downloaded as f64);
     set(&out, "deleted", report.blobs_deleted as f64);
     set(&out, "conflicts", report.conflicts as f64);
-    let failed = js_sys::Array::new();
-    for id in &report.failed {
-        let item = Object::new();
-        let message = failures
-            .iter()
-            .find(|(i, _)| i == id.as_str())
-            .map(|(_, m)| m.clone())
-            .unwrap_or_default();
-        set(&item, "id", id.as_str());
-        set(&item, "code", failure_code(&message));
-        set(&item, "message", message);
-        failed.push(&item);
+    for (key, value) in [
+        ("failed", entries::to_js(&report.failed)),
+        ("unreadable", entries::to_js(&report.unreadable)),
+        ("outcome", entries::to_js(&report.outcome)),
+    ] {
+        set(&out, key, value.unwrap_or(JsValue::NULL));
     }
-    set(&out, "failed", failed);
-    let outcome = entries::to_js(&report.outcome).unwrap_or(JsValue::NULL);
-    let _ = Reflect::set(&out, &"outcome".into(), &outcome);
     out.into()
 }

@@ -51,7 +51,26 @@ impl Code {
             Code::Internal => "Internal",
         }
     }
+
+    /// The sync core's code for this failure (a closed store or a cancelled step is
+    /// `StorageUnavailable` / `Internal` there: the core has no such states).
+    pub fn to_core(self) -> ErrorCode {
+        match self {
+            Code::InvalidArgument => ErrorCode::InvalidArgument,
+            Code::NotFound => ErrorCode::NotFound,
+            Code::Conflict => ErrorCode::Conflict,
+            Code::QuotaExceeded => ErrorCode::QuotaExceeded,
+            Code::StorageUnavailable | Code::Closed => ErrorCode::StorageUnavailable,
+            Code::Network => ErrorCode::Network,
+            Code::Unauthorized => ErrorCode::Unauthorized,
+            Code::Forbidden => ErrorCode::Forbidden,
+            Code::Remote => ErrorCode::Remote,
+            Code::Aborted | Code::Internal => ErrorCode::Internal,
+        }
+    }
 }
+
+use crate::core::error_class::ErrorCode;
 
 /// An error of the browser layer.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -16,6 +16,7 @@ use web_sys::{Blob, IdbTransactionMode as Mode};
 use super::entries;
 use super::error::{Code, Error, Result};
 use super::idb;
+use super::remote::wire::audio_mime;
 use super::schema::{BLOBS, RECORDINGS, SYNC};
 use super::store::{retype, Store};
 use crate::core::commit::audio_arrived;
@@ -38,7 +39,7 @@ pub struct Landing {
 }
 
 impl Landing {
-    /// Stores `blob` as the audio `hash` of `recording`, if the recording still wants that take
+    /// Stores `blob` (already checked against `hash`) as the audio `hash` of `recording`, if the recording still wants that take
     /// (it may have been deleted or re-recorded meanwhile), together with the other downloads
     /// waiting. Resolves once the transaction holding it committed.
     pub async fn store(
@@ -106,12 +107,15 @@ async fn write(store: &Store, batch: &[Arrival]) -> Result<()> {
         let Some(entry) = audio_arrived(entry, &a.hash) else {
             continue;
         };
-        // Keep the type the recording declares, whatever the server sent.
-        let mime = entry.public().map(|r| r.mime_type).unwrap_or_default();
-        let blob = if mime.is_empty() {
+        // The type the recording declares (another device's log says so), if it is audio;
+        // whatever the server sent is ignored. Anything else lands as application/octet-stream,
+        // so that a log cannot make the app treat the bytes as a page, an image or a script.
+        let declared = entry.public().map(|r| r.mime_type).unwrap_or_default();
+        let mime = audio_mime(&declared);
+        let blob = if a.blob.type_() == mime {
             a.blob.clone()
         } else {
-            retype(&a.blob, &mime)?
+            retype(&a.blob, mime)?
         };
         idb::issue(
             blobs.put_with_key(&blob, &a.recording.as_str().into()),

@@ -287,9 +287,18 @@ impl Store {
                     .await?;
                 entries::to_js(&entry.public().ok_or_else(|| not_found(id))?)?
             }
-            // Not hashed yet, so not known to sync: the entry made later starts from this record.
+            // Not hashed yet, so not known to sync: the entry made later starts from this record,
+            // which must stay within what sync carries.
             None => {
                 apply_patch(&record, patch);
+                let recording: crate::core::recording::Recording =
+                    entries::from_js(record.clone(), "recording")?;
+                crate::core::limits::check_metadata(
+                    &recording.name,
+                    &recording.tags,
+                    &recording.custom,
+                )
+                .map_err(|e| Error::invalid(format!("update changes: {e}")))?;
                 idb::issue(recordings.put(&record), context)?;
                 record
             }

@@ -1026,6 +1026,36 @@ impl Engine {
         }
     }
 
+    /// Sets the conflict handling and the parallelism of the rounds started from now on (each
+    /// sync the app asks for may choose its own); ignored while a round runs. The backoff state
+    /// is kept.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig}, merge::{MergeConfig, Policy}};
+    /// let mut e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// let merge = MergeConfig { policy: Policy::CloudWins, ..MergeConfig::default() };
+    /// e.configure(merge, 8);
+    /// assert_eq!(e.config().merge.policy, Policy::CloudWins);
+    /// assert_eq!(e.config().max_in_flight, 8);
+    /// ```
+    pub fn configure(&mut self, merge: MergeConfig, max_in_flight: usize) {
+        if self.round.is_none() {
+            self.cfg.merge = merge;
+            self.cfg.max_in_flight = max_in_flight.max(1);
+        }
+    }
+
+    /// The settings rounds run with.
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig}};
+    /// let e = Engine::new(EngineConfig::default(), SyncMeta::new(DeviceId::parse("d").unwrap()), 7);
+    /// assert_eq!(e.config().max_attempts, 5);
+    /// ```
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
     /// When the next automatic round may start, while the engine backs off after incomplete
     /// rounds (the driver sleeps until then and calls [`Engine::handle_timeout`]); `None` when it
     /// is not backing off (or a round runs).

@@ -7,6 +7,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import {
@@ -140,13 +141,16 @@ describe("rules runtime stand-in, over its stdin/stdout protocol", () => {
   const I = (v) => ({ int_value: v });
   const M = (fields) => ({ map_value: { fields } });
   const NULL = { null_value: null };
-  function variables(uid, resource) {
+  /** `existing`: the object already stored at the path (the emulator's `resource`), or none. */
+  function variables(uid, resource, path = "/b/bk/o/x", existing = null) {
+    const name = path.replace(/^\/b\/[^/]+\/o\//, "");
+    const object = (r) => M({ name: S(name), size: I(r.size), contentType: r.contentType === null ? NULL : S(r.contentType), metadata: M({}) });
     return {
-      resource: NULL,
+      resource: existing ? object(existing) : NULL,
       request: M({
         path: { path_value: { segments: [] } },
         time: { timestamp_value: "2024-01-01T00:00:00.000Z" },
-        resource: resource ? M({ name: S("x"), size: I(resource.size), contentType: resource.contentType === null ? NULL : S(resource.contentType), metadata: M({}) }) : NULL,
+        resource: resource ? object(resource) : NULL,
         auth: uid ? M({ uid: S(uid), token: M({ user_id: S(uid) }) }) : NULL,
       }),
     };
@@ -163,37 +167,85 @@ describe("rules runtime stand-in, over its stdin/stdout protocol", () => {
       assert.deepEqual(loaded, { id: 0, status: "ok", result: { rulesVersion: 2 }, errors: [], warnings: [] });
 
       const MiB = 1024 * 1024;
+      const H = "0123456789abcdef".repeat(4); // a content hash: 64 lowercase hex digits
+      const blob = `/b/bk/o/users/A/recordings/blobs/r1/${H}`;
+      const seg = "/b/bk/o/users/A/recordings/log/d1/00000000000000000007.json";
+      const audio = (contentType, size = 10) => ({ size, contentType });
+      const json = (size = 10, contentType = "application/json") => ({ size, contentType });
       const cases = [
-        // [path, method, uid, request.resource, expected]
-        ["/b/bk/o/users/A/recordings/blobs/r1/h", "get", "A", null, true],
-        ["/b/bk/o/users/A/recordings/blobs/r1/h", "get", "B", null, false],
-        ["/b/bk/o/users/A/recordings/blobs/r1/h", "get", null, null, false],
+        // [path, method, uid, request.resource, expected, existing object]
+        [blob, "get", "A", null, true],
+        [blob, "get", "B", null, false],
+        [blob, "get", null, null, false],
         ["/b/bk/o/users/A", "list", "A", null, true],
         ["/b/bk/o/users/A/recordings/log", "list", "A", null, true],
         ["/b/bk/o/users/A/recordings/log", "list", "B", null, false],
         ["/b/bk/o/users", "list", "A", null, false],
         ["/b/bk/o", "list", "A", null, false],
         ["/b/bk/o/elsewhere/x", "get", "A", null, false],
-        ["/b/bk/o/users/A/x", "create", "A", { size: 10, contentType: "audio/webm;codecs=opus" }, true],
-        ["/b/bk/o/users/A/x", "update", "A", { size: 10, contentType: "audio/mp4" }, true],
-        ["/b/bk/o/users/A/x", "create", "A", { size: 10, contentType: "application/json" }, true],
-        ["/b/bk/o/users/A/x", "create", "A", { size: 10, contentType: "application/json; charset=utf-8" }, true],
-        ["/b/bk/o/users/A/x", "create", "A", { size: 10, contentType: "application/jsonx" }, false],
-        ["/b/bk/o/users/A/x", "create", "A", { size: 10, contentType: "text/plain" }, false],
-        ["/b/bk/o/users/A/x", "create", "A", { size: 10, contentType: "video/audio/x" }, false],
-        ["/b/bk/o/users/A/x", "create", "A", { size: 10, contentType: null }, false],
-        ["/b/bk/o/users/A/x", "create", "A", { size: 500 * MiB - 1, contentType: "audio/ogg" }, true],
-        ["/b/bk/o/users/A/x", "create", "A", { size: 500 * MiB, contentType: "audio/ogg" }, false],
-        ["/b/bk/o/users/A/x", "create", "B", { size: 10, contentType: "audio/ogg" }, false],
-        ["/b/bk/o/users/A/x", "create", null, { size: 10, contentType: "audio/ogg" }, false],
-        ["/b/bk/o/users/A/x", "delete", "A", null, true],
-        ["/b/bk/o/users/A/x", "delete", "B", null, false],
+        // Audio: new objects under blobs/{recording}/{64 hex} only, audio types (and MediaRecorder's containers).
+        [blob, "create", "A", audio("audio/webm;codecs=opus"), true],
+        [blob, "create", "A", audio("audio/ogg"), true],
+        [blob, "create", "A", audio("audio/mp4"), true],
+        [blob, "create", "A", audio("video/webm;codecs=opus"), true],
+        [blob, "create", "A", audio("video/mp4"), true],
+        [blob, "create", "A", audio("application/ogg"), true],
+        [`/b/bk/o/users/A/blobs/r1/${H}`, "create", "A", audio("audio/ogg"), true], // prefix = users/{uid}
+        [`/b/bk/o/users/A/a/b/c/blobs/r1/${H}`, "create", "A", audio("audio/ogg"), true],
+        [blob, "create", "A", audio("audio/ogg"), false, audio("audio/ogg")], // no overwrite, even of the same type
+        [blob, "update", "A", audio("audio/ogg"), false, audio("audio/ogg")], // no metadata changes
+        [blob, "create", "A", audio("application/json"), false],
+        [blob, "create", "A", audio("text/plain"), false],
+        [blob, "create", "A", audio("text/html;x=audio/ogg"), false],
+        [blob, "create", "A", audio("video/quicktime"), false],
+        [blob, "create", "A", audio("image/png"), false],
+        [blob, "create", "A", audio("application/octet-stream"), false],
+        [blob, "create", "A", audio("audio/"), false],
+        [blob, "create", "A", audio(null), false],
+        [blob, "create", "A", audio("audio/ogg", 500 * MiB - 1), true],
+        [blob, "create", "A", audio("audio/ogg", 500 * MiB), false],
+        ["/b/bk/o/users/A/recordings/blobs/r1/abc", "create", "A", audio("audio/ogg"), false],
+        [`/b/bk/o/users/A/recordings/blobs/r1/${H.toUpperCase()}`, "create", "A", audio("audio/ogg"), false],
+        [`/b/bk/o/users/A/recordings/blobs/${H}`, "create", "A", audio("audio/ogg"), false],
+        [`/b/bk/o/users/A/recordings/blobs/r1/${H}/x`, "create", "A", audio("audio/ogg"), false],
+        [`/b/bk/o/users/A/recordings/log/d1/${H}`, "create", "A", audio("audio/ogg"), false],
+        ["/b/bk/o/users/A/x", "create", "A", audio("audio/ogg"), false],
+        [blob, "create", "B", audio("audio/ogg"), false],
+        [blob, "create", null, audio("audio/ogg"), false],
+        [`/b/bk/o/users/B/recordings/blobs/r1/${H}`, "create", "A", audio("audio/ogg"), false],
+        // Log segments: new objects under log/{device}/{20 digits}.json only, JSON, at most 16 MiB.
+        [seg, "create", "A", json(), true],
+        [seg, "create", "A", json(10, "application/json; charset=utf-8"), true],
+        [seg, "create", "A", json(16 * MiB), true],
+        [seg, "create", "A", json(16 * MiB + 1), false],
+        [seg, "create", "A", json(), false, json()],
+        [seg, "update", "A", json(), false, json()],
+        [seg, "create", "A", json(10, "application/jsonx"), false],
+        [seg, "create", "A", json(10, "text/plain"), false],
+        [seg, "create", "A", json(10, "audio/ogg"), false],
+        [seg, "create", "A", json(10, null), false],
+        ["/b/bk/o/users/A/recordings/log/d1/7.json", "create", "A", json(), false],
+        ["/b/bk/o/users/A/recordings/log/d1/00000000000000000007.jsonx", "create", "A", json(), false],
+        ["/b/bk/o/users/A/recordings/log/00000000000000000007.json", "create", "A", json(), false],
+        ["/b/bk/o/users/A/recordings/notes/00000000000000000007.json", "create", "A", json(), false],
+        [`/b/bk/o/users/A/recordings/blobs/r1/${H}`, "create", "A", json(), false],
+        [seg, "create", "B", json(), false],
+        ["/b/bk/o/users/B/recordings/log/d1/00000000000000000007.json", "create", "A", json(), false],
+        // Nothing else is written: no objects of other kinds, no metadata updates.
+        ["/b/bk/o/users/A/x", "create", "A", json(), false],
+        ["/b/bk/o/users/A/x", "update", "A", audio("audio/ogg"), false, audio("audio/ogg")],
+        ["/b/bk/o/elsewhere/blobs/r1/" + H, "create", "A", audio("audio/ogg"), false],
+        // Deleting: the owner only.
+        [blob, "delete", "A", null, true, audio("audio/ogg")],
+        [blob, "delete", "B", null, false, audio("audio/ogg")],
+        [seg, "delete", "A", null, true, json()],
+        [seg, "delete", null, null, false, json()],
       ];
-      for (const [path, method, uid, resource, expected] of cases) {
-        const res = await rt.send("verify", { rulesetName: "0", service: "firebase.storage", path, method, variables: variables(uid, resource) });
+      for (const [path, method, uid, resource, expected, existing] of cases) {
+        const res = await rt.send("verify", { rulesetName: "0", service: "firebase.storage", path, method, variables: variables(uid, resource, path, existing) });
         assert.equal(res.status, "ok");
         assert.deepEqual(res.errors, []);
-        assert.equal(res.result.permit, expected, `${method} ${path} as ${uid} ${JSON.stringify(resource)}`);
+        assert.equal(res.result.permit, expected, `${method} ${path} as ${uid} ${JSON.stringify(resource)} over ${JSON.stringify(existing)}`);
       }
     } finally {
       await rt.close();
@@ -281,6 +333,10 @@ describe("rules runtime stand-in, over its stdin/stdout protocol", () => {
 describe("Auth and Storage emulators with storage.rules", () => {
   let alice, bob;
   const prefix = () => `users/${alice.uid}/recordings`;
+  // Object names as tapesync writes them (storage.rules accepts no others).
+  const hash = (label) => createHash("sha256").update(label).digest("hex");
+  const blobKey = (recording, label = recording) => `${prefix()}/blobs/${recording}/${hash(label)}`;
+  const segKey = (device, seq, base = prefix()) => `${base}/log/${device}/${String(seq).padStart(20, "0")}.json`;
 
   before(async () => {
     alice = await signUp();
@@ -310,7 +366,7 @@ describe("Auth and Storage emulators with storage.rules", () => {
   });
 
   it("multipart upload, then download: same bytes and content type, object metadata as documented", async () => {
-    const name = `${prefix()}/blobs/rec-multipart/hash-1`;
+    const name = blobKey("rec-multipart");
     const data = bytes(300_000, 7);
     const up = await multipartUpload(alice, name, data, "audio/webm;codecs=opus", { recordingId: "rec-multipart" });
     assert.equal(up.status, 200);
@@ -335,21 +391,17 @@ describe("Auth and Storage emulators with storage.rules", () => {
   });
 
   it("media upload (raw body, Content-Type header) works too", async () => {
-    const name = `${prefix()}/log/device-1/1.json`;
+    const name = segKey("device-1", 1);
     const segment = JSON.stringify({ ops: [{ op: "upsert", id: "r1" }] });
     const up = await mediaUpload(alice, name, segment, "application/json");
     assert.equal(up.status, 200);
     assert.equal((await up.json()).contentType, "application/json");
     const down = await download(alice, name);
     assert.equal(await down.text(), segment);
-    // Uploading the same name again replaces the object (no preconditions in the emulator).
-    const again = await mediaUpload(alice, name, segment + " ", "application/json");
-    assert.equal(again.status, 200);
-    assert.equal((await again.json()).size, String(segment.length + 1));
   });
 
   it("resumable upload: start, chunks, query, finalize; the bytes arrive whole", async () => {
-    const name = `${prefix()}/blobs/rec-resumable/hash-2`;
+    const name = blobKey("rec-resumable");
     const chunk = 256 * 1024;
     const data = bytes(3 * chunk + 1234, 11);
     const start = await startResumable(alice, name, { name, contentType: "audio/ogg", metadata: { recordingId: "rec-resumable" } }, data.length);
@@ -398,7 +450,7 @@ describe("Auth and Storage emulators with storage.rules", () => {
   });
 
   it("resumable upload quirks: the emulator appends every chunk whatever X-Goog-Upload-Offset says; cancel; unknown sessions", async () => {
-    const name = `${prefix()}/blobs/rec-quirks/hash-3`;
+    const name = blobKey("rec-quirks");
     const start = await startResumable(alice, name, { contentType: "audio/ogg" }, 20);
     const url = start.headers.get("x-goog-upload-url");
     await uploadCommand(url, "upload", "0123456789", { "x-goog-upload-offset": "0" });
@@ -421,7 +473,7 @@ describe("Auth and Storage emulators with storage.rules", () => {
 
   it("resumable upload: rules are checked at finalize, with the token given at start; content type comes from the start body", async () => {
     // Bob starts a session into Alice's folder: start succeeds, finalize is refused (even if it carries Alice's token).
-    const name = `${prefix()}/blobs/rec-intruder/hash`;
+    const name = blobKey("rec-intruder");
     const start = await startResumable(bob, name, { contentType: "audio/ogg" }, 3);
     assert.equal(start.status, 200);
     const url = start.headers.get("x-goog-upload-url");
@@ -435,7 +487,7 @@ describe("Auth and Storage emulators with storage.rules", () => {
 
     // Without contentType in the start body the object would be application/octet-stream: refused by the rules.
     // (X-Goog-Upload-Header-Content-Type is not used for the object's type.)
-    const name2 = `${prefix()}/blobs/rec-noct/hash`;
+    const name2 = blobKey("rec-noct");
     const s2 = await startResumable(alice, name2, {}, 3);
     const f2 = await uploadCommand(s2.headers.get("x-goog-upload-url"), "upload, finalize", "abc", {
       "x-goog-upload-header-content-type": "audio/ogg",
@@ -445,17 +497,18 @@ describe("Auth and Storage emulators with storage.rules", () => {
 
   it("lists with prefix, delimiter and pages", async () => {
     const base = `${prefix()}/listing`;
-    const names = ["a", "b", "c", "d", "e"].map((n) => `${base}/log/dev-1/${n}.json`);
+    const names = [1, 2, 3, 4, 5].map((n) => segKey("dev-1", n, base));
     for (const n of names) assert.equal((await mediaUpload(alice, n, "{}", "application/json")).status, 200);
-    assert.equal((await mediaUpload(alice, `${base}/log/dev-2/1.json`, "{}", "application/json")).status, 200);
-    assert.equal((await mediaUpload(alice, `${base}/top.json`, "{}", "application/json")).status, 200);
+    assert.equal((await mediaUpload(alice, segKey("dev-2", 1, base), "{}", "application/json")).status, 200);
+    // A prefix nested in another one's device folder: dev-2's folder then holds an object and a sub-folder.
+    assert.equal((await mediaUpload(alice, segKey("d", 1, `${base}/log/dev-2`), "{}", "application/json")).status, 200);
 
     // Folders: delimiter "/" gives the sub-folders as prefixes (with the trailing slash), and the objects directly inside.
-    const folders = await list(alice, { prefix: `${base}/`, delimiter: "/" });
+    const folders = await list(alice, { prefix: `${base}/log/dev-2/`, delimiter: "/" });
     assert.equal(folders.status, 200);
     assert.deepEqual(await folders.json(), {
-      prefixes: [`${base}/log/`],
-      items: [{ name: `${base}/top.json`, bucket: BUCKET }],
+      prefixes: [`${base}/log/dev-2/log/`],
+      items: [{ name: segKey("dev-2", 1, base), bucket: BUCKET }],
     });
     const devices = await (await list(alice, { prefix: `${base}/log/`, delimiter: "/" })).json();
     assert.deepEqual(devices.prefixes, [`${base}/log/dev-1/`, `${base}/log/dev-2/`]);
@@ -485,7 +538,7 @@ describe("Auth and Storage emulators with storage.rules", () => {
   });
 
   it("another user can neither read, list, overwrite nor delete; nor can a request without a token", async () => {
-    const name = `${prefix()}/blobs/rec-private/hash`;
+    const name = blobKey("rec-private");
     const data = bytes(1000, 3);
     assert.equal((await mediaUpload(alice, name, data, "audio/ogg")).status, 200);
 
@@ -494,7 +547,7 @@ describe("Auth and Storage emulators with storage.rules", () => {
       await assertDenied(await fetch(`${O}/${enc(name)}`, { headers: auth(intruder) }), "Permission denied. No READ permission.");
       await assertDenied(await list(intruder, { prefix: `${prefix()}/`, delimiter: "/" }), "Permission denied. No LIST permission.");
       await assertDenied(await mediaUpload(intruder, name, "evil", "audio/ogg"), "Permission denied. No WRITE permission.");
-      await assertDenied(await multipartUpload(intruder, `${prefix()}/blobs/new/h`, "evil", "audio/ogg"), "Permission denied. No WRITE permission.");
+      await assertDenied(await multipartUpload(intruder, blobKey("new"), "evil", "audio/ogg"), "Permission denied. No WRITE permission.");
       await assertDenied(await fetch(`${O}/${enc(name)}`, { method: "DELETE", headers: auth(intruder) }), "Permission denied. No WRITE permission.");
     }
     // Rules come before existence: a missing object in someone else's folder is 403, in one's own 404.
@@ -509,15 +562,75 @@ describe("Auth and Storage emulators with storage.rules", () => {
     assert.deepEqual(new Uint8Array(await (await download(alice, name)).arrayBuffer()), data);
   });
 
-  it("refuses content types other than audio/* and JSON", async () => {
-    for (const type of ["text/plain", "application/octet-stream", "video/webm", "image/png"]) {
-      await assertDenied(await mediaUpload(alice, `${prefix()}/blobs/bad/${type.replace("/", "-")}`, "x", type), "Permission denied. No WRITE permission.");
+  it("audio blobs take audio content types only, log segments JSON only", async () => {
+    const denied = "Permission denied. No WRITE permission.";
+    for (const type of ["text/plain", "text/html", "application/octet-stream", "video/quicktime", "image/png", "application/json"]) {
+      await assertDenied(await mediaUpload(alice, blobKey("bad", type), "x", type), denied);
     }
     // Without a Content-Type the object would be application/octet-stream.
-    await assertDenied(await mediaUpload(alice, `${prefix()}/blobs/bad/none`, new Uint8Array([1]), null), "Permission denied. No WRITE permission.");
-    for (const type of ["audio/mp4", "audio/webm;codecs=opus", "application/json; charset=utf-8"]) {
-      assert.equal((await mediaUpload(alice, `${prefix()}/blobs/good/${enc(type)}`, "x", type)).status, 200, type);
+    await assertDenied(await mediaUpload(alice, blobKey("bad", "none"), new Uint8Array([1]), null), denied);
+    for (const type of ["audio/mp4", "audio/webm;codecs=opus", "video/webm", "application/ogg"]) {
+      assert.equal((await mediaUpload(alice, blobKey("good", type), "x", type)).status, 200, type);
     }
+    for (const type of ["text/plain", "audio/ogg", "application/octet-stream"]) {
+      await assertDenied(await mediaUpload(alice, segKey("types", type.length), "{}", type), denied);
+    }
+    for (const [seq, type] of [[1, "application/json"], [2, "application/json; charset=utf-8"]]) {
+      assert.equal((await mediaUpload(alice, segKey("types", seq), "{}", type)).status, 200, type);
+    }
+  });
+
+  it("blobs and log segments are create-only: a second write to a key is refused, also to its owner", async () => {
+    const denied = "Permission denied. No WRITE permission.";
+    const blob = blobKey("rec-once");
+    const data = bytes(1000, 5);
+    assert.equal((await mediaUpload(alice, blob, data, "audio/ogg")).status, 200);
+    await assertDenied(await mediaUpload(alice, blob, data, "audio/ogg"), denied);
+    await assertDenied(await multipartUpload(alice, blob, "other bytes", "audio/ogg"), denied);
+    // A resumable upload onto an existing blob is refused at finalize.
+    const start = await startResumable(alice, blob, { contentType: "audio/ogg" }, 3);
+    await assertDenied(await uploadCommand(start.headers.get("x-goog-upload-url"), "upload, finalize", "abc"), denied);
+    assert.deepEqual(new Uint8Array(await (await download(alice, blob)).arrayBuffer()), data);
+
+    const seg = segKey("device-once", 0);
+    assert.equal((await mediaUpload(alice, seg, "{}", "application/json")).status, 200);
+    await assertDenied(await mediaUpload(alice, seg, '{"evil":1}', "application/json"), denied);
+    assert.equal(await (await download(alice, seg)).text(), "{}");
+
+    // Nor may metadata change (an `update`).
+    const patch = await fetch(`${O}/${enc(blob)}`, {
+      method: "PATCH",
+      headers: { ...auth(alice), "content-type": "application/json" },
+      body: JSON.stringify({ contentType: "text/html" }),
+    });
+    await assertDenied(patch, denied);
+    assert.equal((await download(alice, blob)).headers.get("content-type"), "audio/ogg");
+  });
+
+  it("refuses log segments over the readers' 16 MiB cap, and any object that is neither a blob nor a segment", async () => {
+    const denied = "Permission denied. No WRITE permission.";
+    const MiB = 1024 * 1024;
+    const big = new Uint8Array(16 * MiB + 1).fill(0x20);
+    await assertDenied(await mediaUpload(alice, segKey("big", 1), big, "application/json"), denied);
+    assert.equal((await mediaUpload(alice, segKey("big", 2), big.subarray(0, 16 * MiB), "application/json")).status, 200);
+    for (const [name, type] of [
+      [`${prefix()}/notes/n.json`, "application/json"],
+      [`${prefix()}/log/d1/1.json`, "application/json"],
+      [`${prefix()}/log/${"0".repeat(20)}.json`, "application/json"],
+      [`${prefix()}/blobs/r1/short-hash`, "audio/ogg"],
+      [`${prefix()}/blobs/${hash("x")}`, "audio/ogg"],
+      [`${prefix()}/blobs/r1/${hash("x").toUpperCase()}`, "audio/ogg"],
+      [`${prefix()}/x.ogg`, "audio/ogg"],
+      [`users/${alice.uid}`, "audio/ogg"],
+    ]) {
+      await assertDenied(await mediaUpload(alice, name, "{}", type), denied);
+    }
+    // The prefix may be the user's folder itself, or any folders below it.
+    assert.equal((await mediaUpload(alice, `users/${alice.uid}/blobs/r1/${hash("top")}`, "x", "audio/ogg")).status, 200);
+    assert.equal((await mediaUpload(alice, segKey("d1", 1, `users/${alice.uid}/a/b`), "{}", "application/json")).status, 200);
+    // Another user's folder, with names that are right in every other way.
+    await assertDenied(await mediaUpload(bob, `users/${alice.uid}/blobs/r1/${hash("bob")}`, "x", "audio/ogg"), denied);
+    await assertDenied(await mediaUpload(bob, segKey("bob", 1), "{}", "application/json"), denied);
   });
 
   it("allows the browser's CORS preflight from another origin, with Authorization and X-Goog-Upload-* headers", async () => {
@@ -537,7 +650,7 @@ describe("Auth and Storage emulators with storage.rules", () => {
       assert.equal(pre.headers.get("access-control-allow-headers"), requested);
     }
     // Actual responses, success or denial, carry the origin and expose the upload headers.
-    const name = `${prefix()}/blobs/cors/h`;
+    const name = blobKey("cors");
     const start = await fetch(`${O}?name=${enc(name)}`, {
       method: "POST",
       headers: { ...auth(alice), origin: OTHER_ORIGIN, "x-goog-upload-protocol": "resumable", "x-goog-upload-command": "start", "content-type": "application/json" },
@@ -554,7 +667,7 @@ describe("Auth and Storage emulators with storage.rules", () => {
   });
 
   it("deletes: 204 for the owner, then 404", async () => {
-    const name = `${prefix()}/blobs/rec-delete/hash`;
+    const name = blobKey("rec-delete");
     assert.equal((await mediaUpload(alice, name, "abc", "audio/ogg")).status, 200);
     const del = await fetch(`${O}/${enc(name)}`, { method: "DELETE", headers: auth(alice) });
     assert.equal(del.status, 204);
@@ -591,7 +704,7 @@ describe("Auth and Storage emulators with storage.rules", () => {
   });
 
   it("the emulator does not verify tokens: any JWT payload is trusted, expired or unsigned (so it never answers 401)", async () => {
-    const name = `${prefix()}/blobs/rec-token/hash`;
+    const name = blobKey("rec-token");
     assert.equal((await mediaUpload(alice, name, "abc", "audio/ogg")).status, 200);
     const claims = JSON.parse(Buffer.from(alice.idToken.split(".")[1], "base64url"));
     const expired = ["eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0", Buffer.from(JSON.stringify({ ...claims, iat: 1000, exp: 2000 })).toString("base64url"), ""].join(".");

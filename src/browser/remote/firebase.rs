@@ -4,15 +4,25 @@
 //! larger than one chunk uses the resumable protocol, whose session URL the caller keeps so an
 //! upload resumes after a reload. Firebase has no conditional writes: correctness comes from the
 //! layout (immutable, content-addressed audio; one writer per log folder), not from preconditions.
+//!
+//! Nothing the server answers is taken on trust: an upload counts only when its final answer names
+//! our object with our size; resumable offsets are bounds-checked; a downloaded recording is
+//! checked against its SHA-256 before it is handed on; URLs the server gives (resumable sessions)
+//! get the token only if they are on the configured origin.
 
-use gloo_net::http::{Method, RequestBuilder};
+use gloo_net::http::{Method, RequestBuilder, Response};
 use js_sys::Uint8Array;
 use wasm_bindgen::JsValue;
-use web_sys::AbortSignal;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, Blob, RequestCache};
 
 use super::auth::Auth;
 use super::http::{self, Failure};
+use super::wire;
 use super::{Listing, Upload, UploadSession};
+use crate::browser::hash;
+use crate::core::engine::Failure as CoreFailure;
+use crate::core::fields::ContentHash;
 
 /// The production endpoint; tests and the demo point `baseUrl` at the emulator.
 pub const DEFAULT_BASE_URL: &str = "https://firebasestorage.googleapis.com";
@@ -20,6 +30,26 @@ pub const DEFAULT_BASE_URL: &str = "https://firebasestorage.googleapis.com";
 /// Default deadline for one request, which moves at most one chunk. A transfer with no answer by
 /// then is treated as stalled: aborted, and resumed from what the server has.
 pub const DEFAULT_TIMEOUT_MS: u32 = 120_000;
+
+/// A failure of this backend as the sync core sees it: Firebase's status table
+/// ([`wire::firebase_code`]) on [`Failure::to_core`]. The driver's only conversion.
+///
+/// ```text
+/// Err(e) => Outcome::Failed(firebase::to_core(&e)),
+/// ```
+pub fn to_core(failure: &Failure) -> CoreFailure {
+    failure.to_core(wire::firebase_code)
+}
+
+/// What the server says of a resumable session.
+enum Session {
+    /// Still open, holding this many bytes (checked against the upload's size).
+    Active(u64),
+    /// Finalized (by a request whose answer we may have lost).
+    Final,
+    /// Unknown, expired or cancelled: start a new one.
+    Gone,
+}
 
 /// A Firebase Storage bucket seen through one prefix.
 pub struct Firebase {
@@ -32,7 +62,12 @@ pub struct Firebase {
 
 impl Firebase {
     /// A remote on `bucket` under `prefix` (no leading or trailing `/`), whose requests are
-    /// abandoned as stalled after `timeout_ms` without an answer.
+    /// abandoned as stalled after `timeout_ms` without an answer. `base` should have passed
+    /// [`super::check_base_url`].
+    ///
+    /// ```text
+    /// Firebase::new(DEFAULT_BASE_URL.into(), "app.appspot.com".into(), "users/u1".into(), auth, DEFAULT_TIMEOUT_MS)
+    /// ```
     pub fn new(base: String, bucket: String, prefix: String, auth: Auth, timeout_ms: u32) -> Self {
         Firebase {
             base: base.trim_end_matches('/').to_owned(),
@@ -79,11 +114,19 @@ impl Firebase {
     }
 
     /// Asks the app for a fresh token now (the engine does after a 401).
+    ///
+    /// ```text
+    /// remote.refresh_token().await?;
+    /// ```
     pub async fn refresh_token(&self) -> Result<(), Failure> {
         self.auth.token(true).await.map(drop)
     }
 
     /// One page of the objects and folders directly under `dir` (relative to the prefix).
+    ///
+    /// ```text
+    /// let page = remote.list("log", None, signal).await?;
+    /// ```
     pub async fn list(
         &self,
         dir: &str,
@@ -110,10 +153,21 @@ impl Firebase {
             .text()
             .await
             .map_err(|e| Failure::Network(e.to_string()))?;
-        parse_listing(&text, &prefix)
+        parse_listing(&text, &prefix).map_err(Failure::invalid)
     }
 
-    /// The bytes of a small object (a log segment).
+    /// Whether `url` (handed to us by the server) is on the configured origin, so it may get
+    /// the token.
+    fn ours(&self, url: &str) -> bool {
+        wire::same_origin(url, &self.base)
+    }
+
+    /// The bytes of a small object (a log segment). Bypasses the HTTP cache: a segment found
+    /// unreadable is read again later, and must not be replayed from the cache then.
+    ///
+    /// ```text
+    /// let bytes = remote.get_bytes("log/d1/00000000000000000000.json", signal).await?;
+    /// ```
     pub async fn get_bytes(
         &self,
         key: &str,
@@ -121,7 +175,11 @@ impl Firebase {
     ) -> Result<Vec<u8>, Failure> {
         let url = format!("{}?alt=media", self.object_url(key));
         let response = self
-            .call(|| RequestBuilder::new(&url), None, cancel)
+            .call(
+                || RequestBuilder::new(&url).cache(RequestCache::NoStore),
+                None,
+                cancel,
+            )
             .await?;
         response
             .binary()
@@ -129,27 +187,89 @@ impl Firebase {
             .map_err(|e| Failure::Network(e.to_string()))
     }
 
-    /// An object's content as a `Blob`: audio goes from the response into IndexedDB without
-    /// passing through wasm memory.
-    pub async fn get_blob(
+    /// The size of the object `key` (a metadata read), `None` if there is none: how the engine
+    /// learns whether a write whose answer was lost happened. Bypasses the HTTP cache, which could
+    /// answer from before the write.
+    ///
+    /// ```text
+    /// match remote.head(&key, signal).await? { Some(size) => .., None => .. }
+    /// ```
+    pub async fn head(
         &self,
         key: &str,
         cancel: Option<&AbortSignal>,
-    ) -> Result<web_sys::Blob, Failure> {
-        let url = format!("{}?alt=media", self.object_url(key));
-        let response = self
-            .call(|| RequestBuilder::new(&url), None, cancel)
-            .await?;
-        let raw: web_sys::Response = response.into();
-        let blob = wasm_bindgen_futures::JsFuture::from(
-            raw.blob().map_err(|e| Failure::Network(format!("{e:?}")))?,
-        )
-        .await
-        .map_err(|e| Failure::Network(format!("{e:?}")))?;
-        Ok(blob.into())
+    ) -> Result<Option<u64>, Failure> {
+        let url = self.object_url(key);
+        let result = self
+            .call(
+                || RequestBuilder::new(&url).cache(RequestCache::NoStore),
+                None,
+                cancel,
+            )
+            .await;
+        let response = match result {
+            Ok(r) => r,
+            Err(Failure::Status { status: 404, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let meta = read_object(response).await?;
+        self.check_object(&meta, key)
+            .and_then(|()| object_size(&meta))
+            .map(Some)
+            .map_err(Failure::invalid)
     }
 
-    /// Writes a small object in one request.
+    /// A recording's audio as a `Blob`, checked: its SHA-256 must be `hash` (computed in bounded
+    /// chunks, so the recording never sits whole in wasm memory) before it is handed on. A
+    /// mismatch is a [`Failure::Invalid`] (Retryable, code Remote): the engine downloads again,
+    /// and reports the recording if it keeps failing. The request and its retries bypass the HTTP
+    /// cache (`cache: "no-store"`), which would otherwise replay a corrupted body.
+    ///
+    /// ```text
+    /// let blob = remote.get_audio(&key, &hash, signal).await?;   // bytes whose SHA-256 is `hash`
+    /// ```
+    pub async fn get_audio(
+        &self,
+        key: &str,
+        expected: &ContentHash,
+        cancel: Option<&AbortSignal>,
+    ) -> Result<Blob, Failure> {
+        let url = format!("{}?alt=media", self.object_url(key));
+        let response = self
+            .call(
+                || RequestBuilder::new(&url).cache(RequestCache::NoStore),
+                None,
+                cancel,
+            )
+            .await?;
+        let raw: web_sys::Response = response.into();
+        // A body cut short fails here, as a network failure.
+        let read = raw.blob().map_err(|e| Failure::Network(js_text(&e)))?;
+        let blob: Blob = JsFuture::from(read)
+            .await
+            .map_err(|e| Failure::Network(js_text(&e)))?
+            .into();
+        let got = hash::digest_hex(&blob).await.map_err(|e| {
+            Failure::invalid(format!(
+                "the downloaded audio could not be read: {}",
+                js_text(&e)
+            ))
+        })?;
+        if got != expected.as_str() {
+            return Err(Failure::invalid(format!(
+                "the downloaded audio ({} bytes) has SHA-256 {got}, not {}",
+                blob.size(),
+                expected.as_str()
+            )));
+        }
+        Ok(blob)
+    }
+
+    /// Writes a small object in one request; done only when the answer confirms it.
+    ///
+    /// ```text
+    /// remote.put_bytes(&key, &segment, "application/json", signal).await?;
+    /// ```
     pub async fn put_bytes(
         &self,
         key: &str,
@@ -162,7 +282,7 @@ impl Firebase {
             .await
     }
 
-    /// One `uploadType=media` request of `size` bytes, its answer checked (see [`stored`]).
+    /// One `uploadType=media` request of `size` bytes, its answer checked (see [`Self::stored`]).
     async fn put_media(
         &self,
         key: &str,
@@ -187,12 +307,19 @@ impl Firebase {
                 cancel,
             )
             .await?;
-        stored(response, size).await
+        self.stored(response, key, size).await
     }
 
     /// Writes audio: in one request up to `chunk` bytes, with the resumable protocol above that.
+    /// Done only when the server's final answer confirms the object (name, bucket, size).
     ///
-    /// `on_progress(session)` is called after each chunk so the caller can keep the session.
+    /// A stored session is used only if its URL is on the configured origin and the server still
+    /// holds a plausible part of it; otherwise the upload starts over. `on_progress(session)` is
+    /// called after each chunk so the caller can keep the session.
+    ///
+    /// ```text
+    /// remote.put_blob(Upload { key, blob, content_type, chunk, session }, &|s| keep(s), signal).await?;
+    /// ```
     pub async fn put_blob(
         &self,
         upload: Upload<'_>,
@@ -207,6 +334,8 @@ impl Firebase {
             session,
         } = upload;
         let size = blob.size();
+        // A session for other bytes or on another origin (the token must not go there) is dropped.
+        let session = session.filter(|s| s.size == size && self.ours(&s.url));
         if size <= chunk && session.is_none() {
             self.put_media(key, blob.into(), size, content_type, cancel)
                 .await?;
@@ -217,30 +346,50 @@ impl Firebase {
             });
             return Ok(());
         }
-        let mut session = match session {
-            Some(s) => match self.received(&s.url, cancel).await? {
-                Some(sent) => UploadSession { sent, ..s },
-                // The server forgot the session (expired): start again.
-                None => {
-                    self.start_resumable(key, size, content_type, cancel)
-                        .await?
-                }
+        let resumed = match session {
+            Some(s) => match self.query(&s.url, size, cancel).await {
+                Ok(Session::Active(sent)) => Some(UploadSession {
+                    sent: sent as f64,
+                    ..s
+                }),
+                // Finalized by a request whose answer was lost: done if the object is right.
+                Ok(Session::Final) => match self.confirm(key, size, cancel).await {
+                    Ok(()) => {
+                        on_progress(&UploadSession { sent: size, ..s });
+                        return Ok(());
+                    }
+                    Err(Failure::Invalid(_)) => None,
+                    Err(e) => return Err(e),
+                },
+                // Expired, cancelled, or an answer that cannot be true: start over.
+                Ok(Session::Gone) | Err(Failure::Invalid(_)) => None,
+                Err(e) => return Err(e),
             },
+            None => None,
+        };
+        let mut session = match resumed {
+            Some(s) => s,
             None => {
                 self.start_resumable(key, size, content_type, cancel)
                     .await?
             }
         };
         on_progress(&session);
-        while session.sent < size {
+        // Requests that failed without the server gaining a byte, in a row: a few are a flaky
+        // connection, more are the engine's to retry later, with backoff.
+        let mut stalls = 0;
+        loop {
             let end = (session.sent + chunk).min(size);
-            let part = blob
-                .slice_with_f64_and_f64(session.sent, end)
-                .map_err(|e| Failure::Network(format!("{e:?}")))?;
-            let command = if end >= size {
-                "upload, finalize"
+            let last = end >= size;
+            // All bytes are there but not finalized (a lost answer to the last chunk): finalize.
+            let (command, part) = if session.sent >= size {
+                ("finalize", None)
             } else {
-                "upload"
+                let part = blob
+                    .slice_with_f64_and_f64(session.sent, end)
+                    .map_err(|e| Failure::Network(js_text(&e)))?;
+                let command = if last { "upload, finalize" } else { "upload" };
+                (command, Some(JsValue::from(part)))
             };
             let offset = session.sent.to_string();
             let url = session.url.clone();
@@ -252,32 +401,52 @@ impl Firebase {
                             .header("X-Goog-Upload-Command", command)
                             .header("X-Goog-Upload-Offset", &offset)
                     },
-                    Some(part.into()),
+                    part,
                     cancel,
                 )
                 .await;
             match result {
-                Ok(response) if end >= size => {
-                    stored(response, size).await?;
-                    session.sent = end;
+                Ok(response) if last => {
+                    self.stored(response, key, size).await?;
+                    session.sent = size;
+                    on_progress(&session);
+                    return Ok(());
                 }
                 Ok(response) => {
                     // Read the (empty) answer so the connection is free for the next request.
                     let _ = response.text().await;
                     session.sent = end;
                 }
-                // A stalled or dropped chunk: ask what arrived and go on from there.
-                Err(Failure::Timeout | Failure::Network(_)) => {
-                    match self.received(&session.url, cancel).await? {
-                        Some(sent) => session.sent = sent,
-                        None => return Err(Failure::Network("the upload session was lost".into())),
+                // A stalled or dropped request: ask what arrived and go on from there (the
+                // emulator appends whatever it is sent, so resending blindly would corrupt).
+                Err(e @ (Failure::Timeout | Failure::Network(_))) => {
+                    match self.query(&session.url, size, cancel).await? {
+                        Session::Active(sent) => {
+                            stalls = if sent as f64 > session.sent {
+                                0
+                            } else {
+                                stalls + 1
+                            };
+                            if stalls >= 3 {
+                                return Err(e);
+                            }
+                            session.sent = sent as f64;
+                        }
+                        Session::Final => {
+                            self.confirm(key, size, cancel).await?;
+                            session.sent = size;
+                            on_progress(&session);
+                            return Ok(());
+                        }
+                        Session::Gone => {
+                            return Err(Failure::Network("the upload session was lost".into()))
+                        }
                     }
                 }
                 Err(e) => return Err(e),
             }
             on_progress(&session);
         }
-        Ok(())
     }
 
     async fn start_resumable(
@@ -307,11 +476,16 @@ impl Firebase {
             )
             .await?;
         let upload_url = response.headers().get("X-Goog-Upload-URL").ok_or_else(|| {
-            Failure::status_only(
-                502,
+            Failure::invalid(
                 "the resumable upload started without an X-Goog-Upload-URL (is CORS exposing it?)",
             )
         })?;
+        let _ = response.text().await;
+        if !self.ours(&upload_url) {
+            return Err(Failure::invalid(
+                "the server's resumable upload URL is not on the configured origin",
+            ));
+        }
         Ok(UploadSession {
             url: upload_url,
             sent: 0.0,
@@ -319,12 +493,17 @@ impl Firebase {
         })
     }
 
-    /// How many bytes the server holds of a resumable session, `None` if it has no such session.
-    async fn received(
+    /// Where a resumable session of `size` bytes stands (`X-Goog-Upload-Command: query`).
+    /// An offset that cannot be true is a [`Failure::Invalid`].
+    async fn query(
         &self,
         url: &str,
+        size: f64,
         cancel: Option<&AbortSignal>,
-    ) -> Result<Option<f64>, Failure> {
+    ) -> Result<Session, Failure> {
+        if !self.ours(url) {
+            return Ok(Session::Gone);
+        }
         let result = self
             .call(
                 || {
@@ -336,19 +515,96 @@ impl Firebase {
                 cancel,
             )
             .await;
-        match result {
-            Ok(response) => Ok(response
-                .headers()
-                .get("X-Goog-Upload-Size-Received")
-                .and_then(|v| v.parse().ok())),
+        let response = match result {
+            Ok(r) => r,
             Err(Failure::Status {
                 status: 404 | 410, ..
-            }) => Ok(None),
-            Err(e) => Err(e),
+            }) => return Ok(Session::Gone),
+            Err(e) => return Err(e),
+        };
+        let headers = response.headers();
+        let state = headers
+            .get("X-Goog-Upload-Status")
+            .map(|s| s.trim().to_ascii_lowercase());
+        let received = headers.get("X-Goog-Upload-Size-Received");
+        let _ = response.text().await;
+        match state.as_deref() {
+            Some("final") => Ok(Session::Final),
+            Some("cancelled") => Ok(Session::Gone),
+            Some("active") | None => wire::check_received(received.as_deref(), size as u64)
+                .map(Session::Active)
+                .map_err(Failure::invalid),
+            Some(other) => Err(Failure::invalid(format!(
+                "the upload session's status is {other:?}"
+            ))),
+        }
+    }
+
+    /// Confirms with a metadata read that `key` holds `size` bytes (after a finalize whose
+    /// answer was lost).
+    async fn confirm(
+        &self,
+        key: &str,
+        size: f64,
+        cancel: Option<&AbortSignal>,
+    ) -> Result<(), Failure> {
+        match self.head(key, cancel).await? {
+            Some(got) if got as f64 == size => Ok(()),
+            Some(got) => Err(Failure::invalid(format!(
+                "the finished upload holds {got} bytes of {size}"
+            ))),
+            None => Err(Failure::invalid(
+                "the upload was finalized but there is no such object",
+            )),
+        }
+    }
+
+    /// Checks the final answer of an upload: it must be the object metadata of `key` in our
+    /// bucket with `size` bytes (and, for a resumable upload, say it is final). A short or
+    /// foreign object under a content-addressed key would be wrong forever, so anything else is
+    /// a [`Failure::Invalid`] and the upload is not counted. (Firebase's md5Hash/crc32c are not
+    /// compared: computing them would take another full read of every recording and a new crate.)
+    /// Reading the answer to the end also hands its connection back for the next request.
+    async fn stored(&self, response: Response, key: &str, size: f64) -> Result<(), Failure> {
+        let state = response.headers().get("X-Goog-Upload-Status");
+        let meta = read_object(response).await?;
+        if let Some(state) = state.filter(|s| !s.trim().eq_ignore_ascii_case("final")) {
+            return Err(Failure::invalid(format!(
+                "the upload's last answer says it is {state:?}, not final"
+            )));
+        }
+        self.check_object(&meta, key)
+            .and_then(|()| object_size(&meta))
+            .and_then(|got| match got as f64 == size {
+                true => Ok(()),
+                false => Err(format!("the server stored {got} bytes of {size}")),
+            })
+            .map_err(Failure::invalid)
+    }
+
+    /// Whether object metadata names `key` in our bucket.
+    fn check_object(&self, meta: &serde_json::Value, key: &str) -> Result<(), String> {
+        let name = meta.get("name").and_then(|n| n.as_str());
+        if name != Some(self.name(key).as_str()) {
+            return Err(format!(
+                "the server's answer is about object {name:?}, not {:?}",
+                self.name(key)
+            ));
+        }
+        match meta.get("bucket").and_then(|b| b.as_str()) {
+            Some(b) if b == self.bucket => Ok(()),
+            other => Err(format!(
+                "the server's answer is about bucket {other:?}, not {:?}",
+                self.bucket
+            )),
         }
     }
 
     /// Deletes an object; one that is gone already counts as deleted.
+    ///
+    /// ```text
+    /// remote.delete(&key, signal).await?;
+    /// ```
     pub async fn delete(&self, key: &str, cancel: Option<&AbortSignal>) -> Result<(), Failure> {
         let url = self.object_url(key);
         match self
@@ -365,30 +621,48 @@ impl Firebase {
     }
 }
 
-/// Reads the object metadata an upload answers with and checks the server stored `size` bytes:
-/// a short object under a content-addressed key would be wrong forever, so it is sent again.
-/// Reading the answer to the end also hands its connection back for the next request.
-async fn stored(response: gloo_net::http::Response, size: f64) -> Result<(), Failure> {
+/// The object metadata JSON of an answer; a body that is not a JSON object is an answer that
+/// does not hold up.
+async fn read_object(response: Response) -> Result<serde_json::Value, Failure> {
     let text = response
         .text()
         .await
         .map_err(|e| Failure::Network(e.to_string()))?;
-    let meta: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    let got = match meta.get("size") {
-        Some(serde_json::Value::String(s)) => s.parse::<f64>().ok(),
-        Some(serde_json::Value::Number(n)) => n.as_f64(),
-        _ => None,
-    };
-    match got {
-        Some(got) if got == size => Ok(()),
-        // Retryable: the same bytes go to the same key again.
-        Some(got) => Err(Failure::Network(format!(
-            "the server stored {got} bytes of {size}"
-        ))),
-        None => Err(Failure::Network(
-            "the server's answer to an upload has no object size".into(),
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) if v.is_object() => Ok(v),
+        _ => Err(Failure::invalid(
+            "the server's answer is not object metadata",
         )),
     }
+}
+
+/// The `size` of object metadata (a decimal string on the wire, a number tolerated).
+fn object_size(meta: &serde_json::Value) -> Result<u64, String> {
+    match meta.get("size") {
+        Some(serde_json::Value::String(s))
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            s.parse()
+                .map_err(|_| format!("the object size {s:?} is out of range"))
+        }
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| format!("the object size {n} is not a byte count")),
+        other => Err(format!(
+            "the server's answer has no object size ({other:?})"
+        )),
+    }
+}
+
+/// A JS error's text, for messages.
+fn js_text(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            js_sys::Reflect::get(e, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+        })
+        .unwrap_or_else(|| format!("{e:?}"))
 }
 
 fn encode(s: &str) -> String {
@@ -396,7 +670,7 @@ fn encode(s: &str) -> String {
 }
 
 /// Reads `{ prefixes: [..], items: [{ name }], nextPageToken }`, names made relative to `prefix`.
-fn parse_listing(text: &str, prefix: &str) -> Result<Listing, Failure> {
+fn parse_listing(text: &str, prefix: &str) -> Result<Listing, String> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Page {
@@ -410,8 +684,7 @@ fn parse_listing(text: &str, prefix: &str) -> Result<Listing, Failure> {
     struct Item {
         name: String,
     }
-    let page: Page = serde_json::from_str(text)
-        .map_err(|e| Failure::status_only(502, format!("unreadable listing: {e}")))?;
+    let page: Page = serde_json::from_str(text).map_err(|e| format!("unreadable listing: {e}"))?;
     let strip = |s: &str| {
         s.strip_prefix(prefix)
             .unwrap_or(s)

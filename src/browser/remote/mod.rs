@@ -3,6 +3,9 @@
 pub mod auth;
 pub mod firebase;
 pub mod http;
+pub mod wire;
+
+pub use wire::check_base_url;
 
 /// One page of a folder listing: names relative to the folder listed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
