@@ -102,10 +102,16 @@ impl Drop for WriteGuard {
 /// returns those that could not be hashed. One drain runs at a time per store: a caller arriving
 /// during one waits for it, then drains what is left.
 pub async fn drain(store: &Rc<Store>) -> Result<Vec<Unhashable>> {
+    drain_with(store, false).await
+}
+
+/// [`drain`]; `background`: wait before each batch while saves are under way, so that hashing
+/// does not slow an app's back-to-back saves down.
+async fn drain_with(store: &Rc<Store>, background: bool) -> Result<Vec<Unhashable>> {
     let hasher = store.hasher();
     hasher.idle().await;
     hasher.running.set(true);
-    let result = drain_queue(store).await;
+    let result = drain_queue(store, background).await;
     hasher.running.set(false);
     hasher.wake_waiters();
     result
@@ -126,7 +132,7 @@ pub fn kick(store: &Rc<Store>) {
                 continue;
             }
             store.hasher().scheduled.set(false);
-            match drain(&store).await {
+            match drain_with(&store, true).await {
                 Ok(stuck) => {
                     for (id, e) in stuck {
                         warn(&id, &e);
@@ -206,7 +212,7 @@ struct Job {
     blob: Option<web_sys::Blob>,
 }
 
-async fn drain_queue(store: &Rc<Store>) -> Result<Vec<Unhashable>> {
+async fn drain_queue(store: &Rc<Store>, background: bool) -> Result<Vec<Unhashable>> {
     let context = "reading the hash queue";
     let keys: Array = {
         let tx = store.tx(&[UNHASHED], Mode::Readonly)?;
@@ -217,6 +223,9 @@ async fn drain_queue(store: &Rc<Store>) -> Result<Vec<Unhashable>> {
     let ids: Vec<String> = keys.iter().filter_map(|k| k.as_string()).collect();
     let mut stuck = Vec::new();
     for batch in ids.chunks(BATCH) {
+        while background && store.hasher().busy() {
+            gloo_timers::future::TimeoutFuture::new(QUIET_MS as u32).await;
+        }
         let jobs = read_batch(store, batch).await?;
         // Several Blobs are read at once: for small recordings the cost is the browser's round
         // trip to its blob storage, not SHA-256. Each hash holds at most one chunk in memory.
