@@ -1,11 +1,13 @@
 //! What the wire hands us, checked: pure rules for URLs, `Retry-After`, upload offsets, MIME
-//! types and Firebase's status codes.
+//! types and Firebase's status codes; and the remote's [`Failure`], with its one conversion to
+//! the sync core's failure.
 //!
 //! Nothing here does IO or touches JS, so it is unit-tested natively (`tests/wire.rs` includes
 //! this file), although the rest of `browser` is wasm32 only. Every rule answers the question
 //! "may we believe this?" conservatively: what is not clearly fine is refused.
 
-use crate::core::error_class::ErrorCode;
+use crate::core::engine::Failure as CoreFailure;
+use crate::core::error_class::{classify, ErrorClass, ErrorCode};
 
 /// Bytes every resumable chunk but the last is a multiple of (Google's upload protocol: 256 KiB),
 /// hence also every offset a server can truthfully report mid-upload.
@@ -366,6 +368,129 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// Why an HTTP exchange failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The server answered with this status (and, for Supabase-style bodies, the real code).
+    Status {
+        /// The HTTP status, or the status code a 400 body says it really is.
+        status: u16,
+        /// The server's error text, shortened, without the status (which is data).
+        message: String,
+        /// How long the server asked us to wait (`Retry-After`, seconds or an HTTP date on the
+        /// wire), in milliseconds.
+        retry_after_ms: Option<u64>,
+    },
+    /// The server answered with a success, but the answer does not hold up: an upload it does
+    /// not confirm, a download whose bytes are not the ones asked for, an offset out of bounds,
+    /// a body that cannot be read. Retryable, code Remote, and no status: what the server did is
+    /// not known (for a write, the engine asks with a metadata read before sending it again).
+    Invalid(String),
+    /// No answer: the network is down, the connection dropped, CORS refused it.
+    Network(String),
+    /// No answer within the deadline: a stalled transfer.
+    Timeout,
+    /// The app's `AbortSignal` fired.
+    Aborted,
+}
+
+impl Failure {
+    /// A failure that is the server's answer `status`.
+    ///
+    /// ```text
+    /// Failure::status_only(401, "getToken() rejected").status() == Some(401)
+    /// ```
+    pub fn status_only(status: u16, message: impl Into<String>) -> Self {
+        Failure::Status {
+            status,
+            message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    /// An answer that does not hold up (see [`Failure::Invalid`]).
+    ///
+    /// ```text
+    /// Failure::invalid("the server stored 3 bytes of 4")
+    /// ```
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Failure::Invalid(message.into())
+    }
+
+    /// The server's `Retry-After`, in milliseconds.
+    ///
+    /// ```text
+    /// Failure::Timeout.retry_after_ms() == None
+    /// ```
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            Failure::Status { retry_after_ms, .. } => *retry_after_ms,
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of the failure: `None` when there was no answer (network failures,
+    /// timeouts, cancellation) or its outcome is unknown ([`Failure::Invalid`]).
+    ///
+    /// ```text
+    /// Failure::Network("offline".into()).status() == None
+    /// ```
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Failure::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The one conversion to the sync core's failure: class from the status, code from the
+    /// backend's table `code_of` (e.g. [`firebase_code`]), the message as the server
+    /// gave it (never prefixed with the status), `Retry-After` carried along. An answer that does
+    /// not hold up is Retryable with code `Remote`; no answer is Retryable with code `Network`.
+    ///
+    /// ```text
+    /// let f = Failure::status_only(403, "Permission denied.").to_core(firebase_code);
+    /// assert_eq!((f.code, f.status, f.message.as_str()), (ErrorCode::Forbidden, Some(403), "Permission denied."));
+    /// ```
+    pub fn to_core(&self, code_of: impl Fn(u16) -> ErrorCode) -> CoreFailure {
+        match self {
+            Failure::Status {
+                status,
+                message,
+                retry_after_ms,
+            } => CoreFailure::new(
+                classify(Some(*status)),
+                code_of(*status),
+                Some(*status),
+                message.as_str(),
+            )
+            .with_retry_after(*retry_after_ms),
+            Failure::Invalid(message) => CoreFailure::new(
+                ErrorClass::Retryable,
+                ErrorCode::Remote,
+                None,
+                message.as_str(),
+            ),
+            Failure::Network(m) => CoreFailure::network(m.as_str()),
+            Failure::Timeout => CoreFailure::network("no answer before the deadline"),
+            Failure::Aborted => CoreFailure::network("aborted"),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Status {
+                status, message, ..
+            } => write!(f, "{message} (status {status})"),
+            Failure::Invalid(m) => write!(f, "an answer that does not hold up: {m}"),
+            Failure::Network(m) => write!(f, "network error: {m}"),
+            Failure::Timeout => f.write_str("no answer before the deadline"),
+            Failure::Aborted => f.write_str("aborted"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -618,5 +743,68 @@ mod tests {
         assert_eq!(error_message(500, "a\nb"), "a b");
         assert_eq!(error_message(500, &"x".repeat(1000)).chars().count(), 300);
         assert!(!error_message(403, "").contains("403"));
+    }
+
+    #[test]
+    fn failures_convert_once_with_status_and_code_as_data() {
+        let f = Failure::Status {
+            status: 403,
+            message: "Permission denied. No WRITE permission.".into(),
+            retry_after_ms: None,
+        }
+        .to_core(firebase_code);
+        assert_eq!(
+            (f.class, f.code, f.status, f.message.as_str()),
+            (
+                ErrorClass::Permanent,
+                ErrorCode::Forbidden,
+                Some(403),
+                "Permission denied. No WRITE permission."
+            )
+        );
+        let f = Failure::Status {
+            status: 503,
+            message: error_message(503, ""),
+            retry_after_ms: Some(7000),
+        }
+        .to_core(firebase_code);
+        assert_eq!(
+            (f.class, f.code, f.retry_after_ms),
+            (ErrorClass::Retryable, ErrorCode::Remote, Some(7000))
+        );
+        assert_eq!(f.message, "Service Unavailable");
+        let f = Failure::status_only(401, "getToken() rejected").to_core(firebase_code);
+        assert_eq!(
+            (f.class, f.code),
+            (ErrorClass::NeedsNewToken, ErrorCode::Unauthorized)
+        );
+        // An answer that does not hold up: retried, Remote, and no status (its outcome is unknown).
+        let f = Failure::invalid("the server stored 3 bytes of 4").to_core(firebase_code);
+        assert_eq!(
+            (f.class, f.code, f.status),
+            (ErrorClass::Retryable, ErrorCode::Remote, None)
+        );
+        for none in [
+            Failure::Network("reset".into()),
+            Failure::Timeout,
+            Failure::Aborted,
+        ] {
+            let f = none.to_core(firebase_code);
+            assert_eq!(
+                (f.class, f.code, f.status),
+                (ErrorClass::Retryable, ErrorCode::Network, None)
+            );
+        }
+        // No message names its status: that is data now ("HTTP 403: HTTP 403: ..." was the old bug).
+        for s in [400, 401, 403, 404, 409, 412, 413, 422, 429, 500, 503] {
+            let f = Failure::Status {
+                status: s,
+                message: error_message(s, ""),
+                retry_after_ms: None,
+            }
+            .to_core(firebase_code);
+            assert!(!f.message.contains(&s.to_string()), "{s}: {}", f.message);
+            assert!(!f.message.contains("HTTP"), "{s}: {}", f.message);
+        }
     }
 }
