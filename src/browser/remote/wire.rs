@@ -262,6 +262,91 @@ pub fn check_received(header: Option<&str>, size: u64) -> Result<u64, String> {
     Ok(got)
 }
 
+/// What a server says of a resumable upload session (`X-Goog-Upload-Command: query`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// Still open, holding this many bytes (checked by [`check_received`]).
+    Active(u64),
+    /// Finalized (by a request whose answer may have been lost).
+    Final,
+    /// Cancelled: start a new one.
+    Gone,
+}
+
+/// Reads a query's answer headers, `X-Goog-Upload-Status` and `X-Goog-Upload-Size-Received`,
+/// for an upload of `size` bytes. An offset that cannot be true, or a status never defined, is
+/// an error (the upload then starts over rather than resume from it).
+///
+/// ```text
+/// session_state(Some("active"), Some("262144"), 1_000_000) == Ok(SessionState::Active(262144))
+/// session_state(Some("final"), None, 10) == Ok(SessionState::Final)
+/// ```
+pub fn session_state(
+    status: Option<&str>,
+    received: Option<&str>,
+    size: u64,
+) -> Result<SessionState, String> {
+    let status = status.map(|s| s.trim().to_ascii_lowercase());
+    match status.as_deref() {
+        Some("final") => Ok(SessionState::Final),
+        Some("cancelled") => Ok(SessionState::Gone),
+        Some("active") | None => check_received(received, size).map(SessionState::Active),
+        Some(other) => Err(format!("the upload session's status is {other:?}")),
+    }
+}
+
+/// Checks object metadata (the JSON a Firebase upload answers with, or a metadata read) names
+/// `name` in `bucket`, and gives its size: an upload counts only when this says it holds our
+/// bytes' size under our name. `upload_status` is the answer's `X-Goog-Upload-Status`, which,
+/// when present, must be `final`.
+///
+/// ```text
+/// stored_size(r#"{"name":"u/a","bucket":"b","size":"4"}"#, None, "u/a", "b") == Ok(4)
+/// ```
+pub fn stored_size(
+    body: &str,
+    upload_status: Option<&str>,
+    name: &str,
+    bucket: &str,
+) -> Result<u64, String> {
+    if let Some(state) = upload_status.filter(|s| !s.trim().eq_ignore_ascii_case("final")) {
+        return Err(format!(
+            "the upload's last answer says it is {state:?}, not final"
+        ));
+    }
+    let meta = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .filter(|v| v.is_object())
+        .ok_or_else(|| "the server's answer is not object metadata".to_owned())?;
+    let got = meta.get("name").and_then(|n| n.as_str());
+    if got != Some(name) {
+        return Err(format!(
+            "the server's answer is about object {got:?}, not {name:?}"
+        ));
+    }
+    let got = meta.get("bucket").and_then(|b| b.as_str());
+    if got != Some(bucket) {
+        return Err(format!(
+            "the server's answer is about bucket {got:?}, not {bucket:?}"
+        ));
+    }
+    // A decimal string on the wire; a number is tolerated.
+    match meta.get("size") {
+        Some(serde_json::Value::String(s))
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            s.parse()
+                .map_err(|_| format!("the object size {s:?} is out of range"))
+        }
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| format!("the object size {n} is not a byte count")),
+        other => Err(format!(
+            "the server's answer has no object size ({other:?})"
+        )),
+    }
+}
+
 /// The `Content-Type` to store downloaded audio with, given the type its recording declares (which
 /// came from another device's log): kept if it is audio, i.e. `audio/*` or one of the containers
 /// MediaRecorder writes (`video/webm`, `video/mp4`, `application/ogg`), with any parameters;
@@ -805,6 +890,82 @@ mod tests {
             .to_core(firebase_code);
             assert!(!f.message.contains(&s.to_string()), "{s}: {}", f.message);
             assert!(!f.message.contains("HTTP"), "{s}: {}", f.message);
+        }
+    }
+
+    #[test]
+    fn session_answers_are_read_strictly() {
+        let size = 2 * UPLOAD_UNIT + 5;
+        assert_eq!(
+            session_state(Some("active"), Some("262144"), size),
+            Ok(SessionState::Active(UPLOAD_UNIT))
+        );
+        assert_eq!(
+            session_state(None, Some("0"), size),
+            Ok(SessionState::Active(0))
+        );
+        assert_eq!(
+            session_state(Some(" Final "), None, size),
+            Ok(SessionState::Final)
+        );
+        assert_eq!(
+            session_state(Some("cancelled"), Some("5"), size),
+            Ok(SessionState::Gone)
+        );
+        assert!(session_state(Some("active"), Some("5"), size).is_err());
+        assert!(session_state(Some("active"), Some(&(size + 1).to_string()), size).is_err());
+        assert!(session_state(Some("active"), None, size).is_err());
+        assert!(session_state(Some("paused"), Some("0"), size).is_err());
+    }
+
+    #[test]
+    fn an_upload_counts_only_when_the_answer_names_our_object_with_our_size() {
+        let ok = r#"{"name":"users/u/blobs/r/h","bucket":"bk","size":"4","md5Hash":"x"}"#;
+        assert_eq!(stored_size(ok, None, "users/u/blobs/r/h", "bk"), Ok(4));
+        assert_eq!(
+            stored_size(ok, Some("final"), "users/u/blobs/r/h", "bk"),
+            Ok(4)
+        );
+        assert_eq!(
+            stored_size(r#"{"name":"n","bucket":"bk","size":4}"#, None, "n", "bk"),
+            Ok(4)
+        );
+        for (body, status) in [
+            (ok, Some("active")),
+            (
+                r#"{"name":"users/u/blobs/r/other","bucket":"bk","size":"4"}"#,
+                None,
+            ),
+            (
+                r#"{"name":"users/u/blobs/r/h","bucket":"other","size":"4"}"#,
+                None,
+            ),
+            (r#"{"name":"users/u/blobs/r/h","size":"4"}"#, None),
+            (r#"{"name":"users/u/blobs/r/h","bucket":"bk"}"#, None),
+            (
+                r#"{"name":"users/u/blobs/r/h","bucket":"bk","size":"-4"}"#,
+                None,
+            ),
+            (
+                r#"{"name":"users/u/blobs/r/h","bucket":"bk","size":"4.0"}"#,
+                None,
+            ),
+            (
+                r#"{"name":"users/u/blobs/r/h","bucket":"bk","size":-4}"#,
+                None,
+            ),
+            (
+                r#"{"name":"users/u/blobs/r/h","bucket":"bk","size":"99999999999999999999999"}"#,
+                None,
+            ),
+            ("OK", None),
+            ("", None),
+            ("[]", None),
+        ] {
+            assert!(
+                stored_size(body, status, "users/u/blobs/r/h", "bk").is_err(),
+                "{body} {status:?}"
+            );
         }
     }
 }
