@@ -598,7 +598,8 @@ fn encode(s: &str) -> String {
     String::from(js_sys::encode_uri_component(s))
 }
 
-/// Reads `{ prefixes: [..], items: [{ name }], nextPageToken }`, names made relative to `prefix`.
+/// Reads `{ prefixes: [..], items: [{ name }], nextPageToken }`, names made relative to `prefix`;
+/// names not directly under `prefix` are dropped.
 fn parse_listing(text: &str, prefix: &str) -> Result<Listing, String> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -614,15 +615,16 @@ fn parse_listing(text: &str, prefix: &str) -> Result<Listing, String> {
         name: String,
     }
     let page: Page = serde_json::from_str(text).map_err(|e| format!("unreadable listing: {e}"))?;
+    // Only what is directly in the folder asked for: a name from elsewhere is not ours to read.
     let strip = |s: &str| {
         s.strip_prefix(prefix)
-            .unwrap_or(s)
-            .trim_end_matches('/')
-            .to_owned()
+            .map(|rest| rest.strip_suffix('/').unwrap_or(rest))
+            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+            .map(str::to_owned)
     };
     Ok(Listing {
-        names: page.items.iter().map(|i| strip(&i.name)).collect(),
-        folders: page.prefixes.iter().map(|p| strip(p)).collect(),
+        names: page.items.iter().filter_map(|i| strip(&i.name)).collect(),
+        folders: page.prefixes.iter().filter_map(|p| strip(p)).collect(),
         next_page_token: page.next_page_token.filter(|t| !t.is_empty()),
     })
 }
