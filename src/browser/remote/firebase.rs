@@ -18,7 +18,7 @@ use web_sys::{AbortSignal, Blob, RequestCache};
 
 use super::auth::Auth;
 use super::http::{self, Failure};
-use super::wire;
+use super::wire::{self, SessionState};
 use super::{Listing, Upload, UploadSession};
 use crate::browser::hash;
 use crate::core::engine::Failure as CoreFailure;
@@ -39,16 +39,6 @@ pub const DEFAULT_TIMEOUT_MS: u32 = 120_000;
 /// ```
 pub fn to_core(failure: &Failure) -> CoreFailure {
     failure.to_core(wire::firebase_code)
-}
-
-/// What the server says of a resumable session.
-enum Session {
-    /// Still open, holding this many bytes (checked against the upload's size).
-    Active(u64),
-    /// Finalized (by a request whose answer we may have lost).
-    Final,
-    /// Unknown, expired or cancelled: start a new one.
-    Gone,
 }
 
 /// A Firebase Storage bucket seen through one prefix.
@@ -212,9 +202,11 @@ impl Firebase {
             Err(Failure::Status { status: 404, .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let meta = read_object(response).await?;
-        self.check_object(&meta, key)
-            .and_then(|()| object_size(&meta))
+        let text = response
+            .text()
+            .await
+            .map_err(|e| Failure::Network(e.to_string()))?;
+        wire::stored_size(&text, None, &self.name(key), &self.bucket)
             .map(Some)
             .map_err(Failure::invalid)
     }
@@ -348,12 +340,12 @@ impl Firebase {
         }
         let resumed = match session {
             Some(s) => match self.query(&s.url, size, cancel).await {
-                Ok(Session::Active(sent)) => Some(UploadSession {
+                Ok(SessionState::Active(sent)) => Some(UploadSession {
                     sent: sent as f64,
                     ..s
                 }),
                 // Finalized by a request whose answer was lost: done if the object is right.
-                Ok(Session::Final) => match self.confirm(key, size, cancel).await {
+                Ok(SessionState::Final) => match self.confirm(key, size, cancel).await {
                     Ok(()) => {
                         on_progress(&UploadSession { sent: size, ..s });
                         return Ok(());
@@ -362,7 +354,7 @@ impl Firebase {
                     Err(e) => return Err(e),
                 },
                 // Expired, cancelled, or an answer that cannot be true: start over.
-                Ok(Session::Gone) | Err(Failure::Invalid(_)) => None,
+                Ok(SessionState::Gone) | Err(Failure::Invalid(_)) => None,
                 Err(e) => return Err(e),
             },
             None => None,
@@ -421,7 +413,7 @@ impl Firebase {
                 // emulator appends whatever it is sent, so resending blindly would corrupt).
                 Err(e @ (Failure::Timeout | Failure::Network(_))) => {
                     match self.query(&session.url, size, cancel).await? {
-                        Session::Active(sent) => {
+                        SessionState::Active(sent) => {
                             stalls = if sent as f64 > session.sent {
                                 0
                             } else {
@@ -432,13 +424,13 @@ impl Firebase {
                             }
                             session.sent = sent as f64;
                         }
-                        Session::Final => {
+                        SessionState::Final => {
                             self.confirm(key, size, cancel).await?;
                             session.sent = size;
                             on_progress(&session);
                             return Ok(());
                         }
-                        Session::Gone => {
+                        SessionState::Gone => {
                             return Err(Failure::Network("the upload session was lost".into()))
                         }
                     }
@@ -500,9 +492,9 @@ impl Firebase {
         url: &str,
         size: f64,
         cancel: Option<&AbortSignal>,
-    ) -> Result<Session, Failure> {
+    ) -> Result<SessionState, Failure> {
         if !self.ours(url) {
-            return Ok(Session::Gone);
+            return Ok(SessionState::Gone);
         }
         let result = self
             .call(
@@ -519,25 +511,15 @@ impl Firebase {
             Ok(r) => r,
             Err(Failure::Status {
                 status: 404 | 410, ..
-            }) => return Ok(Session::Gone),
+            }) => return Ok(SessionState::Gone),
             Err(e) => return Err(e),
         };
         let headers = response.headers();
-        let state = headers
-            .get("X-Goog-Upload-Status")
-            .map(|s| s.trim().to_ascii_lowercase());
+        let state = headers.get("X-Goog-Upload-Status");
         let received = headers.get("X-Goog-Upload-Size-Received");
         let _ = response.text().await;
-        match state.as_deref() {
-            Some("final") => Ok(Session::Final),
-            Some("cancelled") => Ok(Session::Gone),
-            Some("active") | None => wire::check_received(received.as_deref(), size as u64)
-                .map(Session::Active)
-                .map_err(Failure::invalid),
-            Some(other) => Err(Failure::invalid(format!(
-                "the upload session's status is {other:?}"
-            ))),
-        }
+        wire::session_state(state.as_deref(), received.as_deref(), size as u64)
+            .map_err(Failure::invalid)
     }
 
     /// Confirms with a metadata read that `key` holds `size` bytes (after a finalize whose
@@ -567,36 +549,16 @@ impl Firebase {
     /// Reading the answer to the end also hands its connection back for the next request.
     async fn stored(&self, response: Response, key: &str, size: f64) -> Result<(), Failure> {
         let state = response.headers().get("X-Goog-Upload-Status");
-        let meta = read_object(response).await?;
-        if let Some(state) = state.filter(|s| !s.trim().eq_ignore_ascii_case("final")) {
-            return Err(Failure::invalid(format!(
-                "the upload's last answer says it is {state:?}, not final"
-            )));
-        }
-        self.check_object(&meta, key)
-            .and_then(|()| object_size(&meta))
-            .and_then(|got| match got as f64 == size {
-                true => Ok(()),
-                false => Err(format!("the server stored {got} bytes of {size}")),
-            })
-            .map_err(Failure::invalid)
-    }
-
-    /// Whether object metadata names `key` in our bucket.
-    fn check_object(&self, meta: &serde_json::Value, key: &str) -> Result<(), String> {
-        let name = meta.get("name").and_then(|n| n.as_str());
-        if name != Some(self.name(key).as_str()) {
-            return Err(format!(
-                "the server's answer is about object {name:?}, not {:?}",
-                self.name(key)
-            ));
-        }
-        match meta.get("bucket").and_then(|b| b.as_str()) {
-            Some(b) if b == self.bucket => Ok(()),
-            other => Err(format!(
-                "the server's answer is about bucket {other:?}, not {:?}",
-                self.bucket
-            )),
+        let text = response
+            .text()
+            .await
+            .map_err(|e| Failure::Network(e.to_string()))?;
+        match wire::stored_size(&text, state.as_deref(), &self.name(key), &self.bucket) {
+            Ok(got) if got as f64 == size => Ok(()),
+            Ok(got) => Err(Failure::invalid(format!(
+                "the server stored {got} bytes of {size}"
+            ))),
+            Err(why) => Err(Failure::invalid(why)),
         }
     }
 
@@ -621,39 +583,6 @@ impl Firebase {
     }
 }
 
-/// The object metadata JSON of an answer; a body that is not a JSON object is an answer that
-/// does not hold up.
-async fn read_object(response: Response) -> Result<serde_json::Value, Failure> {
-    let text = response
-        .text()
-        .await
-        .map_err(|e| Failure::Network(e.to_string()))?;
-    match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(v) if v.is_object() => Ok(v),
-        _ => Err(Failure::invalid(
-            "the server's answer is not object metadata",
-        )),
-    }
-}
-
-/// The `size` of object metadata (a decimal string on the wire, a number tolerated).
-fn object_size(meta: &serde_json::Value) -> Result<u64, String> {
-    match meta.get("size") {
-        Some(serde_json::Value::String(s))
-            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            s.parse()
-                .map_err(|_| format!("the object size {s:?} is out of range"))
-        }
-        Some(serde_json::Value::Number(n)) => n
-            .as_u64()
-            .ok_or_else(|| format!("the object size {n} is not a byte count")),
-        other => Err(format!(
-            "the server's answer has no object size ({other:?})"
-        )),
-    }
-}
-
 /// A JS error's text, for messages.
 fn js_text(e: &JsValue) -> String {
     e.as_string()
@@ -669,7 +598,8 @@ fn encode(s: &str) -> String {
     String::from(js_sys::encode_uri_component(s))
 }
 
-/// Reads `{ prefixes: [..], items: [{ name }], nextPageToken }`, names made relative to `prefix`.
+/// Reads `{ prefixes: [..], items: [{ name }], nextPageToken }`, names made relative to `prefix`;
+/// names not directly under `prefix` are dropped.
 fn parse_listing(text: &str, prefix: &str) -> Result<Listing, String> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -685,15 +615,16 @@ fn parse_listing(text: &str, prefix: &str) -> Result<Listing, String> {
         name: String,
     }
     let page: Page = serde_json::from_str(text).map_err(|e| format!("unreadable listing: {e}"))?;
+    // Only what is directly in the folder asked for: a name from elsewhere is not ours to read.
     let strip = |s: &str| {
         s.strip_prefix(prefix)
-            .unwrap_or(s)
-            .trim_end_matches('/')
-            .to_owned()
+            .map(|rest| rest.strip_suffix('/').unwrap_or(rest))
+            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+            .map(str::to_owned)
     };
     Ok(Listing {
-        names: page.items.iter().map(|i| strip(&i.name)).collect(),
-        folders: page.prefixes.iter().map(|p| strip(p)).collect(),
+        names: page.items.iter().filter_map(|i| strip(&i.name)).collect(),
+        folders: page.prefixes.iter().filter_map(|p| strip(p)).collect(),
         next_page_token: page.next_page_token.filter(|t| !t.is_empty()),
     })
 }

@@ -1,11 +1,13 @@
 //! What the wire hands us, checked: pure rules for URLs, `Retry-After`, upload offsets, MIME
-//! types and Firebase's status codes.
+//! types and Firebase's status codes; and the remote's [`Failure`], with its one conversion to
+//! the sync core's failure.
 //!
 //! Nothing here does IO or touches JS, so it is unit-tested natively (`tests/wire.rs` includes
 //! this file), although the rest of `browser` is wasm32 only. Every rule answers the question
 //! "may we believe this?" conservatively: what is not clearly fine is refused.
 
-use crate::core::error_class::ErrorCode;
+use crate::core::engine::Failure as CoreFailure;
+use crate::core::error_class::{classify, ErrorClass, ErrorCode};
 
 /// Bytes every resumable chunk but the last is a multiple of (Google's upload protocol: 256 KiB),
 /// hence also every offset a server can truthfully report mid-upload.
@@ -260,6 +262,91 @@ pub fn check_received(header: Option<&str>, size: u64) -> Result<u64, String> {
     Ok(got)
 }
 
+/// What a server says of a resumable upload session (`X-Goog-Upload-Command: query`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// Still open, holding this many bytes (checked by [`check_received`]).
+    Active(u64),
+    /// Finalized (by a request whose answer may have been lost).
+    Final,
+    /// Cancelled: start a new one.
+    Gone,
+}
+
+/// Reads a query's answer headers, `X-Goog-Upload-Status` and `X-Goog-Upload-Size-Received`,
+/// for an upload of `size` bytes. An offset that cannot be true, or a status never defined, is
+/// an error (the upload then starts over rather than resume from it).
+///
+/// ```text
+/// session_state(Some("active"), Some("262144"), 1_000_000) == Ok(SessionState::Active(262144))
+/// session_state(Some("final"), None, 10) == Ok(SessionState::Final)
+/// ```
+pub fn session_state(
+    status: Option<&str>,
+    received: Option<&str>,
+    size: u64,
+) -> Result<SessionState, String> {
+    let status = status.map(|s| s.trim().to_ascii_lowercase());
+    match status.as_deref() {
+        Some("final") => Ok(SessionState::Final),
+        Some("cancelled") => Ok(SessionState::Gone),
+        Some("active") | None => check_received(received, size).map(SessionState::Active),
+        Some(other) => Err(format!("the upload session's status is {other:?}")),
+    }
+}
+
+/// Checks object metadata (the JSON a Firebase upload answers with, or a metadata read) names
+/// `name` in `bucket`, and gives its size: an upload counts only when this says it holds our
+/// bytes' size under our name. `upload_status` is the answer's `X-Goog-Upload-Status`, which,
+/// when present, must be `final`.
+///
+/// ```text
+/// stored_size(r#"{"name":"u/a","bucket":"b","size":"4"}"#, None, "u/a", "b") == Ok(4)
+/// ```
+pub fn stored_size(
+    body: &str,
+    upload_status: Option<&str>,
+    name: &str,
+    bucket: &str,
+) -> Result<u64, String> {
+    if let Some(state) = upload_status.filter(|s| !s.trim().eq_ignore_ascii_case("final")) {
+        return Err(format!(
+            "the upload's last answer says it is {state:?}, not final"
+        ));
+    }
+    let meta = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .filter(|v| v.is_object())
+        .ok_or_else(|| "the server's answer is not object metadata".to_owned())?;
+    let got = meta.get("name").and_then(|n| n.as_str());
+    if got != Some(name) {
+        return Err(format!(
+            "the server's answer is about object {got:?}, not {name:?}"
+        ));
+    }
+    let got = meta.get("bucket").and_then(|b| b.as_str());
+    if got != Some(bucket) {
+        return Err(format!(
+            "the server's answer is about bucket {got:?}, not {bucket:?}"
+        ));
+    }
+    // A decimal string on the wire; a number is tolerated.
+    match meta.get("size") {
+        Some(serde_json::Value::String(s))
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            s.parse()
+                .map_err(|_| format!("the object size {s:?} is out of range"))
+        }
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| format!("the object size {n} is not a byte count")),
+        other => Err(format!(
+            "the server's answer has no object size ({other:?})"
+        )),
+    }
+}
+
 /// The `Content-Type` to store downloaded audio with, given the type its recording declares (which
 /// came from another device's log): kept if it is audio, i.e. `audio/*` or one of the containers
 /// MediaRecorder writes (`video/webm`, `video/mp4`, `application/ogg`), with any parameters;
@@ -363,6 +450,129 @@ fn reason(status: u16) -> &'static str {
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
         _ => "the server gave no reason",
+    }
+}
+
+/// Why an HTTP exchange failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The server answered with this status (and, for Supabase-style bodies, the real code).
+    Status {
+        /// The HTTP status, or the status code a 400 body says it really is.
+        status: u16,
+        /// The server's error text, shortened, without the status (which is data).
+        message: String,
+        /// How long the server asked us to wait (`Retry-After`, seconds or an HTTP date on the
+        /// wire), in milliseconds.
+        retry_after_ms: Option<u64>,
+    },
+    /// The server answered with a success, but the answer does not hold up: an upload it does
+    /// not confirm, a download whose bytes are not the ones asked for, an offset out of bounds,
+    /// a body that cannot be read. Retryable, code Remote, and no status: what the server did is
+    /// not known (for a write, the engine asks with a metadata read before sending it again).
+    Invalid(String),
+    /// No answer: the network is down, the connection dropped, CORS refused it.
+    Network(String),
+    /// No answer within the deadline: a stalled transfer.
+    Timeout,
+    /// The app's `AbortSignal` fired.
+    Aborted,
+}
+
+impl Failure {
+    /// A failure that is the server's answer `status`.
+    ///
+    /// ```text
+    /// Failure::status_only(401, "getToken() rejected").status() == Some(401)
+    /// ```
+    pub fn status_only(status: u16, message: impl Into<String>) -> Self {
+        Failure::Status {
+            status,
+            message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    /// An answer that does not hold up (see [`Failure::Invalid`]).
+    ///
+    /// ```text
+    /// Failure::invalid("the server stored 3 bytes of 4")
+    /// ```
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Failure::Invalid(message.into())
+    }
+
+    /// The server's `Retry-After`, in milliseconds.
+    ///
+    /// ```text
+    /// Failure::Timeout.retry_after_ms() == None
+    /// ```
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            Failure::Status { retry_after_ms, .. } => *retry_after_ms,
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of the failure: `None` when there was no answer (network failures,
+    /// timeouts, cancellation) or its outcome is unknown ([`Failure::Invalid`]).
+    ///
+    /// ```text
+    /// Failure::Network("offline".into()).status() == None
+    /// ```
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Failure::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The one conversion to the sync core's failure: class from the status, code from the
+    /// backend's table `code_of` (e.g. [`firebase_code`]), the message as the server
+    /// gave it (never prefixed with the status), `Retry-After` carried along. An answer that does
+    /// not hold up is Retryable with code `Remote`; no answer is Retryable with code `Network`.
+    ///
+    /// ```text
+    /// let f = Failure::status_only(403, "Permission denied.").to_core(firebase_code);
+    /// assert_eq!((f.code, f.status, f.message.as_str()), (ErrorCode::Forbidden, Some(403), "Permission denied."));
+    /// ```
+    pub fn to_core(&self, code_of: impl Fn(u16) -> ErrorCode) -> CoreFailure {
+        match self {
+            Failure::Status {
+                status,
+                message,
+                retry_after_ms,
+            } => CoreFailure::new(
+                classify(Some(*status)),
+                code_of(*status),
+                Some(*status),
+                message.as_str(),
+            )
+            .with_retry_after(*retry_after_ms),
+            Failure::Invalid(message) => CoreFailure::new(
+                ErrorClass::Retryable,
+                ErrorCode::Remote,
+                None,
+                message.as_str(),
+            ),
+            Failure::Network(m) => CoreFailure::network(m.as_str()),
+            Failure::Timeout => CoreFailure::network("no answer before the deadline"),
+            Failure::Aborted => CoreFailure::network("aborted"),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Status {
+                status, message, ..
+            } => write!(f, "{message} (status {status})"),
+            Failure::Invalid(m) => write!(f, "an answer that does not hold up: {m}"),
+            Failure::Network(m) => write!(f, "network error: {m}"),
+            Failure::Timeout => f.write_str("no answer before the deadline"),
+            Failure::Aborted => f.write_str("aborted"),
+        }
     }
 }
 
@@ -618,5 +828,144 @@ mod tests {
         assert_eq!(error_message(500, "a\nb"), "a b");
         assert_eq!(error_message(500, &"x".repeat(1000)).chars().count(), 300);
         assert!(!error_message(403, "").contains("403"));
+    }
+
+    #[test]
+    fn failures_convert_once_with_status_and_code_as_data() {
+        let f = Failure::Status {
+            status: 403,
+            message: "Permission denied. No WRITE permission.".into(),
+            retry_after_ms: None,
+        }
+        .to_core(firebase_code);
+        assert_eq!(
+            (f.class, f.code, f.status, f.message.as_str()),
+            (
+                ErrorClass::Permanent,
+                ErrorCode::Forbidden,
+                Some(403),
+                "Permission denied. No WRITE permission."
+            )
+        );
+        let f = Failure::Status {
+            status: 503,
+            message: error_message(503, ""),
+            retry_after_ms: Some(7000),
+        }
+        .to_core(firebase_code);
+        assert_eq!(
+            (f.class, f.code, f.retry_after_ms),
+            (ErrorClass::Retryable, ErrorCode::Remote, Some(7000))
+        );
+        assert_eq!(f.message, "Service Unavailable");
+        let f = Failure::status_only(401, "getToken() rejected").to_core(firebase_code);
+        assert_eq!(
+            (f.class, f.code),
+            (ErrorClass::NeedsNewToken, ErrorCode::Unauthorized)
+        );
+        // An answer that does not hold up: retried, Remote, and no status (its outcome is unknown).
+        let f = Failure::invalid("the server stored 3 bytes of 4").to_core(firebase_code);
+        assert_eq!(
+            (f.class, f.code, f.status),
+            (ErrorClass::Retryable, ErrorCode::Remote, None)
+        );
+        for none in [
+            Failure::Network("reset".into()),
+            Failure::Timeout,
+            Failure::Aborted,
+        ] {
+            let f = none.to_core(firebase_code);
+            assert_eq!(
+                (f.class, f.code, f.status),
+                (ErrorClass::Retryable, ErrorCode::Network, None)
+            );
+        }
+        // No message names its status: that is data now ("HTTP 403: HTTP 403: ..." was the old bug).
+        for s in [400, 401, 403, 404, 409, 412, 413, 422, 429, 500, 503] {
+            let f = Failure::Status {
+                status: s,
+                message: error_message(s, ""),
+                retry_after_ms: None,
+            }
+            .to_core(firebase_code);
+            assert!(!f.message.contains(&s.to_string()), "{s}: {}", f.message);
+            assert!(!f.message.contains("HTTP"), "{s}: {}", f.message);
+        }
+    }
+
+    #[test]
+    fn session_answers_are_read_strictly() {
+        let size = 2 * UPLOAD_UNIT + 5;
+        assert_eq!(
+            session_state(Some("active"), Some("262144"), size),
+            Ok(SessionState::Active(UPLOAD_UNIT))
+        );
+        assert_eq!(
+            session_state(None, Some("0"), size),
+            Ok(SessionState::Active(0))
+        );
+        assert_eq!(
+            session_state(Some(" Final "), None, size),
+            Ok(SessionState::Final)
+        );
+        assert_eq!(
+            session_state(Some("cancelled"), Some("5"), size),
+            Ok(SessionState::Gone)
+        );
+        assert!(session_state(Some("active"), Some("5"), size).is_err());
+        assert!(session_state(Some("active"), Some(&(size + 1).to_string()), size).is_err());
+        assert!(session_state(Some("active"), None, size).is_err());
+        assert!(session_state(Some("paused"), Some("0"), size).is_err());
+    }
+
+    #[test]
+    fn an_upload_counts_only_when_the_answer_names_our_object_with_our_size() {
+        let ok = r#"{"name":"users/u/blobs/r/h","bucket":"bk","size":"4","md5Hash":"x"}"#;
+        assert_eq!(stored_size(ok, None, "users/u/blobs/r/h", "bk"), Ok(4));
+        assert_eq!(
+            stored_size(ok, Some("final"), "users/u/blobs/r/h", "bk"),
+            Ok(4)
+        );
+        assert_eq!(
+            stored_size(r#"{"name":"n","bucket":"bk","size":4}"#, None, "n", "bk"),
+            Ok(4)
+        );
+        for (body, status) in [
+            (ok, Some("active")),
+            (
+                r#"{"name":"users/u/blobs/r/other","bucket":"bk","size":"4"}"#,
+                None,
+            ),
+            (
+                r#"{"name":"users/u/blobs/r/h","bucket":"other","size":"4"}"#,
+                None,
+            ),
+            (r#"{"name":"users/u/blobs/r/h","size":"4"}"#, None),
+            (r#"{"name":"users/u/blobs/r/h","bucket":"bk"}"#, None),
+            (
+                r#"{"name":"users/u/blobs/r/h","bucket":"bk","size":"-4"}"#,
+                None,
+            ),
+            (
+                r#"{"name":"users/u/blobs/r/h","bucket":"bk","size":"4.0"}"#,
+                None,
+            ),
+            (
+                r#"{"name":"users/u/blobs/r/h","bucket":"bk","size":-4}"#,
+                None,
+            ),
+            (
+                r#"{"name":"users/u/blobs/r/h","bucket":"bk","size":"99999999999999999999999"}"#,
+                None,
+            ),
+            ("OK", None),
+            ("", None),
+            ("[]", None),
+        ] {
+            assert!(
+                stored_size(body, status, "users/u/blobs/r/h", "bk").is_err(),
+                "{body} {status:?}"
+            );
+        }
     }
 }
