@@ -147,7 +147,7 @@ impl Segment {
         if version.v != FORMAT {
             return Err(BadSegment::Invalid(format!("unknown format {}", version.v)));
         }
-        let seg: Segment =
+        let mut seg: Segment =
             serde_json::from_slice(bytes).map_err(|e| BadSegment::Malformed(e.to_string()))?;
         if &seg.device != device || seg.seq != seq {
             return Err(BadSegment::Invalid(format!(
@@ -165,6 +165,15 @@ impl Segment {
             c.fields
                 .validate(device)
                 .map_err(|m| BadSegment::Invalid(format!("recording {}: {m}", c.id)))?;
+        }
+        // Another device's word for the type is kept only if it is audio (see `audio_type`).
+        for c in &mut seg.changes {
+            if let Some(v) = c.fields.audio.as_mut() {
+                let kept = super::audio_type::audio_mime(&v.audio.mime_type);
+                if kept != v.audio.mime_type {
+                    v.audio.mime_type = kept.to_owned();
+                }
+            }
         }
         Ok(seg)
     }
@@ -233,6 +242,22 @@ mod tests {
         let back = Segment::decode(&bytes, &s.device, 7).unwrap();
         assert_eq!(back, s);
         assert_eq!(back.encode(), bytes);
+    }
+
+    #[test]
+    fn a_type_that_is_not_audio_is_read_as_octet_stream() {
+        let mut s = seg();
+        if let Some(v) = s.changes[0].fields.audio.as_mut() {
+            v.audio.mime_type = "text/html".into();
+        }
+        let back = Segment::decode(&s.encode(), &s.device, 7).unwrap();
+        let audio = back.changes[0].fields.audio.as_ref().unwrap();
+        assert_eq!(audio.audio.mime_type, "application/octet-stream");
+        // Audio types and MediaRecorder's containers are kept as given.
+        assert_eq!(
+            Segment::decode(&seg().encode(), &s.device, 7).unwrap(),
+            seg()
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! - [`merge`]: applying another device's change, the policies, conflict copies.
 //! - [`commit`]: the local transactions the engine asks for; [`engine`]: the sans-IO engine.
 //! - [`backoff`] and [`error_class`]: retry delays and what to do about a failed request;
-//!   [`limits`]: what metadata and segments may hold.
+//!   [`limits`]: what metadata and segments may hold; [`audio_type`]: which declared types are
+//!   kept as audio.
 //!
 //! # One sync round, end to end
 //!
@@ -182,6 +183,7 @@
 //! assert_eq!(cloud, before);
 //! ```
 
+pub mod audio_type;
 pub mod backoff;
 pub mod commit;
 pub mod device;

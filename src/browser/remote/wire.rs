@@ -6,15 +6,13 @@
 //! this file), although the rest of `browser` is wasm32 only. Every rule answers the question
 //! "may we believe this?" conservatively: what is not clearly fine is refused.
 
+pub use crate::core::audio_type::{audio_mime, OCTET_STREAM};
 use crate::core::engine::Failure as CoreFailure;
 use crate::core::error_class::{classify, ErrorClass, ErrorCode};
 
 /// Bytes every resumable chunk but the last is a multiple of (Google's upload protocol: 256 KiB),
 /// hence also every offset a server can truthfully report mid-upload.
 pub const UPLOAD_UNIT: u64 = 256 * 1024;
-
-/// The type audio is stored with when the type it declares is not audio.
-pub const OCTET_STREAM: &str = "application/octet-stream";
 
 /// The parts of an absolute `http(s)` URL that decide where a request goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -344,40 +342,6 @@ pub fn stored_size(
         other => Err(format!(
             "the server's answer has no object size ({other:?})"
         )),
-    }
-}
-
-/// The `Content-Type` to store downloaded audio with, given the type its recording declares (which
-/// came from another device's log): kept if it is audio, i.e. `audio/*` or one of the containers
-/// MediaRecorder writes (`video/webm`, `video/mp4`, `application/ogg`), with any parameters;
-/// otherwise [`OCTET_STREAM`], so that a log cannot make the app treat the bytes as a page, an
-/// image or a script.
-///
-/// ```text
-/// audio_mime("audio/webm;codecs=opus") == "audio/webm;codecs=opus"
-/// audio_mime("text/html") == "application/octet-stream"
-/// ```
-pub fn audio_mime(declared: &str) -> &str {
-    fn token(s: &str) -> bool {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-    }
-    // A Blob's type must be printable ASCII (else the browser drops it); parameters stay as given.
-    if declared.len() > 255 || !declared.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return OCTET_STREAM;
-    }
-    let essence = declared.split(';').next().unwrap_or_default().trim();
-    let Some((kind, subtype)) = essence.split_once('/') else {
-        return OCTET_STREAM;
-    };
-    if !token(kind) || !token(subtype) {
-        return OCTET_STREAM;
-    }
-    let (kind, subtype) = (kind.to_ascii_lowercase(), subtype.to_ascii_lowercase());
-    match (kind.as_str(), subtype.as_str()) {
-        ("audio", _) | ("video", "webm" | "mp4") | ("application", "ogg") => declared,
-        _ => OCTET_STREAM,
     }
 }
 
