@@ -129,6 +129,10 @@ describe("@supabase/storage-js contract", () => {
     assert.equal(res.headers.get("accept-ranges"), "bytes");
     assert.match(res.headers.get("etag"), /^"[0-9a-f]{32}"$/);
     assert.equal(await res.text(), '{"v":1}');
+    const part = await fetch(`${url}/storage/v1/object/authenticated/${BUCKET}/${key}`, { headers: { ...auth(A.accessToken), range: "bytes=1-3" } });
+    assert.equal(part.status, 206);
+    assert.equal(part.headers.get("content-range"), "bytes 1-3/7");
+    assert.equal(await part.text(), '"v"');
   });
 
   test("buckets: the service key lists and creates them, a user may not", async () => {
@@ -523,6 +527,15 @@ describe("admin hooks", () => {
     assert.equal(second.status, 200);
     const log = await adminHooks.requests();
     assert.deepEqual(log.map((r) => r.status), [503, 200]);
+  });
+
+  test("a lost response: the upload happens, the client gets no answer", async () => {
+    const key = `users/${A.id}/recordings/lost.json`;
+    await adminHooks.addFault({ method: "POST", path: "/lost\\.json$", mode: "drop-after" });
+    await assert.rejects(put(A.accessToken, key, "{}"));
+    const info = await storage(A.accessToken).from(BUCKET).info(key);
+    assert.equal(info.data.size, 2);
+    assert.equal((await put(A.accessToken, key, "{}")).status, 400, "a create-only retry is a duplicate");
   });
 });
 
