@@ -122,3 +122,33 @@ export async function startPostgres() {
     },
   };
 }
+
+const quote = (s) => `'${String(s).replaceAll("'", "''")}'`;
+
+/**
+ * Runs one policy case in its own rolled-back transaction: inserts `seeds` (as the superuser), takes the role of
+ * `who` ("A"/"B" with `request.jwt.claims` carrying their id as `sub`, "anon", "service"), does `op` on `name` in
+ * bucket `recordings`, and answers whether RLS allowed it (one row seen/inserted/updated/deleted; a refused
+ * insert or update check, SQLSTATE 42501, is a denial).
+ */
+export async function sqlAllows(pg, { who, op, name }, ids, seeds) {
+  const seedRows = seeds.map((n) => `('recordings', ${quote(n)})`).join(", ");
+  const role =
+    who === "anon" ? "set local role anon;"
+    : who === "service" ? "set local role service_role;"
+    : `set local request.jwt.claims = ${quote(JSON.stringify({ sub: ids[who], role: "authenticated" }))}; set local role authenticated;`;
+  const where = `bucket_id = 'recordings' and name = ${quote(name)}`;
+  const stmt = {
+    select: `select count(*) from storage.objects where ${where};`,
+    insert: `with i as (insert into storage.objects (bucket_id, name) values ('recordings', ${quote(name)}) returning 1) select count(*) from i;`,
+    update: `with u as (update storage.objects set metadata = '{"v":2}' where ${where} returning 1) select count(*) from u;`,
+    delete: `with d as (delete from storage.objects where ${where} returning 1) select count(*) from d;`,
+  }[op];
+  try {
+    const out = await pg.sql(`begin; insert into storage.objects (bucket_id, name) values ${seedRows}; ${role} ${stmt} rollback;`);
+    return out.split("\n").pop() === "1";
+  } catch (err) {
+    if (/row-level security/.test(String(err.stderr))) return false;
+    throw err;
+  }
+}

@@ -28,7 +28,7 @@ import {
   userToken,
 } from "../../emulators/supabase/harness.mjs";
 import { POLICY_CASES, POLICY_SEED, fillName } from "../../emulators/supabase/policy.mjs";
-import { SUPABASE_SCHEMA_SQL, startPostgres } from "../../emulators/supabase/postgres.mjs";
+import { SUPABASE_SCHEMA_SQL, sqlAllows, startPostgres } from "../../emulators/supabase/postgres.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const MiB = 1024 * 1024;
@@ -576,30 +576,9 @@ describe("RLS policies: supabase/storage-policies.sql in PostgreSQL 15 and the i
       await pg.sqlFile(path.join(root, "supabase/storage-policies.sql"));
       await pg.sqlFile(path.join(root, "supabase/storage-policies.sql")); // re-running replaces them
       const ids = { A: "8d0e8a52-4a0c-4f0e-9d51-6c6c0a0b0a01", B: "2b6f1e1c-33d4-4c4f-8f0b-7e7e7e7e7e02" };
-      const q = (s) => `'${s.replaceAll("'", "''")}'`;
       const results = [];
       for (const c of POLICY_CASES) {
-        const name = fillName(c.name, ids);
-        const seeds = POLICY_SEED.map((s) => `(${q("recordings")}, ${q(fillName(s, ids))})`).join(", ");
-        const who =
-          c.who === "anon" ? "set local role anon;"
-          : c.who === "service" ? "set local role service_role;"
-          : `set local request.jwt.claims = ${q(JSON.stringify({ sub: ids[c.who], role: "authenticated" }))}; set local role authenticated;`;
-        const where = `bucket_id = 'recordings' and name = ${q(name)}`;
-        const stmt = {
-          select: `select count(*) from storage.objects where ${where};`,
-          insert: `with i as (insert into storage.objects (bucket_id, name) values ('recordings', ${q(name)}) returning 1) select count(*) from i;`,
-          update: `with u as (update storage.objects set metadata = '{"v":2}' where ${where} returning 1) select count(*) from u;`,
-          delete: `with d as (delete from storage.objects where ${where} returning 1) select count(*) from d;`,
-        }[c.op];
-        let allowed;
-        try {
-          const out = await pg.sql(`begin; insert into storage.objects (bucket_id, name) values ${seeds}; ${who} ${stmt} rollback;`);
-          allowed = out.split("\n").pop() === "1";
-        } catch (err) {
-          assert.match(String(err.stderr), /row-level security/, String(err.stderr));
-          allowed = false;
-        }
+        const allowed = await sqlAllows(pg, { ...c, name: fillName(c.name, ids) }, ids, POLICY_SEED.map((n) => fillName(n, ids)));
         results.push({ ...c, got: allowed });
       }
       assert.deepEqual(results.filter((r) => r.got !== r.allowed), []);
