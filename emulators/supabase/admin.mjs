@@ -54,8 +54,9 @@ export class Admin {
         return res;
       };
       res.write = () => true;
-      res.end = () => {
+      res.end = (...args) => {
         destroy();
+        args.find((a) => typeof a === "function")?.();
         return res;
       };
       return false;
@@ -72,6 +73,7 @@ export class Admin {
     const ctx = this.ctx;
     if (req.method === "POST" && p === "/__admin/reset") {
       await ctx.store.reset();
+      await ctx.tus.reset();
       ctx.createBuckets();
       ctx.auth.reset();
       this.faults = [];

@@ -15,7 +15,7 @@
 //   client that would break on the hosted service breaks here: a PATCH whose body is not 6 MiB and does not end
 //   the upload answers 400 text "Chunk size must be exactly 6291456 bytes (6 MiB), except the last chunk".
 
-import { mkdir, link, copyFile } from "node:fs/promises";
+import { copyFile, link, mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { Server } from "@tus/server";
 import { FileStore } from "@tus/file-store";
@@ -167,6 +167,11 @@ export function createTus(ctx) {
         return sendError(req, res, err);
       }
       await tus.handle(req, res);
+    },
+    /** Admin hook: forgets every upload (files and their info). */
+    async reset() {
+      await rm(directory, { recursive: true, force: true });
+      await mkdir(directory, { recursive: true });
     },
     /** Admin hook: makes upload URLs (all, or the one whose URL ends with `id`) 25 hours old, so they expire. */
     async age(id) {

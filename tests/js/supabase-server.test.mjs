@@ -536,6 +536,15 @@ describe("admin hooks", () => {
     const info = await storage(A.accessToken).from(BUCKET).info(key);
     assert.equal(info.data.size, 2);
     assert.equal((await put(A.accessToken, key, "{}")).status, 400, "a create-only retry is a duplicate");
+
+    // The same for the last TUS PATCH: no answer, but HEAD shows it complete and the object is there.
+    const tkey = `users/${A.id}/recordings/lost.webm`;
+    const location = (await tusCreate(A.accessToken, tkey, 10)).headers.get("location");
+    await adminHooks.addFault({ method: "PATCH", path: "/upload/resumable/", mode: "drop-after" });
+    await assert.rejects(tusPatch(A.accessToken, location, 0, Buffer.alloc(10, 7)));
+    const head = await fetch(location, { method: "HEAD", headers: tusHeaders(A.accessToken) });
+    assert.equal(head.headers.get("upload-offset"), "10");
+    assert.equal((await storage(A.accessToken).from(BUCKET).info(tkey)).data.size, 10);
   });
 });
 
