@@ -142,6 +142,19 @@ export class AuthService {
     return { status: 200, body: await this.session(user) };
   }
 
+  /** GET /auth/v1/user with the user's access token: the user, or GoTrue's 403 bad_jwt. */
+  async user(token, clockOffsetMs = 0) {
+    let claims;
+    try {
+      claims = await verifyToken(token, clockOffsetMs);
+    } catch (err) {
+      return authError(403, "bad_jwt", `invalid JWT: unable to parse or verify signature, ${err?.message}`);
+    }
+    const user = [...this.usersByEmail.values()].find((u) => u.id === claims.sub);
+    if (!user) return authError(403, "user_not_found", "User from sub claim in JWT does not exist");
+    return { status: 200, body: this.userJson(user) };
+  }
+
   /** POST /auth/v1/token?grant_type=password|refresh_token */
   async token(grantType, body) {
     if (grantType === "password") {

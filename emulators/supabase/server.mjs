@@ -60,6 +60,14 @@ async function handleAuth(req, res, ctx, url) {
     const { status, body } = await ctx.auth.token(url.searchParams.get("grant_type"), await readJson(req).catch(() => ({})));
     return sendJson(res, status, body);
   }
+  if (req.method === "GET" && p === "/auth/v1/user") {
+    const { status, body } = await ctx.auth.user(String(req.headers.authorization || "").replace(/^Bearer\s+/i, ""), ctx.clockOffsetMs());
+    return sendJson(res, status, body);
+  }
+  if (req.method === "POST" && p === "/auth/v1/logout") {
+    res.writeHead(204);
+    return res.end();
+  }
   if (req.method === "GET" && p === "/auth/v1/health") {
     return sendJson(res, 200, { version: "tapesync-local", name: "GoTrue", description: "imitation" });
   }
@@ -104,11 +112,8 @@ export async function startSupabase(options = {}) {
     const url = new URL(req.url, "http://local");
     ctx.admin.record(req, res, url);
     const route = async () => {
-      if (url.pathname.startsWith("/__admin/")) {
-        if (!isLoopback(req.socket.remoteAddress)) return sendJson(res, 403, { message: "admin hooks answer loopback only" });
-        return ctx.admin.handle(req, res, url);
-      }
-      // The gateway's CORS: preflights answered here, every other answer gets Allow-Origin: *.
+      // The gateway's CORS: preflights answered here, every other answer gets Allow-Origin: * (the admin hooks
+      // too, so a test page in a browser can use them).
       if (req.method === "OPTIONS" && req.headers["access-control-request-method"]) {
         const headers = {
           "access-control-allow-origin": "*",
@@ -120,6 +125,10 @@ export async function startSupabase(options = {}) {
         return res.end();
       }
       res.setHeader("access-control-allow-origin", "*");
+      if (url.pathname.startsWith("/__admin/")) {
+        if (!isLoopback(req.socket.remoteAddress)) return sendJson(res, 403, { message: "admin hooks answer loopback only" });
+        return ctx.admin.handle(req, res, url);
+      }
       if (await ctx.admin.injectFault(req, res, url)) return;
       // The gateway turns the apikey into the Authorization a request lacks.
       if (!req.headers.authorization && req.headers.apikey) req.headers.authorization = `Bearer ${req.headers.apikey}`;

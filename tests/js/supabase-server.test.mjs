@@ -512,6 +512,8 @@ describe("Auth routes", () => {
     const refreshed = await grant("refresh_token", { refresh_token: s2.refresh_token });
     assert.equal(refreshed.status, 200);
     assert.equal((await grant("refresh_token", { refresh_token: s2.refresh_token })).status, 400, "refresh tokens are single use");
+    const me = await fetch(`${url}/auth/v1/user`, { headers: auth(s2.access_token) });
+    assert.equal((await me.json()).id, session.user.id);
   });
 });
 
