@@ -452,6 +452,9 @@ describe("TUS resumable uploads", () => {
 
     const fresh = await tusCreate(A.accessToken, `users/${A.id}/recordings/expiring.webm`, 10);
     const location = fresh.headers.get("location");
+    const expiredJwt = await tusPatch(await userToken(A.id, { expiresIn: -5 }), location, 0, Buffer.alloc(10));
+    assert.equal(expiredJwt.status, 400);
+    assert.equal((await expiredJwt.json()).message, '"exp" claim timestamp check failed');
     await adminHooks.expireUploads(location.split("/").pop());
     const head = await fetch(location, { method: "HEAD", headers: tusHeaders(A.accessToken) });
     assert.equal(head.status, 410);
