@@ -30,6 +30,7 @@ import {
 } from "../../emulators/supabase/harness.mjs";
 import { POLICY_CASES, POLICY_SEED, fillName } from "../../emulators/supabase/policy.mjs";
 import { SUPABASE_SCHEMA_SQL, sqlAllows, startPostgres } from "../../emulators/supabase/postgres.mjs";
+import { authHeaders, interruptedPatch, tusCreate as tusCreateAt, tusHeaders, tusPatch, uploadObject } from "../../emulators/supabase/requests.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const MiB = 1024 * 1024;
@@ -39,17 +40,9 @@ let A;
 let B;
 
 const storage = (token) => new StorageClient(`${url}/storage/v1`, { apikey: ANON_KEY, Authorization: `Bearer ${token}` });
-const objectUrl = (key) => `${url}/storage/v1/object/${BUCKET}/${key}`;
-const auth = (token) => ({ apikey: ANON_KEY, authorization: `Bearer ${token}` });
+const auth = authHeaders;
 const sha256 = (buf) => createHash("sha256").update(buf).digest("hex");
-
-async function put(token, key, bytes, { contentType = "application/json", upsert = false } = {}) {
-  return fetch(objectUrl(key), {
-    method: "POST",
-    headers: { ...auth(token), "content-type": contentType, "x-upsert": String(upsert) },
-    body: bytes,
-  });
-}
+const put = (token, key, bytes, opts) => uploadObject(url, BUCKET, token, key, bytes, opts);
 
 const NOT_FOUND = { statusCode: "404", error: "not_found", message: "Object not found", code: "NoSuchKey" };
 const RLS = { statusCode: "403", error: "Unauthorized", message: "new row violates row-level security policy", code: "AccessDenied" };
@@ -195,7 +188,7 @@ describe("REST answers as measured", () => {
     const missing = await fetch(`${url}/storage/v1/object/info/authenticated/${BUCKET}/users/${A.id}/none.json`, { headers: auth(A.accessToken) });
     assert.deepEqual(await missing.json(), NOT_FOUND);
 
-    const noAuth = await fetch(objectUrl(`users/${A.id}/x.json`), { method: "POST", body: "x" });
+    const noAuth = await fetch(`${url}/storage/v1/object/${BUCKET}/users/${A.id}/x.json`, { method: "POST", body: "x" });
     assert.equal(noAuth.status, 400);
     assert.deepEqual(await noAuth.json(), { statusCode: "400", error: "Error", message: "headers must have required property 'authorization'", code: "InvalidRequest" });
 
@@ -307,43 +300,7 @@ describe("REST answers as measured", () => {
 
 // ---- TUS ----
 
-const tusHeaders = (token, extra = {}) => ({ ...auth(token), "tus-resumable": "1.0.0", ...extra });
-const tusMetadata = (entries) =>
-  Object.entries(entries).map(([k, v]) => `${k} ${Buffer.from(v).toString("base64")}`).join(",");
-
-async function tusCreate(token, key, length, { upsert = false } = {}) {
-  return fetch(`${url}/storage/v1/upload/resumable`, {
-    method: "POST",
-    headers: tusHeaders(token, {
-      "upload-length": String(length),
-      "upload-metadata": tusMetadata({ bucketName: BUCKET, objectName: key, contentType: "audio/webm", cacheControl: "3600" }),
-      "x-upsert": String(upsert),
-    }),
-  });
-}
-
-const tusPatch = (token, location, offset, bytes) =>
-  fetch(location, {
-    method: "PATCH",
-    headers: tusHeaders(token, { "upload-offset": String(offset), "content-type": "application/offset+octet-stream" }),
-    body: bytes,
-  });
-
-/** A PATCH that sends `bytes` of a `declared`-byte chunk and then drops the connection (an interruption). */
-function interruptedPatch(token, location, offset, declared, bytes) {
-  return new Promise((resolve) => {
-    const u = new URL(location);
-    const req = http.request({
-      host: u.hostname,
-      port: u.port,
-      path: u.pathname,
-      method: "PATCH",
-      headers: tusHeaders(token, { "upload-offset": String(offset), "content-type": "application/offset+octet-stream", "content-length": String(declared) }),
-    });
-    req.on("error", () => resolve());
-    req.write(bytes, () => setTimeout(() => { req.destroy(); resolve(); }, 200));
-  });
-}
+const tusCreate = (token, key, length, opts) => tusCreateAt(url, BUCKET, token, key, length, opts);
 
 describe("TUS resumable uploads", () => {
   test("20 MiB in 6 MiB chunks, interrupted, resumed with HEAD, becomes the object", async () => {
