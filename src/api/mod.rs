@@ -7,10 +7,12 @@
 mod capture;
 mod error;
 mod options;
+mod remotes;
 mod store;
 mod sync;
 mod types;
 
 pub use capture::Capture;
+pub use remotes::FirebaseRemote;
 pub use store::RecordingStore;
-pub use sync::{AutoSync, FirebaseRemote};
+pub use sync::AutoSync;

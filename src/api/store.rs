@@ -9,7 +9,8 @@ use wasm_bindgen::prelude::*;
 use super::capture::Capture;
 use super::error::to_js;
 use super::options::Options;
-use super::sync::{round_options, AutoSync, AutoSyncOptions, FirebaseRemote, Hub, SyncOptions};
+use super::remotes::target_of;
+use super::sync::{round_options, AutoSync, AutoSyncOptions, Hub, SyncOptions};
 use super::types::{
     CaptureOptions, CountOptions, ListOptions, OpenOptions, SaveOptions, UpdateOptions,
 };
@@ -327,8 +328,12 @@ impl RecordingStore {
     /// console.log(report.pushed, report.pulled, report.failed);
     /// ```
     #[wasm_bindgen(unchecked_return_type = "Promise<SyncReport>")]
-    pub fn sync(&self, remote: &FirebaseRemote, options: Option<SyncOptions>) -> Promise {
-        self.request(remote, options, None)
+    pub fn sync(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Remote")] remote: JsValue,
+        options: Option<SyncOptions>,
+    ) -> Promise {
+        self.request(&remote, options, None)
     }
 
     /// Pushes this device's changes and their audio, without reading other devices' changes (or
@@ -338,8 +343,12 @@ impl RecordingStore {
     /// await store.push(remote); // e.g. right after a recording is saved
     /// ```
     #[wasm_bindgen(unchecked_return_type = "Promise<SyncReport>")]
-    pub fn push(&self, remote: &FirebaseRemote, options: Option<SyncOptions>) -> Promise {
-        self.request(remote, options, Some(Direction::Push))
+    pub fn push(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Remote")] remote: JsValue,
+        options: Option<SyncOptions>,
+    ) -> Promise {
+        self.request(&remote, options, Some(Direction::Push))
     }
 
     /// Pulls other devices' changes and downloads their audio, publishing nothing of this
@@ -349,8 +358,12 @@ impl RecordingStore {
     /// await store.pull(remote); // e.g. a "refresh" gesture on a metered connection
     /// ```
     #[wasm_bindgen(unchecked_return_type = "Promise<SyncReport>")]
-    pub fn pull(&self, remote: &FirebaseRemote, options: Option<SyncOptions>) -> Promise {
-        self.request(remote, options, Some(Direction::Pull))
+    pub fn pull(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Remote")] remote: JsValue,
+        options: Option<SyncOptions>,
+    ) -> Promise {
+        self.request(&remote, options, Some(Direction::Pull))
     }
 
     /// Syncs by itself: at start, when the network returns, when the page becomes visible, and
@@ -358,11 +371,13 @@ impl RecordingStore {
     #[wasm_bindgen(js_name = autoSync)]
     pub fn auto_sync(
         &self,
-        remote: &FirebaseRemote,
+        #[wasm_bindgen(unchecked_param_type = "Remote")] remote: JsValue,
         options: Option<AutoSyncOptions>,
     ) -> std::result::Result<AutoSync, JsValue> {
         let options: JsValue = options.into();
-        AutoSync::start(&self.hub, remote, &options).map_err(to_js)
+        target_of(&remote)
+            .and_then(|target| AutoSync::start(&self.hub, target, &options))
+            .map_err(to_js)
     }
 
     /// Tells the store whether the network is usable, for hosts that know better than
@@ -512,11 +527,15 @@ impl RecordingStore {
     /// `options.direction` may not contradict.
     fn request(
         &self,
-        remote: &FirebaseRemote,
+        remote: &JsValue,
         options: Option<SyncOptions>,
         direction: Option<Direction>,
     ) -> Promise {
         let options: JsValue = options.into();
+        let target = match target_of(remote) {
+            Ok(t) => t,
+            Err(e) => return Promise::reject(&to_js(e)),
+        };
         let parsed = Options::new(
             &options,
             "sync options",
@@ -531,7 +550,7 @@ impl RecordingStore {
         )
         .and_then(|o| {
             let explicit = o.as_ref().is_some_and(|o| o.has("direction"));
-            let mut round = round_options(o.as_ref())?;
+            let mut round = round_options(o.as_ref(), target.as_ref())?;
             if let Some(d) = direction {
                 if explicit && round.direction != d {
                     return Err(Error::invalid(
@@ -543,7 +562,7 @@ impl RecordingStore {
             Ok(round)
         });
         match parsed {
-            Ok(round) => self.hub.request(remote.target(), round, true),
+            Ok(round) => self.hub.request(target, round, true),
             Err(e) => Promise::reject(&to_js(e)),
         }
     }

@@ -1,4 +1,4 @@
-//! Sync from JS: `FirebaseRemote`, `store.sync()`, `store.autoSync()`, `store.setOnline()`.
+//! Sync from JS: `store.sync()`, `store.autoSync()`, `store.setOnline()`, with any remote.
 //!
 //! One sync runs at a time per store (and, through a Web Lock, per origin across tabs). A sync
 //! asked for while one runs is folded into one follow-up round, however many were asked for.
@@ -16,102 +16,19 @@ use super::error::to_js;
 use super::options::Options;
 use crate::browser::driver::{self, RoundOptions};
 use crate::browser::error::{Code, Error, Result};
-use crate::browser::remote::auth::Auth;
-use crate::browser::remote::check_base_url;
-use crate::browser::remote::firebase::{Firebase, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS};
+use crate::browser::remote::Remote;
 use crate::browser::store::{set, Store};
 use crate::browser::triggers::{Trigger, TriggerOptions, Triggers};
 use crate::browser::{account, lock};
 use crate::core::engine::{Direction, Report, RoundOutcome};
-use crate::core::layout::Layout;
 use crate::core::merge::{MergeConfig, Policy};
 
 /// The resumable-upload chunk that suits every backend: Supabase's TUS needs exactly 6 MiB,
 /// Firebase multiples of 256 KiB, S3 parts at least 5 MiB.
 const DEFAULT_CHUNK: f64 = 6.0 * 1024.0 * 1024.0;
 
-/// Firebase Storage as a sync target, spoken to over its REST API.
-///
-/// ```js
-/// const remote = new FirebaseRemote({
-///   bucket: "my-app.appspot.com",
-///   prefix: `users/${user.uid}/recordings`,
-///   getToken: () => user.getIdToken(),
-/// });
-/// const report = await store.sync(remote, { policy: "merge" });
-/// ```
-#[wasm_bindgen]
-pub struct FirebaseRemote {
-    target: Target,
-}
-
-#[wasm_bindgen]
-impl FirebaseRemote {
-    /// Checks the options; throws a `TapesyncError` (`InvalidArgument`) when one is wrong.
-    #[wasm_bindgen(constructor)]
-    pub fn new(options: FirebaseRemoteOptions) -> std::result::Result<FirebaseRemote, JsValue> {
-        let options: JsValue = options.into();
-        Self::parse(&options).map_err(to_js)
-    }
-}
-
-impl FirebaseRemote {
-    fn parse(options: &JsValue) -> Result<FirebaseRemote> {
-        let what = "FirebaseRemote options";
-        let o = Options::new(
-            options,
-            what,
-            &["bucket", "prefix", "getToken", "baseUrl", "timeoutMs"],
-        )?
-        .ok_or_else(|| Error::invalid(format!("{what} must be an object")))?;
-        let bucket = o
-            .string("bucket")?
-            .filter(|b| !b.is_empty() && !b.contains('/'))
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "{what}.bucket must be a bucket name such as \"my-app.appspot.com\""
-                ))
-            })?;
-        let prefix = o.string("prefix")?.unwrap_or_default();
-        let prefix = prefix.trim_matches('/').to_owned();
-        Layout::new(&prefix).map_err(|_| {
-            Error::invalid(format!(
-                "{what}.prefix {prefix:?} must be folders of letters, digits, '-', '_' and '.', separated by '/'"
-            ))
-        })?;
-        let get_token = o.function("getToken")?.ok_or_else(|| {
-            Error::invalid(format!(
-                "{what}.getToken must be a function returning a Promise<string>"
-            ))
-        })?;
-        let base = o
-            .string("baseUrl")?
-            .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        check_base_url(&base).map_err(|why| Error::invalid(format!("{what}.baseUrl {why}")))?;
-        let timeout = o
-            .positive_int("timeoutMs", 3_600_000)?
-            .unwrap_or(DEFAULT_TIMEOUT_MS);
-        let binding = format!("firebase:{bucket}/{prefix}").into();
-        Ok(FirebaseRemote {
-            target: Target {
-                remote: Rc::new(Firebase::new(
-                    base,
-                    bucket,
-                    prefix,
-                    Auth::new(get_token),
-                    timeout,
-                )),
-                binding,
-            },
-        })
-    }
-}
-
 #[wasm_bindgen]
 extern "C" {
-    /// `FirebaseRemoteOptions` in TypeScript.
-    #[wasm_bindgen(typescript_type = "FirebaseRemoteOptions")]
-    pub type FirebaseRemoteOptions;
     /// `SyncOptions` in TypeScript.
     #[wasm_bindgen(typescript_type = "SyncOptions")]
     pub type SyncOptions;
@@ -121,7 +38,7 @@ extern "C" {
 }
 
 /// Reads the options of `sync()` (and the round part of `autoSync()`).
-pub(crate) fn round_options(o: Option<&Options>) -> Result<RoundOptions> {
+pub(crate) fn round_options(o: Option<&Options>, remote: &dyn Remote) -> Result<RoundOptions> {
     let mut round = RoundOptions {
         direction: Direction::Both,
         merge: MergeConfig::default(),
@@ -140,12 +57,10 @@ pub(crate) fn round_options(o: Option<&Options>) -> Result<RoundOptions> {
         round.concurrency = n as usize;
     }
     if let Some(n) = o.positive_int("chunkSize", 1 << 30)? {
-        if n % (256 * 1024) != 0 {
-            return Err(Error::invalid(
-                "sync options.chunkSize must be a multiple of 262144 (256 KiB)",
-            ));
-        }
-        round.chunk_bytes = n as f64;
+        remote
+            .check_chunk(f64::from(n))
+            .map_err(|why| Error::invalid(format!("sync options.chunkSize {n}: {why}")))?;
+        round.chunk_bytes = f64::from(n);
     }
     round.direction = match o.choice("direction", &["both", "push", "pull"])?.as_deref() {
         Some("push") => Direction::Push,
@@ -156,12 +71,8 @@ pub(crate) fn round_options(o: Option<&Options>) -> Result<RoundOptions> {
     Ok(round)
 }
 
-/// The cloud a sync runs against, with the identity a store is bound to (see `account`).
-#[derive(Clone)]
-pub(crate) struct Target {
-    remote: Rc<Firebase>,
-    binding: Rc<str>,
-}
+/// The cloud a sync runs against.
+pub(crate) type Target = Rc<dyn Remote>;
 
 /// A sync waiting to run: what it runs with and who waits for its report.
 struct Job {
@@ -285,12 +196,12 @@ impl Hub {
                 "offline: the sync waits for the network",
             ));
         }
-        account::bind(&self.store, &job.target.binding).await?;
+        account::bind(&self.store, &job.target.identity()).await?;
         let outcome: Rc<RefCell<Option<Result<Option<Report>>>>> = Rc::new(RefCell::new(None));
         let work = {
             let (hub, remote, round, explicit, outcome) = (
                 self.clone(),
-                job.target.remote.clone(),
+                job.target.clone(),
                 job.round.clone(),
                 job.explicit,
                 outcome.clone(),
@@ -390,11 +301,7 @@ impl AutoSync {
 }
 
 impl AutoSync {
-    pub(crate) fn start(
-        hub: &Rc<Hub>,
-        remote: &FirebaseRemote,
-        options: &JsValue,
-    ) -> Result<AutoSync> {
+    pub(crate) fn start(hub: &Rc<Hub>, target: Target, options: &JsValue) -> Result<AutoSync> {
         let keys = [
             "onStart",
             "onOnline",
@@ -426,14 +333,13 @@ impl AutoSync {
                 };
             }
         }
-        let round = round_options(o.as_ref())?;
+        let round = round_options(o.as_ref(), target.as_ref())?;
         let timers = Rc::new(Timers::default());
         // The trigger re-arms itself after an incomplete round, so it needs a handle on itself;
         // a weak one, so that dropping the AutoSync frees everything.
         let itself: Rc<RefCell<Weak<Fire>>> = Rc::new(RefCell::new(Weak::<fn(Trigger)>::new()));
         let fire: Rc<dyn Fn(Trigger)> = Rc::new({
             let hub = Rc::downgrade(hub);
-            let target = remote.target();
             let timers = Rc::downgrade(&timers);
             let itself = itself.clone();
             move |trigger: Trigger| {
@@ -520,12 +426,5 @@ impl AutoSync {
             listeners: RefCell::new(listeners),
             timers,
         })
-    }
-}
-
-impl FirebaseRemote {
-    /// What a sync with this remote runs against.
-    pub(crate) fn target(&self) -> Target {
-        self.target.clone()
     }
 }

@@ -123,6 +123,9 @@ export interface FirebaseRemoteOptions {
   timeoutMs?: number;
 }
 
+/** Any cloud a store can sync with. */
+export type Remote = FirebaseRemote;
+
 export type ConflictPolicy = "merge" | "local-wins" | "cloud-wins";
 
 export interface SyncOptions {
@@ -136,7 +139,8 @@ export interface SyncOptions {
   direction?: "both" | "push" | "pull";
   /** Requests in flight at once, 1-16 (default 4). */
   concurrency?: number;
-  /** Resumable upload chunk in bytes, a multiple of 262144 (default 6 MiB). */
+  /** Resumable upload chunk in bytes (default 6 MiB, which every backend takes). Firebase: a
+   * multiple of 262144. */
   chunkSize?: number;
   /** Cancels the sync; it rejects with code "Aborted" and leaves nothing half-written. */
   signal?: AbortSignal;

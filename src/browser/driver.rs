@@ -19,9 +19,8 @@ use super::hashing;
 use super::idb;
 use super::landing::Landing;
 use super::platform;
-use super::remote::firebase::{self, Firebase};
 use super::remote::http::Failure as HttpFailure;
-use super::remote::{Upload, UploadSession};
+use super::remote::{Remote, Upload, UploadSession};
 use super::schema::{BLOBS, BY_WORK, META, RECORDINGS, SYNC, UPLOADS};
 use super::staging::{Staged, Staging, READ_AHEAD};
 use super::store::{set, Store};
@@ -70,7 +69,7 @@ impl Syncer {
     pub async fn round(
         &self,
         store: &Rc<Store>,
-        remote: &Rc<Firebase>,
+        remote: &Rc<dyn Remote>,
         options: &RoundOptions,
         explicit: bool,
         on_start: impl FnOnce(),
@@ -113,7 +112,7 @@ impl Syncer {
 /// Drives the round `engine` just started to its end and returns its report.
 async fn run_round(
     store: &Rc<Store>,
-    remote: &Rc<Firebase>,
+    remote: &Rc<dyn Remote>,
     options: &RoundOptions,
     engine: &mut Engine,
 ) -> Result<Report> {
@@ -281,8 +280,11 @@ fn status_js(status: Option<u16>) -> JsValue {
 }
 
 /// The remote's failure as the engine's: the one conversion, status and code as data.
-fn failed(f: HttpFailure) -> Outcome {
-    Outcome::Failed(firebase::to_core(&f))
+impl Io {
+    /// The remote's failure as the engine's: the backend's one conversion.
+    fn failed(&self, f: HttpFailure) -> Outcome {
+        Outcome::Failed(self.remote.to_core(&f))
+    }
 }
 
 fn local_failure(e: Error) -> Outcome {
@@ -292,7 +294,7 @@ fn local_failure(e: Error) -> Outcome {
 /// What the operations of one round share.
 struct Io {
     store: Rc<Store>,
-    remote: Rc<Firebase>,
+    remote: Rc<dyn Remote>,
     options: RoundOptions,
     staging: Rc<Staging>,
     landing: Landing,
@@ -310,13 +312,13 @@ async fn perform(io: Rc<Io>, op: Op, next: Vec<QueuedUpload>) -> Outcome {
                     folders: l.folders,
                     next_page_token: l.next_page_token,
                 },
-                Err(e) => failed(e),
+                Err(e) => io.failed(e),
             }
         }
         Op::Get { key } => match remote.get_bytes(&key, signal).await {
             Ok(bytes) => Outcome::Got(bytes),
             Err(HttpFailure::Status { status: 404, .. }) => Outcome::NotFound,
-            Err(e) => failed(e),
+            Err(e) => io.failed(e),
         },
         Op::Put {
             key,
@@ -324,7 +326,7 @@ async fn perform(io: Rc<Io>, op: Op, next: Vec<QueuedUpload>) -> Outcome {
             content_type,
         } => match remote.put_bytes(&key, &bytes, &content_type, signal).await {
             Ok(()) => Outcome::Done,
-            Err(e) => failed(e),
+            Err(e) => io.failed(e),
         },
         Op::Put {
             key,
@@ -339,15 +341,15 @@ async fn perform(io: Rc<Io>, op: Op, next: Vec<QueuedUpload>) -> Outcome {
         Op::Head { key } => match remote.head(&key, signal).await {
             Ok(Some(size)) => Outcome::Exists { size },
             Ok(None) => Outcome::NotFound,
-            Err(e) => failed(e),
+            Err(e) => io.failed(e),
         },
         Op::Delete { key } => match remote.delete(&key, signal).await {
             Ok(()) => Outcome::Done,
-            Err(e) => failed(e),
+            Err(e) => io.failed(e),
         },
         Op::RefreshToken => match remote.refresh_token().await {
             Ok(()) => Outcome::Done,
-            Err(e) => failed(e),
+            Err(e) => io.failed(e),
         },
         Op::Commit(commit) => match run_commit(store, &commit).await {
             Ok(outcome) => outcome,
@@ -473,7 +475,7 @@ async fn upload(
     };
     let result = io
         .remote
-        .put_blob(upload, &progress, options.signal.as_ref())
+        .put_audio(upload, &progress, options.signal.as_ref())
         .await;
     match result {
         Ok(()) => {
@@ -482,7 +484,7 @@ async fn upload(
             }
             Outcome::Done
         }
-        Err(e) => failed(e),
+        Err(e) => io.failed(e),
     }
 }
 
@@ -520,7 +522,7 @@ async fn download(io: &Io, key: &str, recording: &RecordingId, hash: &ContentHas
     {
         Ok(b) => b,
         Err(HttpFailure::Status { status: 404, .. }) => return Outcome::NotFound,
-        Err(e) => return failed(e),
+        Err(e) => return io.failed(e),
     };
     let stored = io
         .landing

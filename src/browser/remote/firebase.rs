@@ -19,7 +19,7 @@ use web_sys::{AbortSignal, Blob, RequestCache};
 use super::auth::Auth;
 use super::http::{self, Failure};
 use super::wire::{self, SessionState};
-use super::{Listing, Upload, UploadSession};
+use super::{Call, Listing, Remote, Upload, UploadSession};
 use crate::browser::hash;
 use crate::core::engine::Failure as CoreFailure;
 use crate::core::fields::ContentHash;
@@ -30,6 +30,9 @@ pub const DEFAULT_BASE_URL: &str = "https://firebasestorage.googleapis.com";
 /// Default deadline for one request, which moves at most one chunk. A transfer with no answer by
 /// then is treated as stalled: aborted, and resumed from what the server has.
 pub const DEFAULT_TIMEOUT_MS: u32 = 120_000;
+
+/// The tag of this backend's upload sessions and bindings.
+const BACKEND: &str = "firebase";
 
 /// A failure of this backend as the sync core sees it: Firebase's status table
 /// ([`wire::firebase_code`]) on [`Failure::to_core`]. The driver's only conversion.
@@ -327,14 +330,15 @@ impl Firebase {
         } = upload;
         let size = blob.size();
         // A session for other bytes or on another origin (the token must not go there) is dropped.
-        let session = session.filter(|s| s.size == size && self.ours(&s.url));
+        let session =
+            session.filter(|s| s.backend == BACKEND && s.size == size && self.ours(&s.url));
         if size <= chunk && session.is_none() {
             self.put_media(key, blob.into(), size, content_type, cancel)
                 .await?;
             on_progress(&UploadSession {
                 url: String::new(),
                 sent: size,
-                size,
+                ..UploadSession::new(BACKEND, size)
             });
             return Ok(());
         }
@@ -480,8 +484,7 @@ impl Firebase {
         }
         Ok(UploadSession {
             url: upload_url,
-            sent: 0.0,
-            size,
+            ..UploadSession::new(BACKEND, size)
         })
     }
 
@@ -627,4 +630,79 @@ fn parse_listing(text: &str, prefix: &str) -> Result<Listing, String> {
         folders: page.prefixes.iter().filter_map(|p| strip(p)).collect(),
         next_page_token: page.next_page_token.filter(|t| !t.is_empty()),
     })
+}
+
+impl Remote for Firebase {
+    fn identity(&self) -> String {
+        format!("{BACKEND}:{}/{}", self.bucket, self.prefix)
+    }
+
+    fn check_chunk(&self, bytes: f64) -> Result<(), String> {
+        // Every chunk but the last of a resumable upload is a multiple of 256 KiB.
+        if bytes >= wire::UPLOAD_UNIT as f64 && bytes % wire::UPLOAD_UNIT as f64 == 0.0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "Firebase Storage takes chunks of a multiple of {} bytes (256 KiB)",
+                wire::UPLOAD_UNIT
+            ))
+        }
+    }
+
+    fn list<'a>(
+        &'a self,
+        folder: &'a str,
+        page: Option<&'a str>,
+        signal: Option<&'a AbortSignal>,
+    ) -> Call<'a, Listing> {
+        Box::pin(Firebase::list(self, folder, page, signal))
+    }
+
+    fn get_bytes<'a>(&'a self, key: &'a str, signal: Option<&'a AbortSignal>) -> Call<'a, Vec<u8>> {
+        Box::pin(Firebase::get_bytes(self, key, signal))
+    }
+
+    fn put_bytes<'a>(
+        &'a self,
+        key: &'a str,
+        bytes: &'a [u8],
+        content_type: &'a str,
+        signal: Option<&'a AbortSignal>,
+    ) -> Call<'a, ()> {
+        Box::pin(Firebase::put_bytes(self, key, bytes, content_type, signal))
+    }
+
+    fn head<'a>(&'a self, key: &'a str, signal: Option<&'a AbortSignal>) -> Call<'a, Option<u64>> {
+        Box::pin(Firebase::head(self, key, signal))
+    }
+
+    fn put_audio<'a>(
+        &'a self,
+        upload: Upload<'a>,
+        on_progress: &'a dyn Fn(&UploadSession),
+        signal: Option<&'a AbortSignal>,
+    ) -> Call<'a, ()> {
+        Box::pin(self.put_blob(upload, on_progress, signal))
+    }
+
+    fn get_audio<'a>(
+        &'a self,
+        key: &'a str,
+        hash: &'a ContentHash,
+        signal: Option<&'a AbortSignal>,
+    ) -> Call<'a, Blob> {
+        Box::pin(Firebase::get_audio(self, key, hash, signal))
+    }
+
+    fn delete<'a>(&'a self, key: &'a str, signal: Option<&'a AbortSignal>) -> Call<'a, ()> {
+        Box::pin(Firebase::delete(self, key, signal))
+    }
+
+    fn refresh_token(&self) -> Call<'_, ()> {
+        Box::pin(Firebase::refresh_token(self))
+    }
+
+    fn to_core(&self, failure: &Failure) -> CoreFailure {
+        to_core(failure)
+    }
 }
