@@ -68,6 +68,21 @@ beforeEach(async () => {
   await s3.reset();
 });
 
+describe("the proxy's own SigV4 code", () => {
+  // AWS's documented examples (S3 API reference, "Signature Calculations for the Authorization Header" and
+  // "Query String Authentication"): the proxy's verifier must reproduce them byte for byte.
+  const credentials = { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" };
+  const now = new Date(Date.UTC(2013, 4, 24));
+  test("reproduces AWS's GET Object header-signing example", () => {
+    const headers = signHeaders({ method: "GET", url: new URL("https://examplebucket.s3.amazonaws.com/test.txt"), headers: { range: "bytes=0-9" }, payloadHash: EMPTY_SHA256, credentials, region: "us-east-1", service: "s3", now });
+    assert.equal(headers.authorization, "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+  });
+  test("reproduces AWS's presigned URL example", () => {
+    const url = new URL(presignUrl({ method: "GET", url: "https://examplebucket.s3.amazonaws.com/test.txt", credentials, region: "us-east-1", expiresIn: 86400, now }));
+    assert.equal(url.searchParams.get("X-Amz-Signature"), "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
+  });
+});
+
 describe("objects with the official client", () => {
   test("put then get returns the same bytes and content type; HeadObject gives size and metadata", async () => {
     const alice = client(s3.users.alice);
@@ -373,6 +388,23 @@ describe("what moto does not check, covered by the proxy", () => {
     assert.equal(res.status, 404);
     const stillEnforced = await fetch(`${s3.endpoint}/${s3.bucket}?list-type=2`);
     assert.equal(stillEnforced.status, 403);
+  });
+});
+
+describe("bare moto, behind no proxy (why the proxy exists; a moto upgrade that fixes one shows here)", () => {
+  test("moto alone fails a browser and checks neither clock skew nor prefix conditions", async () => {
+    const moto = (creds, extra = {}) => new S3Client({ endpoint: s3.motoUrl, region: s3.region, forcePathStyle: true, credentials: creds, maxAttempts: 1, ...extra });
+    await client(s3.users.alice).send(new PutObjectCommand({ Bucket: s3.bucket, Key: key("alice", "m"), Body: "m" }));
+    const preflight = await fetch(`${s3.motoUrl}/${s3.bucket}/${key("alice", "m")}`, { method: "OPTIONS", headers: { origin: ORIGIN, "access-control-request-method": "GET" } });
+    // No usable preflight (a 500 or an empty 403 under enforcement, never the CORS headers), and a valid
+    // presigned URL refused.
+    assert.notEqual(preflight.status, 200);
+    assert.equal(preflight.headers.get("access-control-allow-origin"), null);
+    const presigned = await getSignedUrl(moto(s3.users.alice), new GetObjectCommand({ Bucket: s3.bucket, Key: key("alice", "m") }), { expiresIn: 60 });
+    assert.ok((await fetch(presigned)).status >= 403);
+    const listed = await moto(s3.users.bob).send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: key("alice", "") }));
+    assert.deepEqual(listed.Contents.map((c) => c.Key), [key("alice", "m")]);
+    await moto(s3.users.alice, { systemClockOffset: -2 * 3600 * 1000 }).send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key("alice", "m") }));
   });
 });
 
