@@ -26,6 +26,7 @@ import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { startS3 } from "../../emulators/s3/harness.mjs";
 import { presignUrl, signHeaders, EMPTY_SHA256 } from "../../emulators/s3/sigv4.mjs";
 import { createPresigner } from "../../s3/presign-backend.example.mjs";
+import { launch } from "./browser.mjs";
 
 const ORIGIN = "http://127.0.0.1:8123";
 const MiB = 1024 * 1024;
@@ -95,6 +96,29 @@ describe("objects with the official client", () => {
     const head = await alice.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key("alice", "blobs/r1/h1") }));
     assert.equal(head.ContentLength, 4096);
     assert.deepEqual(head.Metadata, { recording: "r1" });
+  });
+
+  test("keys with the characters identity ids and names bring (: space + unicode) sign and list correctly", async () => {
+    const alice = client(s3.users.alice);
+    const k = key("alice", "eu-west-1:7d3c/take 1+2 ü~!.webm");
+    await alice.send(new PutObjectCommand({ Bucket: s3.bucket, Key: k, Body: "odd" }));
+    assert.equal(await (await alice.send(new GetObjectCommand({ Bucket: s3.bucket, Key: k }))).Body.transformToString(), "odd");
+    const list = await alice.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: key("alice", "eu-west-1:7d3c/") }));
+    assert.deepEqual(list.Contents.map((c) => c.Key), [k]);
+    const url = await getSignedUrl(alice, new GetObjectCommand({ Bucket: s3.bucket, Key: k }), { expiresIn: 60 });
+    assert.equal(await (await fetch(url)).text(), "odd");
+  });
+
+  test("a browser-style request (UNSIGNED-PAYLOAD, Origin) is accepted and exposes ETag to the page", async () => {
+    const url = new URL(`${s3.endpoint}/${s3.bucket}/${key("alice", "browser/1")}`);
+    const headers = signHeaders({ method: "PUT", url, headers: { "content-type": "audio/webm", "if-none-match": "*" }, payloadHash: "UNSIGNED-PAYLOAD", credentials: s3.users.alice, region: s3.region, service: "s3" });
+    delete headers.host;
+    const res = await fetch(url, { method: "PUT", headers: { ...headers, origin: ORIGIN }, body: "abc" });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(res.headers.get("etag"), `"${createHash("md5").update("abc").digest("hex")}"`);
+    assert.equal(res.headers.get("access-control-allow-origin"), ORIGIN);
+    assert.match(res.headers.get("access-control-expose-headers"), /\bETag\b/);
+    assert.ok(res.headers.get("x-amz-request-id"));
   });
 
   test("If-None-Match: * on an existing key is 412 PreconditionFailed and keeps the first object", async () => {
@@ -388,6 +412,56 @@ describe("what moto does not check, covered by the proxy", () => {
     assert.equal(res.status, 404);
     const stillEnforced = await fetch(`${s3.endpoint}/${s3.bucket}?list-type=2`);
     assert.equal(stillEnforced.status, 403);
+  });
+});
+
+describe("in a real browser (Debian's Chromium): the browser itself judges the CORS answers", () => {
+  let browser;
+  let page;
+  before(async () => {
+    browser = await launch();
+    page = await browser.page();
+  }, { timeout: 120_000 });
+  after(async () => {
+    await browser?.close();
+  });
+
+  /** Headers signed in Node for a request the page then sends itself (with its own Origin). */
+  function signedFor(method, k, extra = {}, who = s3.users.alice) {
+    const url = new URL(`${s3.endpoint}/${s3.bucket}/${k}`);
+    const headers = signHeaders({ method, url, headers: extra, payloadHash: "UNSIGNED-PAYLOAD", credentials: who, region: s3.region, service: "s3" });
+    delete headers.host;
+    return { url: url.toString(), headers };
+  }
+
+  const inPage = (request) =>
+    page.evaluate(async ({ url, method, headers, body }) => {
+      try {
+        const res = await fetch(url, { method, headers, body });
+        return { status: res.status, etag: res.headers.get("etag"), date: res.headers.get("date"), body: await res.text() };
+      } catch (err) {
+        return { error: String(err) };
+      }
+    }, request);
+
+  test("a signed create-only PUT passes the preflight; the page reads ETag, Date and error codes", async () => {
+    const k = key("alice", "page/1.webm");
+    const put = await inPage({ method: "PUT", body: "from the page", ...signedFor("PUT", k, { "content-type": "audio/webm", "if-none-match": "*" }) });
+    assert.equal(put.status, 200, JSON.stringify(put));
+    assert.match(put.etag, /^"[0-9a-f]{32}"$/);
+    assert.ok(Math.abs(Date.parse(put.date) - Date.now()) < 60_000);
+    const again = await inPage({ method: "PUT", body: "again", ...signedFor("PUT", k, { "content-type": "audio/webm", "if-none-match": "*" }) });
+    assert.equal(again.status, 412);
+    assert.match(again.body, /<Code>PreconditionFailed<\/Code>/);
+    const foreign = await inPage({ method: "GET", ...signedFor("GET", k, {}, s3.users.bob) });
+    assert.equal(foreign.status, 403);
+    assert.match(foreign.body, /<Code>AccessDenied<\/Code>/);
+  });
+
+  test("a header the bucket's CORS rules do not allow makes the browser refuse the request", async () => {
+    const blocked = await inPage({ method: "GET", ...signedFor("GET", key("alice", "page/1.webm"), { "x-custom-thing": "1" }) });
+    assert.match(blocked.error ?? "", /TypeError/, JSON.stringify(blocked));
+    assert.ok(s3.requests().some((r) => r.preflight && r.status === 403));
   });
 });
 
