@@ -58,6 +58,10 @@ class Sha256 {
   }
 }
 
+function rfc3986(text) {
+  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
 /** Checks one presign request against `userId`'s prefix; returns the validated { method, key, query, headers, expiresIn }. */
 export function checkRequest(userId, { method, key, query = {}, headers = {}, expiresIn = 300 }) {
   if (typeof userId !== "string" || !/^[A-Za-z0-9:_.-]+$/.test(userId)) throw new PresignRefused(401, "not signed in");
@@ -93,7 +97,8 @@ export function createPresigner({ endpoint, region, bucket, credentials, pathSty
   const signer = new S3RequestPresigner({ credentials, region, sha256: Sha256 });
   return async function presign(userId, request) {
     const { method, key, query, headers, expiresIn } = checkRequest(userId, request);
-    const encodedKey = key.split("/").map(encodeURIComponent).join("/");
+    // RFC 3986 encoding of each segment (also !'()*), the form S3 canonicalises a path to before checking.
+    const encodedKey = key.split("/").map(rfc3986).join("/");
     const hostname = pathStyle ? base.hostname : `${bucket}.${base.hostname}`;
     const path = pathStyle ? `/${bucket}${key ? `/${encodedKey}` : ""}` : `/${encodedKey}`;
     const port = base.port ? Number(base.port) : undefined;
@@ -102,7 +107,7 @@ export function createPresigner({ endpoint, region, bucket, credentials, pathSty
     // content-type is unsignable by default in the presigner; sign what tapesync asked to bind.
     const signed = await signer.presign(unsigned, { expiresIn, signableHeaders: new Set(Object.keys(headers)) });
     const search = Object.entries(signed.query)
-      .map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`)
+      .map(([name, value]) => `${rfc3986(name)}=${rfc3986(value)}`)
       .join("&");
     return `${base.protocol}//${host}${signed.path}?${search}`;
   };

@@ -120,12 +120,23 @@ function checkSignature(entry, { scope, amzDate, canonical, signature }) {
   }
 }
 
+/** S3 refuses a signature scoped to another region or service, naming the one it expects. */
+function checkScope(scope, region, code, what) {
+  if (scope.service !== "s3") {
+    throw new S3Error(400, code, `${what}; incorrect service "${scope.service}". This endpoint belongs to "s3".`);
+  }
+  if (region && scope.region !== region) {
+    throw new S3Error(400, code, `${what}; the region '${scope.region}' is wrong; expecting '${region}'`, { Region: region });
+  }
+}
+
 /**
  * Authenticates an S3 request. `request` is { method, rawPath, query (decoded pairs), headers (from
- * headerLists), body (Buffer) }. Returns { kind: "header" | "query", entry, credentials } or throws S3Error.
+ * headerLists), body (Buffer), region (the bucket's) }. Returns { kind: "header" | "query", entry,
+ * credentials } or throws S3Error.
  */
 export function authenticate(store, request, now = Date.now()) {
-  const { method, rawPath, query, headers, body } = request;
+  const { method, rawPath, query, headers, body, region } = request;
   const first = (name) => headers[name]?.[0];
   const queryAuth = parseQueryAuth(query);
   const authorization = first("authorization");
@@ -141,6 +152,7 @@ export function authenticate(store, request, now = Date.now()) {
 
   if (queryAuth) {
     if (queryAuth.error) throw new S3Error(400, "AuthorizationQueryParametersError", queryAuth.error);
+    checkScope(queryAuth.scope, region, "AuthorizationQueryParametersError", "Error parsing the X-Amz-Credential parameter");
     const entry = keyFor(store, queryAuth.accessKeyId, queryAuth.sessionToken, now);
     const signedAt = parseAmzDate(queryAuth.amzDate);
     if (signedAt - now > MAX_SKEW_MS) throw new S3Error(403, "AccessDenied", "Request is not valid yet");
@@ -169,6 +181,7 @@ export function authenticate(store, request, now = Date.now()) {
   if (!parsed) {
     throw new S3Error(400, "AuthorizationHeaderMalformed", "The authorization header is malformed; only AWS4-HMAC-SHA256 with Credential, SignedHeaders and Signature is supported.");
   }
+  checkScope(parsed.scope, region, "AuthorizationHeaderMalformed", "The authorization header is malformed");
   const amzDate = first("x-amz-date");
   const signedAt = amzDate !== undefined ? parseAmzDate(amzDate) : Date.parse(first("date") ?? "");
   if (Number.isNaN(signedAt)) {

@@ -19,7 +19,7 @@ import { CredentialStore } from "./auth.mjs";
 import { configureMoto, contentMd5, ensureMoto, freePort, shippedDocuments, startMoto, testCorsRules } from "./moto.mjs";
 import { corsXml } from "./cors.mjs";
 import { FidelityProxy } from "./proxy.mjs";
-import { sha256Hex, signHeaders } from "./sigv4.mjs";
+import { sha256Hex, signHeaders, uriEncode } from "./sigv4.mjs";
 import { allTags, tagText } from "./xml.mjs";
 
 export const DEFAULTS = {
@@ -122,14 +122,19 @@ export class S3TestServer {
 
   /** Empties the bucket (objects and multipart uploads), restores its CORS rules, drops faults and the log. */
   async reset() {
-    const call = (method, p, body = Buffer.alloc(0), headers = {}) =>
-      this.proxy.signedMotoRequest({ method, path: p, body, headers, credentials: this.admin });
+    const call = async (method, p, body = Buffer.alloc(0), headers = {}) => {
+      const res = await this.proxy.signedMotoRequest({ method, path: p, body, headers, credentials: this.admin });
+      if (res.status >= 300) throw new Error(`reset: ${method} ${p}: HTTP ${res.status} ${res.body.toString("utf8").slice(0, 300)}`);
+      return res;
+    };
+    // Paths encoded exactly as SigV4 canonicalises them, so moto's check of the signature agrees.
+    const objectPath = (key) => `/${this.bucket}/${uriEncode(key, true)}`;
     for (let token; ;) {
-      const res = await call("GET", `/${this.bucket}?list-type=2${token ? `&continuation-token=${encodeURIComponent(token)}` : ""}`);
+      const res = await call("GET", `/${this.bucket}?list-type=2${token ? `&continuation-token=${uriEncode(token)}` : ""}`);
       const xml = res.body.toString("utf8");
       for (const item of allTags(xml, "Contents")) {
         const key = tagText(item, "Key");
-        await call("DELETE", `/${this.bucket}/${key.split("/").map(encodeURIComponent).join("/")}`);
+        await call("DELETE", objectPath(key));
       }
       token = tagText(xml, "NextContinuationToken");
       if (!token) break;
@@ -138,7 +143,7 @@ export class S3TestServer {
     for (const upload of allTags(uploads, "Upload")) {
       const key = tagText(upload, "Key");
       const id = tagText(upload, "UploadId");
-      await call("DELETE", `/${this.bucket}/${key.split("/").map(encodeURIComponent).join("/")}?uploadId=${encodeURIComponent(id)}`);
+      await call("DELETE", `${objectPath(key)}?uploadId=${uriEncode(id)}`);
     }
     const cors = Buffer.from(corsXml(testCorsRules(shippedDocuments().cors, this.allowedOrigins)));
     await call("PUT", `/${this.bucket}?cors`, cors, { "content-type": "application/xml", "content-md5": contentMd5(cors) });

@@ -12,11 +12,11 @@
 
 import http from "node:http";
 import { createHash } from "node:crypto";
-import { CredentialStore, S3Error, authenticate, headerLists } from "./auth.mjs";
+import { S3Error, authenticate, headerLists } from "./auth.mjs";
 import { parseCorsXml, preflight, responseHeaders } from "./cors.mjs";
 import { evaluate } from "./policy.mjs";
-import { canonicalQuery, parseAuthorization, parseQuery, sha256Hex, signHeaders } from "./sigv4.mjs";
-import { allTags, errorXml, escapeXml, requestId, tagText, unescapeXml } from "./xml.mjs";
+import { canonicalQuery, parseAuthorization, parseQuery, sha256Hex, signHeaders, uriEncode } from "./sigv4.mjs";
+import { allTags, errorXml, escapeXml, requestId, tagText } from "./xml.mjs";
 
 /** The largest request body the proxy buffers (S3's single PUT limit is 5 GiB; tests need far less). */
 const MAX_BODY = 256 * 1024 * 1024;
@@ -60,7 +60,7 @@ export class FidelityProxy {
    * @param {object} options
    * @param {string} options.motoUrl  e.g. http://127.0.0.1:5000
    * @param {string} options.region
-   * @param {CredentialStore} options.store  the users' keys (sessions are added as AssumeRole answers pass)
+   * @param {import('./auth.mjs').CredentialStore} options.store  the users' keys (sessions are added as AssumeRole answers pass)
    * @param {object} options.admin  { accessKeyId, secretAccessKey } of an IAM user allowed everything, for
    *   reading bucket CORS from moto
    * @param {Map<string, {user: string, policies: object[]}>} options.roles  role name -> its user and policies
@@ -291,7 +291,7 @@ export class FidelityProxy {
   /** An S3 request: authenticate as S3 does, enforce what moto does not, then forward. */
   async handleS3(req, { rawPath, query, bucket, key, body }) {
     const headers = headerLists(req.rawHeaders);
-    const caller = authenticate(this.store, { method: req.method, rawPath, query, headers, body });
+    const caller = authenticate(this.store, { method: req.method, rawPath, query, headers, body, region: this.region });
     const names = query.map(([k]) => k);
 
     if (req.method === "GET" && key === "" && names.every((n) => LIST_PARAMS.has(n))) {
@@ -353,7 +353,7 @@ export class FidelityProxy {
     }
     const parts = [];
     for (const { key, versionId } of objects) {
-      const path = `/${bucket}/${key.split("/").map(encodeURIComponent).join("/")}${versionId ? `?versionId=${encodeURIComponent(versionId)}` : ""}`;
+      const path = `/${bucket}/${uriEncode(key, true)}${versionId ? `?versionId=${uriEncode(versionId)}` : ""}`;
       const answer = await this.signedMotoRequest({ method: "DELETE", path, credentials: caller.credentials });
       if (answer.status < 300) {
         if (!quiet) parts.push(`<Deleted><Key>${escapeXml(key)}</Key>${versionId ? `<VersionId>${escapeXml(versionId)}</VersionId>` : ""}</Deleted>`);
@@ -398,7 +398,8 @@ export class FidelityProxy {
     const arn = tagText(xml, "Arn") || "";
     const roleName = /:assumed-role\/([^/]+)\//.exec(arn)?.[1];
     const role = this.roles.get(roleName);
-    const seconds = Math.max(1, Math.min(durationSeconds, this.maxSessionSeconds ?? Infinity));
+    const asked = Number.isFinite(durationSeconds) ? durationSeconds : 3600;
+    const seconds = Math.max(1, Math.min(asked, this.maxSessionSeconds ?? Infinity));
     const expiresAt = Date.now() + seconds * 1000;
     this.store.addSession(credentials, { role: roleName, user: role?.user, policies: role?.policies ?? [], expiresAt });
     const expiration = new Date(expiresAt).toISOString();
@@ -406,5 +407,3 @@ export class FidelityProxy {
     return { ...answer, body, credentials: { ...credentials, expiration } };
   }
 }
-
-export { CredentialStore, unescapeXml };

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 
 export function escapeXml(text) {
-  return String(text).replace(/[<>&'"]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&apos;", '"': "&quot;" })[c]);
+  return String(text).replace(/[<>&]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;" })[c]);
 }
 
 export function unescapeXml(text) {

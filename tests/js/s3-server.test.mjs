@@ -224,11 +224,16 @@ describe("per-user prefixes (the shipped IAM policy)", () => {
     assert.equal(await (await bob.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key("bob", "secret") }))).Body.transformToString(), "bob's");
   });
 
-  test("a wrong secret is SignatureDoesNotMatch, an unknown key InvalidAccessKeyId, no signature AccessDenied", async () => {
+  test("a wrong secret is SignatureDoesNotMatch, an unknown key InvalidAccessKeyId, another region 400, no signature AccessDenied", async () => {
     const wrong = await refusal(client({ ...s3.users.alice, secretAccessKey: "not-the-secret" }).send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: key("alice", "") })));
     assert.equal(wrong.name, "SignatureDoesNotMatch");
     const unknown = await refusal(client({ accessKeyId: "AKIANOBODYNOBODY0000", secretAccessKey: "x" }).send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: key("alice", "") })));
     assert.equal(unknown.name, "InvalidAccessKeyId");
+    const region = await refusal(client(s3.users.alice, { region: "eu-west-1" }).send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key("alice", "a") })));
+    assert.equal(region.$metadata.httpStatusCode, 400);
+    const wrongRegionUrl = presignUrl({ method: "GET", url: `${s3.endpoint}/${s3.bucket}/${key("alice", "a")}`, credentials: s3.users.alice, region: "eu-west-1", expiresIn: 60 });
+    const regionText = await (await fetch(wrongRegionUrl)).text();
+    assert.match(regionText, /<Code>AuthorizationQueryParametersError<\/Code>.*expecting 'us-east-1'.*<Region>us-east-1<\/Region>/s);
     const anonymous = await fetch(`${s3.endpoint}/${s3.bucket}/${key("alice", "a")}`);
     assert.equal(anonymous.status, 403);
     assert.match(await anonymous.text(), /<Code>AccessDenied<\/Code>/);
@@ -323,6 +328,10 @@ describe("presigned URLs (verified by the proxy)", () => {
     const list = await fetch(listUrl);
     assert.equal(list.status, 200);
     assert.match(await list.text(), /via-backend\/1\.json/);
+    const odd = key("alice", "via-backend/eu-west-1:7d3c/it's (1)!*.webm");
+    const oddUrl = await presign("alice", { method: "PUT", key: odd, query: {}, headers: { "content-type": "audio/webm" }, expiresIn: 60 });
+    assert.equal((await fetch(oddUrl, { method: "PUT", body: "odd", headers: { "content-type": "audio/webm" } })).status, 200);
+    assert.equal((await fetch(oddUrl, { method: "PUT", body: "odd", headers: { "content-type": "text/plain" } })).status, 403, "content-type is bound");
     await assert.rejects(presign("alice", { method: "GET", key: key("bob", "x"), query: {}, headers: {} }), /not your prefix/);
     await assert.rejects(presign("alice", { method: "GET", key: "", query: { "list-type": "2", prefix: "users/" }, headers: {} }), /own prefix/);
     await assert.rejects(presign("alice", { method: "POST", key: "", query: { delete: "" }, headers: {} }), /own prefix/);
