@@ -15,9 +15,10 @@
 //   DELETE /requests                  forget them
 //   POST   /credentials {user, durationSeconds}   AssumeRole temporary credentials for a user
 //   POST   /credentials/expire {user | accessKeyId}  end sessions now (the next request gets ExpiredToken)
-//   PUT    /config {maxSessionSeconds}            cap every AssumeRole session's lifetime (null: no cap)
+//   PUT    /config {maxSessionSeconds, clockOffsetMs}  cap every AssumeRole session's lifetime (null: no
+//                                    cap); put the server's clock ahead (ms; negative: behind); each optional
 //   POST   /reset                     empty the bucket (objects and multipart uploads), restore its CORS,
-//                                    drop faults and the request log
+//                                    drop faults and the request log, clock offset and session cap back to none
 
 import http from "node:http";
 
@@ -68,9 +69,10 @@ export function startAdmin(server, port) {
         case "POST /credentials/expire":
           return send(200, { expired: server.expireSessions(await readJson(req)) });
         case "PUT /config": {
-          const { maxSessionSeconds } = await readJson(req);
-          server.proxy.maxSessionSeconds = maxSessionSeconds ?? undefined;
-          return send(200, { maxSessionSeconds: server.proxy.maxSessionSeconds ?? null });
+          const config = await readJson(req);
+          if ("maxSessionSeconds" in config) server.proxy.maxSessionSeconds = config.maxSessionSeconds ?? undefined;
+          if ("clockOffsetMs" in config) server.setClockOffset(config.clockOffsetMs);
+          return send(200, { maxSessionSeconds: server.proxy.maxSessionSeconds ?? null, clockOffsetMs: server.proxy.clockOffsetMs });
         }
         case "POST /reset":
           await server.reset();

@@ -94,7 +94,16 @@ export class S3TestServer {
 
   /** Ends sessions now, by { accessKeyId } or all of { user }'s; returns how many. */
   expireSessions(which) {
-    return this.store.expire(which);
+    return this.store.expire(which, this.proxy.now());
+  }
+
+  /**
+   * Sets the server's clock `ms` ahead of the machine's (negative: behind), as a device whose clock is off
+   * by -ms sees S3: beyond 15 minutes its signed requests get RequestTimeTooSkewed, with the server's time
+   * in ServerTime and Date. reset() sets it back to 0.
+   */
+  setClockOffset(ms) {
+    this.proxy.clockOffsetMs = Number(ms) || 0;
   }
 
   /** Queues a fault on the endpoint (shape in admin.mjs); e.g. fault({ times: 2, retryAfter: 1 }) = 503 SlowDown. */
@@ -149,6 +158,7 @@ export class S3TestServer {
     await call("PUT", `/${this.bucket}?cors`, cors, { "content-type": "application/xml", "content-md5": contentMd5(cors) });
     this.proxy.forgetCors();
     this.proxy.maxSessionSeconds = undefined;
+    this.proxy.clockOffsetMs = 0;
     this.clearFaults();
     this.clearRequests();
   }

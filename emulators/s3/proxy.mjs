@@ -80,12 +80,22 @@ export class FidelityProxy {
     this.sequence = 0;
     /** When set, caps the lifetime of AssumeRole sessions (seconds), whatever DurationSeconds asked. */
     this.maxSessionSeconds = undefined;
+    /**
+     * How far the server's clock is ahead of the machine's (ms). A server 2 hours ahead is what a device
+     * whose clock is 2 hours slow sees: skew checks, ServerTime and the Date header all use it.
+     */
+    this.clockOffsetMs = 0;
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((err) => {
         if (!res.headersSent) this.sendError(res, req, {}, new S3Error(500, "InternalError", `test proxy: ${err.message}`));
         else res.destroy();
       });
     });
+  }
+
+  /** The server's time (ms since 1970). */
+  now() {
+    return Date.now() + this.clockOffsetMs;
   }
 
   listen(port, host = "127.0.0.1") {
@@ -188,6 +198,7 @@ export class FidelityProxy {
       "x-amz-request-id": id,
       "x-amz-id-2": id,
       "content-length": Buffer.byteLength(body),
+      date: new Date(this.now()).toUTCString(),
     };
     if (err.retryAfter !== undefined) headers["retry-after"] = String(err.retryAfter);
     res.writeHead(err.status, headers);
@@ -205,6 +216,7 @@ export class FidelityProxy {
     headers["x-amz-request-id"] ||= id;
     headers["x-amz-id-2"] ||= id;
     if (req.method !== "HEAD") headers["content-length"] = String(answer.body.length);
+    headers.date = new Date(this.now()).toUTCString();
     res.writeHead(answer.status, { ...headers, ...cors });
     res.end(req.method === "HEAD" ? undefined : answer.body);
   }
@@ -230,7 +242,7 @@ export class FidelityProxy {
       });
       finish(answer.status);
       if (answer.error) return this.sendError(res, req, {}, new S3Error(answer.status, answer.error.code, answer.error.message, { Method: req.headers["access-control-request-method"], ResourceType: key ? "OBJECT" : "BUCKET" }));
-      res.writeHead(200, { ...answer.headers, "content-length": 0, "x-amz-request-id": requestId() });
+      res.writeHead(200, { ...answer.headers, "content-length": 0, "x-amz-request-id": requestId(), date: new Date(this.now()).toUTCString() });
       return res.end();
     }
 
@@ -291,7 +303,7 @@ export class FidelityProxy {
   /** An S3 request: authenticate as S3 does, enforce what moto does not, then forward. */
   async handleS3(req, { rawPath, query, bucket, key, body }) {
     const headers = headerLists(req.rawHeaders);
-    const caller = authenticate(this.store, { method: req.method, rawPath, query, headers, body, region: this.region });
+    const caller = authenticate(this.store, { method: req.method, rawPath, query, headers, body, region: this.region }, this.now());
     const names = query.map(([k]) => k);
 
     if (req.method === "GET" && key === "" && names.every((n) => LIST_PARAMS.has(n))) {
@@ -400,7 +412,7 @@ export class FidelityProxy {
     const role = this.roles.get(roleName);
     const asked = Number.isFinite(durationSeconds) ? durationSeconds : 3600;
     const seconds = Math.max(1, Math.min(asked, this.maxSessionSeconds ?? Infinity));
-    const expiresAt = Date.now() + seconds * 1000;
+    const expiresAt = this.now() + seconds * 1000;
     this.store.addSession(credentials, { role: roleName, user: role?.user, policies: role?.policies ?? [], expiresAt });
     const expiration = new Date(expiresAt).toISOString();
     const body = Buffer.from(xml.replace(/<Expiration>[^<]*<\/Expiration>/, `<Expiration>${expiration}</Expiration>`));

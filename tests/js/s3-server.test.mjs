@@ -356,6 +356,19 @@ describe("what moto does not check, covered by the proxy", () => {
     await skewed.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: key("alice", "") }));
   });
 
+  test("a device whose clock is 3 hours slow (server clock ahead): refused, then the SDK corrects from ServerTime and retries", async () => {
+    s3.setClockOffset(3 * 3600 * 1000);
+    const once = await refusal(client(s3.users.alice).send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: key("alice", "") })));
+    assert.equal(once.name, "RequestTimeTooSkewed");
+    assert.ok(Math.abs(Date.parse(once.ServerTime) - (Date.now() + 3 * 3600 * 1000)) < 60_000, `ServerTime ${once.ServerTime}`);
+    assert.ok(Math.abs(Date.parse(once.$response.headers.date) - (Date.now() + 3 * 3600 * 1000)) < 60_000);
+    const sdk = client(s3.users.alice, { maxAttempts: 2 });
+    await sdk.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key("alice", "skewed"), Body: "ok" }));
+    assert.ok(Math.abs(sdk.config.systemClockOffset - 3 * 3600 * 1000) < 60_000);
+    const attempts = s3.requests().filter((r) => r.key === key("alice", "skewed")).map((r) => r.code ?? r.status);
+    assert.deepEqual(attempts, ["RequestTimeTooSkewed", 200]);
+  });
+
   test("a body that does not match x-amz-content-sha256 is 400 XAmzContentSHA256Mismatch and nothing is stored", async () => {
     const alice = client(s3.users.alice);
     // After signing (deserialize step): swap the body for other bytes of the same length.
