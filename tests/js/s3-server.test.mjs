@@ -519,7 +519,7 @@ describe("fault hooks (admin side)", () => {
     assert.deepEqual(seen.map((r) => r.status), [503, 503, 200]);
   });
 
-  test("over HTTP: faults matched by method and query, reset-after loses the answer of a write that took effect", async () => {
+  test("over HTTP: faults by method, key and query; reset-after loses the answer of a write that took effect, reset-before the write; session cap", async () => {
     const admin = (method, path, body) =>
       fetch(`${s3.adminUrl}${path}`, { method, body: body && JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: await r.json() }));
     assert.equal((await admin("POST", "/faults", { method: "PUT", action: "reset-after" })).status, 200);
@@ -527,12 +527,22 @@ describe("fault hooks (admin side)", () => {
     const err = await refusal(alice.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key("alice", "lost"), Body: "took effect" })));
     assert.ok(!err.$metadata?.httpStatusCode, `a network error, not ${err.name}`);
     assert.equal(await (await alice.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key("alice", "lost") }))).Body.transformToString(), "took effect");
+    await admin("POST", "/faults", { method: "PUT", keyContains: "never", action: "reset-before", delayMs: 50 });
+    const dropped = await refusal(alice.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key("alice", "never"), Body: "no effect" })));
+    assert.ok(!dropped.$metadata?.httpStatusCode, `a network error, not ${dropped.name}`);
+    assert.equal((await refusal(alice.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key("alice", "never") })))).$metadata.httpStatusCode, 404);
     await admin("POST", "/faults", { query: "uploads", status: 500, code: "InternalError", message: "We encountered an internal error. Please try again." });
     assert.equal((await refusal(alice.send(new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key: key("alice", "m") })))).name, "InternalError");
     assert.deepEqual((await admin("GET", "/faults")).body, []);
     const info = (await admin("GET", "/info")).body;
     assert.equal(info.endpoint, s3.endpoint);
     assert.equal(info.users.bob.prefix, "users/bob/");
+    assert.equal((await admin("PUT", "/config", { maxSessionSeconds: 1 })).body.maxSessionSeconds, 1);
+    const creds = (await admin("POST", "/credentials", { user: "bob", durationSeconds: 3600 })).body;
+    assert.ok(Date.parse(creds.expiration) - Date.now() <= 1000, `capped: ${creds.expiration}`);
+    await client(creds).send(new PutObjectCommand({ Bucket: s3.bucket, Key: key("bob", "capped"), Body: "c" }));
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal((await refusal(client(creds).send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key("bob", "capped") })))).$metadata.httpStatusCode, 400);
     const fromPage = await fetch(`${s3.adminUrl}/faults`, { method: "POST", headers: { origin: ORIGIN }, body: "{}" });
     assert.equal(fromPage.status, 403);
   });
