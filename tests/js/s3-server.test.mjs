@@ -480,6 +480,19 @@ describe("in a real browser (Debian's Chromium): the browser itself judges the C
     assert.match(foreign.body, /<Code>AccessDenied<\/Code>/);
   });
 
+  test("presigned URLs from a page: PUT with its bound headers, then GET reads the bytes (presign mode)", async () => {
+    const alice = client(s3.users.alice);
+    const k = key("alice", "page/presigned.webm");
+    const putUrl = await getSignedUrl(alice, new PutObjectCommand({ Bucket: s3.bucket, Key: k, ContentType: "audio/webm", IfNoneMatch: "*" }), { expiresIn: 60 });
+    const put = await inPage({ url: putUrl, method: "PUT", headers: { "content-type": "audio/webm", "if-none-match": "*" }, body: "presigned from the page" });
+    assert.equal(put.status, 200, JSON.stringify(put));
+    assert.match(put.etag, /^"[0-9a-f]{32}"$/);
+    const getUrl = await getSignedUrl(alice, new GetObjectCommand({ Bucket: s3.bucket, Key: k }), { expiresIn: 60 });
+    const got = await inPage({ url: getUrl, method: "GET", headers: {} });
+    assert.equal(got.status, 200);
+    assert.equal(got.body, "presigned from the page");
+  });
+
   test("a header the bucket's CORS rules do not allow makes the browser refuse the request", async () => {
     const blocked = await inPage({ method: "GET", ...signedFor("GET", key("alice", "page/1.webm"), { "x-custom-thing": "1" }) });
     assert.match(blocked.error ?? "", /TypeError/, JSON.stringify(blocked));
