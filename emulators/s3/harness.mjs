@@ -2,7 +2,7 @@
 //
 //   import { startS3 } from "../../emulators/s3/harness.mjs";
 //   let s3;
-//   before(async () => { s3 = await startS3({ port: 0 }); }, { timeout: 600_000 });
+//   before(async () => { s3 = await startS3({ port: 0, adminPort: 0, motoPort: 0 }); }, { timeout: 600_000 });
 //   after(() => s3?.stop());
 //   // s3.endpoint, s3.region, s3.bucket, s3.users.alice.{accessKeyId, secretAccessKey, roleArn, prefix}
 //
