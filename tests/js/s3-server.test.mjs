@@ -27,6 +27,9 @@ import { startS3 } from "../../emulators/s3/harness.mjs";
 import { presignUrl, signHeaders, EMPTY_SHA256 } from "../../emulators/s3/sigv4.mjs";
 import { createPresigner } from "../../s3/presign-backend.example.mjs";
 import { launch } from "./browser.mjs";
+import { evaluate, renderPolicy } from "../../emulators/s3/policy.mjs";
+import { preflight as corsPreflight } from "../../emulators/s3/cors.mjs";
+import { readFileSync } from "node:fs";
 
 const ORIGIN = "http://127.0.0.1:8123";
 const MiB = 1024 * 1024;
@@ -81,6 +84,40 @@ describe("the proxy's own SigV4 code", () => {
   test("reproduces AWS's presigned URL example", () => {
     const url = new URL(presignUrl({ method: "GET", url: "https://examplebucket.s3.amazonaws.com/test.txt", credentials, region: "us-east-1", expiresIn: 86400, now }));
     assert.equal(url.searchParams.get("X-Amz-Signature"), "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
+  });
+});
+
+describe("the proxy's IAM and CORS evaluation, on the shipped documents", () => {
+  const shipped = JSON.parse(readFileSync(new URL("../../s3/iam-policy.json", import.meta.url), "utf8"));
+  const alice = renderPolicy(shipped, { bucket: "b", vars: { "aws:username": "alice" } });
+  const list = (context, docs = [alice]) => evaluate(docs, { action: "s3:ListBucket", resource: "arn:aws:s3:::b", context });
+
+  test("ListBucket: own prefix only; Deny wins; unknown operators fail closed; IfExists", () => {
+    assert.equal(list({ "s3:prefix": "users/alice/" }), "Allow");
+    assert.equal(list({ "s3:prefix": "users/alice/log/dev1/" }), "Allow");
+    assert.equal(list({ "s3:prefix": "users/alice" }), "ImplicitDeny");
+    assert.equal(list({ "s3:prefix": "users/bob/" }), "ImplicitDeny");
+    assert.equal(list({}), "ImplicitDeny");
+    const deny = { Statement: [{ Effect: "Deny", Action: "s3:List*", Resource: "*", Condition: { StringLike: { "s3:prefix": "users/alice/private/*" } } }] };
+    assert.equal(list({ "s3:prefix": "users/alice/private/x" }, [alice, deny]), "Deny");
+    assert.equal(list({ "s3:prefix": "users/alice/public/" }, [alice, deny]), "Allow");
+    const odd = { Statement: [{ Effect: "Allow", Action: "*", Resource: "*", Condition: { DateGreaterThan: { "aws:CurrentTime": "2000-01-01" } } }] };
+    assert.equal(list({ "s3:prefix": "users/bob/" }, [odd]), "ImplicitDeny");
+    const ifExists = { Statement: [{ Effect: "Allow", Action: "s3:ListBucket", Resource: "*", Condition: { StringEqualsIfExists: { "s3:delimiter": "/" } } }] };
+    assert.equal(list({}, [ifExists]), "Allow");
+    assert.equal(list({ "s3:delimiter": "," }, [ifExists]), "ImplicitDeny");
+    assert.equal(evaluate([alice], { action: "s3:GetObject", resource: "arn:aws:s3:::b/users/alice/x" }), "Allow");
+    assert.equal(evaluate([alice], { action: "s3:GetObject", resource: "arn:aws:s3:::b/users/bob/x" }), "ImplicitDeny");
+  });
+
+  test("CORS: one wildcard per origin, header names case-insensitive, methods exact", () => {
+    const rules = [{ AllowedOrigins: ["https://*.example.com"], AllowedMethods: ["GET"], AllowedHeaders: ["X-Amz-*", "Authorization"] }];
+    assert.equal(corsPreflight(rules, { origin: "https://app.example.com", method: "GET", requestHeaders: "authorization, x-amz-date" }).status, 200);
+    assert.equal(corsPreflight(rules, { origin: "https://example.com", method: "GET" }).status, 403);
+    assert.equal(corsPreflight(rules, { origin: "https://app.example.com.evil", method: "GET" }).status, 403);
+    assert.equal(corsPreflight(rules, { origin: "https://app.example.com", method: "get" }).status, 403);
+    assert.equal(corsPreflight(rules, { origin: "https://app.example.com", method: "GET", requestHeaders: "content-type" }).status, 403);
+    assert.equal(corsPreflight([], { origin: "https://app.example.com", method: "GET" }).error.message, "CORSResponse: CORS is not enabled for this bucket.");
   });
 });
 
