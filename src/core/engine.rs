@@ -26,6 +26,26 @@
 //! A round in one [`Direction`] skips the other's stages: a push runs 1, 3, 4 (uploads only), 5
 //! and 6; a pull runs 2, 3 and 4 (downloads only).
 //!
+//! Every object is written once (the bucket's rules make blobs and segments create-only), so a
+//! write is never blindly sent again: after a [`Op::Put`] that got no answer, or that was refused
+//! the way a store refuses an overwrite (403, 409, 412), the engine asks [`Op::Head`]; an object
+//! of the expected size means the earlier write landed.
+//!
+//! How rounds end ([`RoundOutcome`]): `Complete` means that nothing pending when the round
+//! started is still pending, except the recordings in [`Report::failed`]. Retries exhausted
+//! within a round, or a segment of another device's log that cannot be read
+//! ([`Report::unreadable`]), end it `Incomplete`; a refusal retrying cannot fix (the listing or
+//! this device's log forbidden, a token refused twice, a local transaction failing) ends it
+//! `Stopped`.
+//!
+//! The driver keeps one engine per store for as long as the store is open, so that its backoff
+//! survives between rounds: after incomplete rounds in a row it waits exponentially longer (with
+//! jitter, up to [`EngineConfig::round_backoff`]'s 15 minutes; a server's `Retry-After` up to
+//! [`EngineConfig::max_retry_after_ms`]) before retrying by itself ([`Engine::retry_at`]), and
+//! automatic triggers ([`Engine::start_automatic`]) wait too; a complete round resets it, and a
+//! round the app asks for ([`Engine::start`]) always runs at once. Before each round the driver
+//! hands it the sync state as stored ([`Engine::load_meta`]).
+//!
 //! Driving it (the browser driver does this with `fetch` and IndexedDB):
 //!
 //! ```
@@ -1130,7 +1150,8 @@ impl Engine {
         }
     }
 
-    /// Tells the engine the time has come (or passed) for its wake-up.
+    /// Tells the engine the time has come (or passed) for its wake-up: a request's retry within
+    /// the round, or (no round running) the retry of an incomplete round, which starts here.
     ///
     /// ```
     /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig}};

@@ -80,7 +80,7 @@ pub fn generate(seed: u64) -> (Setup, Vec<Step>) {
                     }),
                     80..=88 => Fault::Lost,
                     89..=91 => Fault::Unauthorized,
-                    92..=93 => Fault::Forbidden,
+                    92..=95 => Fault::Forbidden,
                     _ => Fault::TxFail,
                 };
                 Step::Deliver(d, rng.below(8) as u16, fault)

@@ -859,9 +859,7 @@ impl World {
     /// [`World::round`] in one direction.
     pub fn round_to(&mut self, d: usize, direction: Direction) -> Result<Report, String> {
         self.settle(d)?;
-        let now = self.device_now(d);
-        self.devices[d].engine.start(direction, now);
-        self.pump(d);
+        self.start(d, direction, true);
         self.settle(d)?;
         let r = self.devices[d]
             .reports
