@@ -90,7 +90,8 @@ pub fn generate(seed: u64) -> (Setup, Vec<Step>) {
             } else {
                 rng.range(10, 5_000)
             }),
-            94..=96 => Step::Crash(d, rng.next_u64()),
+            94..=95 => Step::Crash(d, rng.next_u64()),
+            96 => Step::SwitchTab(d),
             97 => Step::Outage(rng.chance(1, 2)),
             _ => Step::Offline(d, rng.chance(1, 2)),
         };
