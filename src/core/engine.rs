@@ -828,6 +828,9 @@ struct Round {
     repull: bool,
     /// The `Retry-After` of the failure that ended the round, if any.
     retry_after: Option<u64>,
+    /// Whether the round ended because requests kept failing (not only because a segment could
+    /// not be read).
+    requests_failed: bool,
 }
 
 /// The sync engine of one device: see the module docs for the round and the driver's loop.
@@ -859,6 +862,10 @@ pub struct Engine {
     failed_rounds: u32,
     /// The last round stopped: no automatic round until the app starts one.
     stopped: bool,
+    /// Automatic triggers wait for `retry_at`: the cloud kept failing. After a round that was
+    /// incomplete only because another device's segment could not be read, they do not: that
+    /// must not hold up this device's own pushes.
+    triggers_wait: bool,
     events: VecDeque<Event>,
 }
 
@@ -885,6 +892,7 @@ impl Engine {
             retry_at: None,
             failed_rounds: 0,
             stopped: false,
+            triggers_wait: false,
             events: VecDeque::new(),
         }
     }
@@ -993,8 +1001,10 @@ impl Engine {
     }
 
     /// A round asked for by an automatic trigger (a local change, the network coming back, a
-    /// timer): like [`Engine::start`], except that while the engine backs off after incomplete
-    /// rounds it only joins the retry due at [`Engine::retry_at`] (doing what both ask), and
+    /// timer): like [`Engine::start`], except that while the engine backs off after rounds the
+    /// cloud kept failing it only joins the retry due at [`Engine::retry_at`] (doing what both
+    /// ask; a round incomplete only because another device's segment could not be read does not
+    /// hold automatic rounds back), and
     /// after a stopped round it does nothing until the app starts a round. Returns whether a
     /// round started now (or will right after the running one).
     ///
@@ -1014,12 +1024,16 @@ impl Engine {
             return true;
         }
         match self.retry_at {
-            Some(t) if t > self.now => {
+            Some(t) if t > self.now && self.triggers_wait => {
                 self.direction = self.direction.and(direction);
                 false
             }
-            _ => {
-                self.direction = direction;
+            pending => {
+                // A retry that is due (or does not hold triggers back) goes with this round.
+                self.direction = match pending {
+                    Some(_) => self.direction.and(direction),
+                    None => direction,
+                };
                 self.begin();
                 true
             }
@@ -1219,6 +1233,7 @@ impl Engine {
             passes: 0,
             repull: false,
             retry_after: None,
+            requests_failed: false,
         });
         self.retry_at = None;
         self.events.push_back(Event::Started);
@@ -1416,7 +1431,9 @@ impl Engine {
             }
         }
         self.stopped = matches!(outcome, RoundOutcome::Stopped { .. });
-        let backing_off = self.retry_at.is_some();
+        self.triggers_wait =
+            matches!(outcome, RoundOutcome::Incomplete { .. }) && r.requests_failed;
+        let backing_off = self.retry_at.is_some() && self.triggers_wait;
         report.outcome = outcome;
         self.events.push_back(Event::Done(report));
         if let Some(direction) = self.again.take() {
@@ -1793,6 +1810,7 @@ impl Engine {
                     };
                     if let Some(r) = &mut self.round {
                         r.retry_after = retry_after;
+                        r.requests_failed = true;
                     }
                     self.stop(RoundOutcome::Incomplete {
                         error: SyncError::from_failure(kind, &f),
@@ -2715,6 +2733,15 @@ mod tests {
             .ops
             .iter()
             .any(|op| matches!(op, Op::Get { key } if *key == layout.segment_key(&bad, 1))));
+        // Another device's log does not hold this device's pushes back: an automatic push runs at
+        // once, and takes the pending retry of the pull with it.
+        rig.save(2);
+        assert!(rig.engine.start_automatic(Direction::Push, rig.now));
+        assert_eq!(rig.engine.direction(), Direction::Both);
+        let report = rig.finish(&mut |_| None);
+        assert_eq!(report.changes_pushed, 2);
+        assert_eq!(report.unreadable.len(), 2);
+        assert!(matches!(report.outcome, RoundOutcome::Incomplete { .. }));
         // Retried later: once the segment is readable, the log goes on.
         rig.cloud.insert(
             layout.segment_key(&bad, 0),

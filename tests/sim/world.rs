@@ -396,7 +396,9 @@ impl World {
                         .push(format!("{}: retry_at() disagrees with the report", dev.id));
                 }
                 dev.failed_rounds += 1;
-                dev.backoff_until = Some(*retry_at);
+                // Automatic rounds wait for it when the cloud kept failing; a round incomplete
+                // because of an unreadable segment (also) does not hold them back.
+                dev.backoff_until = r.unreadable.is_empty().then_some(*retry_at);
             }
             RoundOutcome::Complete => {
                 dev.failed_rounds = 0;
