@@ -26,6 +26,26 @@
 //! A round in one [`Direction`] skips the other's stages: a push runs 1, 3, 4 (uploads only), 5
 //! and 6; a pull runs 2, 3 and 4 (downloads only).
 //!
+//! Every object is written once (the bucket's rules make blobs and segments create-only), so a
+//! write is never blindly sent again: after a [`Op::Put`] that got no answer, or that was refused
+//! the way a store refuses an overwrite (403, 409, 412), the engine asks [`Op::Head`]; an object
+//! of the expected size means the earlier write landed.
+//!
+//! How rounds end ([`RoundOutcome`]): `Complete` means that nothing pending when the round
+//! started is still pending, except the recordings in [`Report::failed`]. Retries exhausted
+//! within a round, or a segment of another device's log that cannot be read
+//! ([`Report::unreadable`]), end it `Incomplete`; a refusal retrying cannot fix (the listing or
+//! this device's log forbidden, a token refused twice, a local transaction failing) ends it
+//! `Stopped`.
+//!
+//! The driver keeps one engine per store for as long as the store is open, so that its backoff
+//! survives between rounds: after incomplete rounds in a row it waits exponentially longer (with
+//! jitter, up to [`EngineConfig::round_backoff`]'s 15 minutes; a server's `Retry-After` up to
+//! [`EngineConfig::max_retry_after_ms`]) before retrying by itself ([`Engine::retry_at`]), and
+//! automatic triggers ([`Engine::start_automatic`]) wait too; a complete round resets it, and a
+//! round the app asks for ([`Engine::start`]) always runs at once. Before each round the driver
+//! hands it the sync state as stored ([`Engine::load_meta`]).
+//!
 //! Driving it (the browser driver does this with `fetch` and IndexedDB):
 //!
 //! ```
@@ -808,6 +828,9 @@ struct Round {
     repull: bool,
     /// The `Retry-After` of the failure that ended the round, if any.
     retry_after: Option<u64>,
+    /// Whether the round ended because requests kept failing (not only because a segment could
+    /// not be read).
+    requests_failed: bool,
 }
 
 /// The sync engine of one device: see the module docs for the round and the driver's loop.
@@ -839,6 +862,10 @@ pub struct Engine {
     failed_rounds: u32,
     /// The last round stopped: no automatic round until the app starts one.
     stopped: bool,
+    /// Automatic triggers wait for `retry_at`: the cloud kept failing. After a round that was
+    /// incomplete only because another device's segment could not be read, they do not: that
+    /// must not hold up this device's own pushes.
+    triggers_wait: bool,
     events: VecDeque<Event>,
 }
 
@@ -865,6 +892,7 @@ impl Engine {
             retry_at: None,
             failed_rounds: 0,
             stopped: false,
+            triggers_wait: false,
             events: VecDeque::new(),
         }
     }
@@ -973,8 +1001,10 @@ impl Engine {
     }
 
     /// A round asked for by an automatic trigger (a local change, the network coming back, a
-    /// timer): like [`Engine::start`], except that while the engine backs off after incomplete
-    /// rounds it only joins the retry due at [`Engine::retry_at`] (doing what both ask), and
+    /// timer): like [`Engine::start`], except that while the engine backs off after rounds the
+    /// cloud kept failing it only joins the retry due at [`Engine::retry_at`] (doing what both
+    /// ask; a round incomplete only because another device's segment could not be read does not
+    /// hold automatic rounds back), and
     /// after a stopped round it does nothing until the app starts a round. Returns whether a
     /// round started now (or will right after the running one).
     ///
@@ -994,12 +1024,16 @@ impl Engine {
             return true;
         }
         match self.retry_at {
-            Some(t) if t > self.now => {
+            Some(t) if t > self.now && self.triggers_wait => {
                 self.direction = self.direction.and(direction);
                 false
             }
-            _ => {
-                self.direction = direction;
+            pending => {
+                // A retry that is due (or does not hold triggers back) goes with this round.
+                self.direction = match pending {
+                    Some(_) => self.direction.and(direction),
+                    None => direction,
+                };
                 self.begin();
                 true
             }
@@ -1160,7 +1194,8 @@ impl Engine {
         }
     }
 
-    /// Tells the engine the time has come (or passed) for its wake-up.
+    /// Tells the engine the time has come (or passed) for its wake-up: a request's retry within
+    /// the round, or (no round running) the retry of an incomplete round, which starts here.
     ///
     /// ```
     /// use tapesync::core::{commit::SyncMeta, device::DeviceId, engine::{Engine, EngineConfig}};
@@ -1228,6 +1263,7 @@ impl Engine {
             passes: 0,
             repull: false,
             retry_after: None,
+            requests_failed: false,
         });
         self.retry_at = None;
         self.events.push_back(Event::Started);
@@ -1425,7 +1461,9 @@ impl Engine {
             }
         }
         self.stopped = matches!(outcome, RoundOutcome::Stopped { .. });
-        let backing_off = self.retry_at.is_some();
+        self.triggers_wait =
+            matches!(outcome, RoundOutcome::Incomplete { .. }) && r.requests_failed;
+        let backing_off = self.retry_at.is_some() && self.triggers_wait;
         report.outcome = outcome;
         self.events.push_back(Event::Done(report));
         if let Some(direction) = self.again.take() {
@@ -1802,6 +1840,7 @@ impl Engine {
                     };
                     if let Some(r) = &mut self.round {
                         r.retry_after = retry_after;
+                        r.requests_failed = true;
                     }
                     self.stop(RoundOutcome::Incomplete {
                         error: SyncError::from_failure(kind, &f),
@@ -2724,6 +2763,15 @@ mod tests {
             .ops
             .iter()
             .any(|op| matches!(op, Op::Get { key } if *key == layout.segment_key(&bad, 1))));
+        // Another device's log does not hold this device's pushes back: an automatic push runs at
+        // once, and takes the pending retry of the pull with it.
+        rig.save(2);
+        assert!(rig.engine.start_automatic(Direction::Push, rig.now));
+        assert_eq!(rig.engine.direction(), Direction::Both);
+        let report = rig.finish(&mut |_| None);
+        assert_eq!(report.changes_pushed, 2);
+        assert_eq!(report.unreadable.len(), 2);
+        assert!(matches!(report.outcome, RoundOutcome::Incomplete { .. }));
         // Retried later: once the segment is readable, the log goes on.
         rig.cloud.insert(
             layout.segment_key(&bad, 0),

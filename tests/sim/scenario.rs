@@ -80,7 +80,7 @@ pub fn generate(seed: u64) -> (Setup, Vec<Step>) {
                     }),
                     80..=88 => Fault::Lost,
                     89..=91 => Fault::Unauthorized,
-                    92..=93 => Fault::Forbidden,
+                    92..=95 => Fault::Forbidden,
                     _ => Fault::TxFail,
                 };
                 Step::Deliver(d, rng.below(8) as u16, fault)
@@ -90,7 +90,8 @@ pub fn generate(seed: u64) -> (Setup, Vec<Step>) {
             } else {
                 rng.range(10, 5_000)
             }),
-            94..=96 => Step::Crash(d, rng.next_u64()),
+            94..=95 => Step::Crash(d, rng.next_u64()),
+            96 => Step::SwitchTab(d),
             97 => Step::Outage(rng.chance(1, 2)),
             _ => Step::Offline(d, rng.chance(1, 2)),
         };

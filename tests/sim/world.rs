@@ -78,6 +78,9 @@ pub enum Step {
     Advance(u64),
     Crash(usize, u64),
     Offline(usize, bool),
+    /// The device's other tab takes over syncing (if neither is syncing: the store's lock): its
+    /// own long-lived engine, which last saw the store before this tab's rounds.
+    SwitchTab(usize),
 }
 
 /// How a world is set up.
@@ -142,6 +145,9 @@ pub struct Device {
     pub id: DeviceId,
     pub db: Db,
     pub engine: Engine,
+    /// The engine of the device's other tab, idle while this one syncs, with its backoff as the
+    /// driver sees it (`backoff_until`, `failed_rounds`).
+    pub other_tab: (Engine, Option<u64>, u32),
     pub cfg: EngineConfig,
     pub in_flight: Vec<(OpId, Op)>,
     /// Audio the driver read ahead for queued uploads, by cloud key: whether the recording still
@@ -242,6 +248,11 @@ impl World {
                 let meta = SyncMeta::new(id.clone());
                 Device {
                     engine: Engine::new(cfg.clone(), meta.clone(), i as u64),
+                    other_tab: (
+                        Engine::new(cfg.clone(), meta.clone(), 500 + i as u64),
+                        None,
+                        0,
+                    ),
                     db: Db {
                         entries: BTreeMap::new(),
                         clock: Clock::new(id.clone()),
@@ -385,7 +396,9 @@ impl World {
                         .push(format!("{}: retry_at() disagrees with the report", dev.id));
                 }
                 dev.failed_rounds += 1;
-                dev.backoff_until = Some(*retry_at);
+                // Automatic rounds wait for it when the cloud kept failing; a round incomplete
+                // because of an unreadable segment (also) does not hold them back.
+                dev.backoff_until = r.unreadable.is_empty().then_some(*retry_at);
             }
             RoundOutcome::Complete => {
                 dev.failed_rounds = 0;
@@ -473,6 +486,21 @@ impl World {
                     dev.db.meta.clone(),
                     1_000 + dev.crashes * 31 + d as u64,
                 );
+                dev.other_tab = (
+                    Engine::new(dev.cfg.clone(), dev.db.meta.clone(), 2_000 + dev.crashes),
+                    None,
+                    0,
+                );
+            }
+            Step::SwitchTab(d) => {
+                let d = *d % self.devices.len();
+                let dev = &mut self.devices[d];
+                if dev.engine.is_syncing() || !dev.in_flight.is_empty() {
+                    return;
+                }
+                std::mem::swap(&mut dev.engine, &mut dev.other_tab.0);
+                std::mem::swap(&mut dev.backoff_until, &mut dev.other_tab.1);
+                std::mem::swap(&mut dev.failed_rounds, &mut dev.other_tab.2);
             }
             Step::Offline(d, off) => {
                 let d = *d % self.devices.len();
@@ -859,9 +887,7 @@ impl World {
     /// [`World::round`] in one direction.
     pub fn round_to(&mut self, d: usize, direction: Direction) -> Result<Report, String> {
         self.settle(d)?;
-        let now = self.device_now(d);
-        self.devices[d].engine.start(direction, now);
-        self.pump(d);
+        self.start(d, direction, true);
         self.settle(d)?;
         let r = self.devices[d]
             .reports
