@@ -276,6 +276,9 @@ const CHANGE_QUIET_MS: u32 = 2_000;
 /// ```
 #[wasm_bindgen]
 pub struct AutoSync {
+    /// What every trigger calls. Held here: listeners and timers hold it only weakly or not at
+    /// all (`onChange`, the retry), so without this it would go once the start trigger fired.
+    fire: RefCell<Option<Rc<Fire>>>,
     triggers: RefCell<Option<Triggers>>,
     listeners: RefCell<Vec<EventListener>>,
     timers: Rc<Timers>,
@@ -293,6 +296,7 @@ struct Timers {
 impl AutoSync {
     /// Removes every trigger; a sync already running finishes.
     pub fn stop(&self) {
+        self.fire.borrow_mut().take();
         self.triggers.borrow_mut().take();
         self.listeners.borrow_mut().clear();
         self.timers.retry.borrow_mut().take();
@@ -422,7 +426,8 @@ impl AutoSync {
             ));
         }
         Ok(AutoSync {
-            triggers: RefCell::new(Some(Triggers::install(triggers, fire))),
+            triggers: RefCell::new(Some(Triggers::install(triggers, fire.clone()))),
+            fire: RefCell::new(Some(fire)),
             listeners: RefCell::new(listeners),
             timers,
         })
