@@ -6,7 +6,7 @@
 // (`env.page()`, `env.context()`, or `env.browser.newContext()` directly) had an uncaught exception or an
 // unhandled promise rejection since the previous test ended. Nothing to opt into: a test that opens a page
 // is checked.
-import { afterEach } from "node:test";
+import { afterEach, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { serve } from "../../scripts/serve.mjs";
@@ -22,6 +22,8 @@ const ARGS = [
 
 /** Uncaught errors seen since the last check: { where, message }. */
 const uncaught = [];
+/** The name of the test running now: pages and workers are labelled with the test that opened them. */
+let current = "(no test)";
 /** The console of every tracked page and worker, for the failure message (the last lines). */
 const consoleLines = [];
 // Workers report their uncaught errors through their console with this marker (see `watchWorker`),
@@ -41,6 +43,7 @@ export function assertNoPageErrors() {
     `uncaught errors (pageerror) in the browser; console:\n${logs.slice(-40).join("\n")}`);
 }
 
+beforeEach((t) => { current = t.name; });
 afterEach(() => assertNoPageErrors());
 
 // Installed in a worker: reports its uncaught errors and unhandled rejections on its console.
@@ -53,7 +56,7 @@ function reportUncaught(mark) {
 }
 
 function watchWorker(worker, kind) {
-  const where = `${kind} ${worker.url()}`;
+  const where = `${kind} ${worker.url()} (opened by "${current}")`;
   worker.evaluate(reportUncaught, MARK).catch(() => {});
   worker.on("console", (m) => onConsole(where, m));
 }
@@ -66,13 +69,14 @@ function onConsole(where, m) {
 
 function watchPage(page) {
   page.logs ??= [];
+  const owner = current;
   page.on("console", (m) => {
     page.logs.push(`${m.type()}: ${m.text()}`);
     logLine(`page ${page.url()} ${m.type()}: ${m.text()}`);
   });
   page.on("pageerror", (e) => {
     page.logs.push(`pageerror: ${e.message}`);
-    uncaught.push({ where: `page ${page.url()}`, message: e.stack ?? e.message });
+    uncaught.push({ where: `page ${page.url()} (opened by "${owner}")`, message: `${e.name}: ${e.message}${e.stack ? `\n${e.stack}` : ""}` });
   });
   page.on("worker", (w) => watchWorker(w, "worker"));
 }
@@ -99,9 +103,10 @@ export async function launch() {
   const newContext = browser.newContext.bind(browser);
   browser.newContext = async (options) => {
     const context = await newContext(options);
+    const owner = current;
     context.on("console", (m) => {
       // Pages' messages are logged by their page; here only service workers' (no page).
-      if (m.page() == null) onConsole("serviceworker", m);
+      if (m.page() == null) onConsole(`serviceworker (context opened by "${owner}")`, m);
     });
     return watchContext(context);
   };
