@@ -14,7 +14,8 @@
 # and ignored cargo tests are counted and printed as skipped. The exit status is 0 only when nothing failed.
 #
 # E2E_CONCURRENCY (default 2) is how many end-to-end test files run at once: they share one set of
-# emulators (emulators/harness.mjs) and each starts its own browser and page server.
+# emulators (started once for the step) and each starts its own browser and page server. The emulators use
+# fixed ports: two runs of this script on one machine at once must not overlap.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -87,10 +88,17 @@ for f in tests/*.rs; do
 done
 step "browser tests (wasm-bindgen-test)" cargo test --target wasm32-unknown-unknown "${wasm_tests[@]}"
 if step "npm package (make pkg)" scripts/pkg.sh; then
+  # One start of the emulators for all the test files: this script registers as their user for the whole
+  # step (each file's harness finds them running and registers too), so they are not started and stopped
+  # once per file. A start that fails is a broken step; the files then fail on their own start.
+  step "emulators (start)" bash emulators/start.sh --client $$
+  trap 'bash emulators/stop.sh --client $$ >/dev/null 2>&1' EXIT
   # The TAP reporter explicitly: the summary lines counted above are TAP's, and newer Node versions print
   # another format by default (whose counts would read 0).
   step "end-to-end tests (node --test)" \
-    node --test --test-reporter=tap --test-concurrency="${E2E_CONCURRENCY:-2}" tests/js/
+    node --test --test-reporter=tap --test-concurrency="${E2E_CONCURRENCY:-2}" tests/js/*.test.mjs
+  bash emulators/stop.sh --client $$ >/dev/null 2>&1
+  trap - EXIT
 else
   echo "==> end-to-end tests (node --test): NOT RUN: the npm package did not build, and pkg/ may be stale"
   broken+=("end-to-end tests (not run)")
