@@ -35,6 +35,9 @@ function logLine(line) {
   if (consoleLines.length > 200) consoleLines.shift();
 }
 
+/** The last `n` console lines of the tracked pages and workers (for a failure message). */
+export const recentConsole = (n = 40) => consoleLines.slice(-n).join("\n");
+
 /** Throws if any tracked page or worker had an uncaught error since the last call; forgets them. */
 export function assertNoPageErrors() {
   const seen = uncaught.splice(0);

@@ -14,7 +14,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { launch, ROOT } from "./browser.mjs";
+import { launch, recentConsole, ROOT } from "./browser.mjs";
 import { startEmulators, stopEmulators, signUp, BUCKET, STORAGE_URL } from "../../emulators/harness.mjs";
 import { listObjects } from "./cloud.mjs";
 
@@ -155,7 +155,9 @@ test("the README's service worker example syncs what its page saved, as written"
   await mkdir(dir, { recursive: true });
   await symlink(`${ROOT}/pkg`, `${dir}/pkg`);
   const stubs = `self.bucket = ${JSON.stringify(BUCKET)};\nself.uid = ${JSON.stringify(user.uid)};\n` +
-    `self.getToken = async () => ${JSON.stringify(user.idToken)};\n`;
+    `self.getToken = async () => ${JSON.stringify(user.idToken)};\n` +
+    // Only a trace for the failure message: when the browser ran the sync event.
+    `self.addEventListener("sync", (e) => console.log("README service worker: sync event", e.tag));\n`;
   await writeFile(`${dir}/sw.js`, `${stubs}${resolveImports(sw.code, env.url)}\n`);
   await writeFile(`${dir}/index.html`, `<!doctype html><meta charset="utf-8"><title>README service worker</title>
 <script type="module">
@@ -183,6 +185,6 @@ test("the README's service worker example syncs what its page saved, as written"
     await new Promise((ok) => setTimeout(ok, 500));
     blobs = await listObjects(user, prefix);
   }
-  assert.equal(blobs.length, 1, "the worker's sync pushed the page's recording");
+  assert.equal(blobs.length, 1, `the worker's sync pushed the page's recording; console:\n${recentConsole()}`);
   await context.close();
 });

@@ -277,6 +277,12 @@ test("an unreadable segment in another device's log is reported in `unreadable`,
     assert.equal(rec.audio, rec.contentHash);
   }
   assert.equal(out.again.unreadable.length, 2, "retried (and reported) on the next round, not forgotten");
+  // The README's syncfailure for a segment: { device, seq, code, message }.
+  const segmentFailure = out.ev.syncfailure.find((e) => e.detail.device === "corrupt-device")?.detail;
+  assert.ok(segmentFailure, `a syncfailure event for the segment: ${JSON.stringify(out.ev.syncfailure)}`);
+  assert.equal(segmentFailure.seq, 0);
+  assert.equal(typeof segmentFailure.code, "string");
+  assert.equal(typeof segmentFailure.message, "string");
 });
 
 test("one store, one account: another bucket or prefix is refused until resetSync(), which keeps the recordings, now pending", async () => {
