@@ -37,7 +37,7 @@ test("the .d.ts types the whole sync API: every event's detail, the report, auto
   assert.match(api, /static destroy\(name: string\): Promise<void>;/);
   const readme = await readFile(`${ROOT}/README.md`, "utf8");
   for (const event of ["change", "syncstate", "syncprogress", "syncconflict", "syncfailure", "networkchange"]) {
-    assert.match(readme, new RegExp(`"${event}"`), `README documents the event "${event}"`);
+    assert.match(readme, new RegExp(`["\`]${event}["\`]`), `README documents the event "${event}"`);
   }
 });
 

@@ -3,7 +3,8 @@
 //
 // - Page examples run in order in one page, each as its own ES module (imports of "tapesync" resolve to
 //   the built pkg/; other packages, such as @capacitor/network, to the stand-ins in pages/stubs/). What an
-//   example declares at its top level is visible to the later ones, as in an app that runs them in turn.
+//   example declares at its top level is visible to the later ones, as in an app that runs them in turn;
+//   a recording an example started is stopped before the next one runs.
 // - The service worker example (it listens for `self`'s events) is the worker script of a page, as written;
 //   the page saves and asks for a Background Sync as the example's closing comment says.
 // - Only the names an app provides are stubbed, with real values: `blob` (audio), `recorder` (a
@@ -133,17 +134,17 @@ test("every page example of the README runs as written, in order, in one page", 
         }
       }, source);
       assert.equal(error, null, `the example at README.md line ${block.line} threw:\n${block.code}`);
+      // A recording the example started ends before the next example runs, as in an app (its onstop
+      // runs; what its handlers do then is the example's and is checked like the rest).
+      await page.evaluate(async () => {
+        if (recorder.state === "inactive") return;
+        const stopped = new Promise((ok) => recorder.addEventListener("stop", ok, { once: true }));
+        recorder.stop();
+        await stopped;
+        await new Promise((ok) => setTimeout(ok, 500));
+      });
     });
   }
-  // As an app would at some point: the recording the example started ends (its onstop runs).
-  await page.evaluate(async () => {
-    if (recorder.state !== "inactive") {
-      const stopped = new Promise((ok) => recorder.addEventListener("stop", ok, { once: true }));
-      recorder.stop();
-      await stopped;
-    }
-    await new Promise((ok) => setTimeout(ok, 500));
-  });
   await context.close();
 });
 
