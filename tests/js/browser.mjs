@@ -53,7 +53,8 @@ afterEach(() => assertNoPageErrors());
 function reportUncaught(mark) {
   if (self.__tapesyncTestWatching) return;
   self.__tapesyncTestWatching = true;
-  const say = (kind, e) => console.error(`${mark} ${kind}: ${e?.message ?? e?.reason?.message ?? e?.reason ?? e}`);
+  // An id per error: the same console message may reach the test through a page and the context.
+  const say = (kind, e) => console.error(`${mark} ${Math.random().toString(36).slice(2)} ${kind}: ${e?.message ?? e?.reason?.message ?? e?.reason ?? e}`);
   self.addEventListener("error", (e) => say("error", e));
   self.addEventListener("unhandledrejection", (e) => say("unhandledrejection", e));
 }
@@ -64,10 +65,15 @@ function watchWorker(worker, kind) {
   worker.on("console", (m) => onConsole(where, m));
 }
 
+const reported = new Set();
+/** Logs a console message; a worker's report of an uncaught error (see reportUncaught) is recorded. */
 function onConsole(where, m) {
   const text = m.text();
-  if (text.startsWith(MARK)) uncaught.push({ where, message: text.slice(MARK.length + 1) });
-  else logLine(`${where} ${m.type()}: ${text}`);
+  if (!text.startsWith(MARK)) return logLine(`${where} ${m.type()}: ${text}`);
+  const [id, ...rest] = text.slice(MARK.length + 1).split(" ");
+  if (reported.has(id)) return;
+  reported.add(id);
+  uncaught.push({ where, message: rest.join(" ") });
 }
 
 function watchPage(page) {
@@ -75,7 +81,8 @@ function watchPage(page) {
   const owner = current;
   page.on("console", (m) => {
     page.logs.push(`${m.type()}: ${m.text()}`);
-    logLine(`page ${page.url()} ${m.type()}: ${m.text()}`);
+    // A service worker's messages may come through its page too.
+    onConsole(`page ${page.url()} (opened by "${owner}")`, m);
   });
   page.on("pageerror", (e) => {
     page.logs.push(`pageerror: ${e.message}`);
