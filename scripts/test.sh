@@ -1,37 +1,77 @@
 #!/usr/bin/env bash
-# Runs every check and test of tapesync and ends with one line: "N passed, N failed".
+# Runs every check and test of tapesync and ends with one line: "N passed, N failed" (followed by
+# ", N skipped" when tests were skipped), the counts over every step:
 #   1. cargo fmt --check; cargo clippy -D warnings, native and wasm32
 #   2. native tests: the core's unit tests, doctests and the multi-device sync simulation
 #   3. browser tests (wasm-bindgen-test, headless Chromium): the store in a page, a dedicated worker
 #      and a service worker
-#   4. end-to-end tests (node --test + playwright-core): the built npm package, real servers
+#   4. the npm package (scripts/pkg.sh), then the end-to-end tests of it (node --test + playwright-core):
+#      the built package, real servers. They run only against the package this run built: when the build
+#      fails, they are not run (and count as failed), never against an older pkg/.
+#
+# Honest counts: a step that breaks (non-zero exit) without reporting a failed test counts as one failure;
+# cancelled node tests (a hook or the file failed, a timeout) count as failed; skipped and todo node tests
+# and ignored cargo tests are counted and printed as skipped. The exit status is 0 only when nothing failed.
+#
+# E2E_CONCURRENCY (default 2) is how many end-to-end test files run at once: they share one set of
+# emulators (started once for the step) and each starts its own browser and page server. The emulators use
+# fixed ports: two runs of this script on one machine at once must not overlap.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 passed=0
 failed=0
+skipped=0
+todo=0
+cancelled=0
 broken=()
 log=$(mktemp -d)
+started=$(date +%s)
 
-# Adds the counts that cargo test ("test result: ... N passed; M failed") or node --test
-# ("# pass N" / "# fail N") printed.
+# Adds the counts that cargo test ("test result: ... N passed; M failed; K ignored") or node --test's TAP
+# summary ("# pass N", "# fail N", "# skipped N", "# todo N", "# cancelled N") printed; sets `own` to how
+# many failed and cancelled tests the step reported.
 count() {
-  read -r p f < <(awk '
-    /test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+  local p f s t c
+  read -r p f s t c < <(awk '
+    /test result:/ {
+      for (i = 1; i < NF; i++) {
+        if ($(i+1) ~ /^passed/) p += $i
+        if ($(i+1) ~ /^failed/) f += $i
+        if ($(i+1) ~ /^ignored/) s += $i
+      }
+    }
     /^# pass [0-9]+$/ { p += $3 }
     /^# fail [0-9]+$/ { f += $3 }
-    END { print p + 0, f + 0 }' "$1")
+    /^# skipped [0-9]+$/ { s += $3 }
+    /^# todo [0-9]+$/ { t += $3 }
+    /^# cancelled [0-9]+$/ { c += $3 }
+    END { print p + 0, f + 0, s + 0, t + 0, c + 0 }' "$1")
   passed=$((passed + p))
-  failed=$((failed + f))
+  failed=$((failed + f + c))
+  skipped=$((skipped + s))
+  todo=$((todo + t))
+  cancelled=$((cancelled + c))
+  own=$((f + c))
 }
 
+# Runs one step; returns non-zero when it broke. A broken step that reported no failed test of its own
+# (a lint, a build, a runner that crashed) counts as one failure.
 step() {
   local name=$1
   shift
   echo "==> $name"
   local out="$log/$(echo "$name" | tr -c 'a-z0-9' '_').log"
-  if "$@" 2>&1 | tee "$out"; then :; else broken+=("$name"); fi
+  local t0=$SECONDS ok=0
+  if "$@" 2>&1 | tee "$out"; then :; else ok=1; fi
+  local own=0
   count "$out"
+  if [[ $ok -ne 0 ]]; then
+    broken+=("$name")
+    [[ $own -eq 0 ]] && failed=$((failed + 1))
+  fi
+  echo "==> $name: $([[ $ok -eq 0 ]] && echo ok || echo FAILED) in $((SECONDS - t0)) s"
+  return $ok
 }
 
 export CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver}
@@ -47,13 +87,33 @@ for f in tests/*.rs; do
   grep -q '^#!\[cfg(target_arch = "wasm32")\]' "$f" && wasm_tests+=(--test "$(basename "$f" .rs)")
 done
 step "browser tests (wasm-bindgen-test)" cargo test --target wasm32-unknown-unknown "${wasm_tests[@]}"
-step "npm package (make pkg)" scripts/pkg.sh
-step "end-to-end tests (node --test)" node --test --test-concurrency=1 tests/js/
+if step "npm package (make pkg)" scripts/pkg.sh; then
+  # One start of the emulators for all the test files: this script registers as their user for the whole
+  # step (each file's harness finds them running and registers too), so they are not started and stopped
+  # once per file. A start that fails is a broken step; the files then fail on their own start.
+  step "emulators (start)" bash emulators/start.sh --client $$
+  trap 'bash emulators/stop.sh --client $$ >/dev/null 2>&1' EXIT
+  # The TAP reporter explicitly: the summary lines counted above are TAP's, and newer Node versions print
+  # another format by default (whose counts would read 0).
+  step "end-to-end tests (node --test)" \
+    node --test --test-reporter=tap --test-concurrency="${E2E_CONCURRENCY:-2}" tests/js/*.test.mjs
+  bash emulators/stop.sh --client $$ >/dev/null 2>&1
+  trap - EXIT
+else
+  echo "==> end-to-end tests (node --test): NOT RUN: the npm package did not build, and pkg/ may be stale"
+  broken+=("end-to-end tests (not run)")
+  failed=$((failed + 1))
+fi
 
 rm -rf "$log"
+echo "time: $(( $(date +%s) - started )) s"
 if [[ ${#broken[@]} -gt 0 ]]; then
   echo "failed steps: ${broken[*]}"
-  [[ $failed -eq 0 ]] && failed=${#broken[@]}
 fi
-echo "$passed passed, $failed failed"
+if [[ $((skipped + todo + cancelled)) -gt 0 ]]; then
+  echo "not run to the end: $skipped skipped (skip or ignored), $todo todo, $cancelled cancelled (counted as failed)"
+fi
+summary="$passed passed, $failed failed"
+[[ $((skipped + todo)) -gt 0 ]] && summary+=", $((skipped + todo)) skipped"
+echo "$summary"
 [[ ${#broken[@]} -eq 0 && $failed -eq 0 ]]

@@ -71,17 +71,21 @@ function scheduleRefresh() {
 async function refreshList() {
   const store = app.store;
   try {
-    const [page, total, pending] = await Promise.all([
+    const [page, total, pending, uploading] = await Promise.all([
       store.list({ limit: app.limit }),
       store.count(),
       store.count({ syncState: "pending" }),
+      store.count({ syncState: "uploading" }),
     ]);
     if (store !== app.store) return;
     app.list.render(page.items);
     $("#count").textContent = total ? `(${total})` : "";
     $("#empty").hidden = total > 0;
     $("#more").hidden = !page.cursor;
-    app.pending = pending;
+    // The counts and the list are separate reads, and a sync may land between them: never show fewer
+    // waiting than the badges on screen say, so the status never reads "Synced" next to a Pending badge.
+    const shown = page.items.filter((r) => r.syncState === "pending" || r.syncState === "uploading").length;
+    app.pending = Math.max(pending + uploading, shown);
     renderSyncStatus();
   } catch (err) {
     if (err?.code !== "Closed") toast(`Could not list recordings: ${err.message}`, { error: true });
@@ -457,6 +461,14 @@ function setSyncStatus(state, message) {
   renderSyncStatus();
 }
 
+/** Why the last sync failed, from a syncstate detail: a TapesyncError, or a report's outcome error. */
+function syncErrorMessage(detail) {
+  const report = detail?.report ?? detail?.error;
+  if (!report) return "";
+  if (report instanceof Error || typeof report.message === "string") return report.message;
+  return report.outcome?.error?.message ?? "";
+}
+
 function renderSyncStatus() {
   const el = $("#sync-status");
   const state = el.dataset.state;
@@ -467,10 +479,15 @@ function renderSyncStatus() {
   switch (state) {
     case "syncing": text = "Syncing…"; break;
     case "offline": text = `Offline: will sync when the network returns${pending ? ` (${pending} waiting)` : ""}`; break;
-    case "error": text = `Sync failed${app.syncState?.error ? `: ${app.syncState.error.message}` : ""}; retrying later`; break;
+    case "error": {
+      const why = syncErrorMessage(app.syncState);
+      text = `Sync failed${why ? `: ${why}` : ""}${pending ? ` (${pending} waiting)` : ""}; retrying later`;
+      break;
+    }
     case "idle": {
       const parts = [];
-      if (app.lastSyncAt) parts.push(`Synced ${formatAgo(app.lastSyncAt)}`);
+      // "Synced" only when nothing waits: with recordings pending, say when the last sync was instead.
+      if (app.lastSyncAt) parts.push(pending ? `Last sync ${formatAgo(app.lastSyncAt)}` : `Synced ${formatAgo(app.lastSyncAt)}`);
       if (report) {
         parts.push(`↑${report.pushed} ↓${report.pulled}`);
         if (report.conflicts) parts.push(`${report.conflicts} conflict${report.conflicts === 1 ? "" : "s"}`);

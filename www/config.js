@@ -15,7 +15,8 @@ export const CONFIG = {
   // Each user syncs into their own folder, which storage.rules keeps private.
   prefix: (uid) => `users/${uid}/recordings`,
 
-  // Auto-sync: at start, when the network returns, when the app becomes visible, and every hour.
+  // Auto-sync: at start, when the network returns, when the app becomes visible, after each local change
+  // (tapesync's onChange, on by default), and every hour.
   syncIntervalMs: 60 * 60 * 1000,
   // MediaRecorder delivers a chunk every second; each is stored as it arrives.
   timesliceMs: 1000,

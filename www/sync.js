@@ -1,5 +1,6 @@
 // Sync with Firebase Storage: a button, and auto-sync at start, when the network returns, when the app
-// becomes visible and every hour. Builds without sync (FirebaseRemote missing) still record and play.
+// becomes visible, a couple of seconds after each local change (a clip recorded, renamed or deleted) and
+// every hour. Builds without sync (FirebaseRemote missing) still record and play.
 import { CONFIG } from "./config.js";
 
 /** Whether this build of tapesync can sync. */
@@ -47,7 +48,10 @@ export class SyncController extends EventTarget {
   get auto() { return this.#auto !== null; }
   get policy() { return this.#policy; }
 
-  /** Turns auto-sync on; `now` also syncs right away (the "start" trigger). */
+  /**
+   * Turns auto-sync on; `now` also syncs right away (the "start" trigger). onChange is left at its
+   * default (true): a clip recorded online is pushed after a short quiet period, with no button pressed.
+   */
   startAuto({ now = true } = {}) {
     this.stopAuto();
     this.#auto = this.#store.autoSync(this.#remote, {

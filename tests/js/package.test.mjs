@@ -22,6 +22,25 @@ test("pkg has the ES module, its types and a package.json named tapesync", async
   assert.deepEqual(anys, [], "no `any` in the public API");
 });
 
+test("the .d.ts types the whole sync API: every event's detail, the report, autoSync's onChange, resetSync and destroy", async () => {
+  const dts = await readFile(`${ROOT}/pkg/tapesync.d.ts`, "utf8");
+  const api = dts.slice(0, dts.indexOf("export type InitInput"));
+  for (const event of ["change", "syncstate", "syncprogress", "syncconflict", "syncfailure", "networkchange"]) {
+    // An event map ({ syncstate: CustomEvent<SyncStateDetail>; ... }) or string-literal overloads.
+    assert.match(api, new RegExp(`(\\b${event}: CustomEvent<\\w+>|["']${event}["'])`), `the event "${event}" is typed`);
+  }
+  assert.doesNotMatch(api, /CustomEvent<any>|detail: any/, "no event detail is untyped");
+  assert.match(api, /onChange\?: boolean/, "AutoSyncOptions.onChange");
+  assert.match(api, /unreadable: /, "SyncReport.unreadable");
+  assert.match(api, /retryAt: number/, "the incomplete outcome's retryAt");
+  assert.match(api, /resetSync\(\): Promise<void>;/);
+  assert.match(api, /static destroy\(name: string\): Promise<void>;/);
+  const readme = await readFile(`${ROOT}/README.md`, "utf8");
+  for (const event of ["change", "syncstate", "syncprogress", "syncconflict", "syncfailure", "networkchange"]) {
+    assert.match(readme, new RegExp(`["\`]${event}["\`]`), `README documents the event "${event}"`);
+  }
+});
+
 test("the default export initialises the module and a store works from the package", async () => {
   const page = await env.page();
   const result = await page.evaluate(async () => {

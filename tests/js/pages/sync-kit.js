@@ -35,3 +35,52 @@ export async function snapshot(store) {
   }
   return out;
 }
+
+/** Saves `n` recordings `${prefix}${i}` (3 KB each, distinct audio) right away; resolves to their ids. */
+export async function saveMany(store, n, prefix = "r", size = 3000) {
+  const ids = [];
+  for (let i = 0; i < n; i++) {
+    const id = `${prefix}${i}`;
+    await store.save(audio(size, 1000 + i), { id, name: `take ${i}` });
+    ids.push(id);
+  }
+  return ids;
+}
+
+/** The syncState of every recording: { id: state }. */
+export async function states(store) {
+  return Object.fromEntries((await store.list()).items.map((r) => [r.id, r.syncState]));
+}
+
+/** Resolves once `check()` is truthy (polled every 100 ms), or rejects with `what` after `ms`. */
+export async function until(check, ms, what = "condition") {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+}
+
+/** Records every event the store fires: { kind: [{ at, detail }] }. */
+export function recordEvents(store, kinds = ["change", "syncstate", "syncprogress", "syncconflict", "syncfailure", "networkchange"]) {
+  const seen = Object.fromEntries(kinds.map((k) => [k, []]));
+  for (const k of kinds) {
+    store.addEventListener(k, (e) => seen[k].push({ at: Date.now(), detail: plain(e.detail ?? null) }));
+  }
+  return seen;
+}
+
+/** The rejection's { code, message } of `promise`, or "resolved". */
+export function rejection(promise) {
+  return promise.then(() => "resolved", (e) => ({ code: e?.code, name: e?.name, message: String(e?.message) }));
+}
+
+/** `v` as plain data a test can return from the page (errors keep their code and message). */
+export function plain(v) {
+  if (v instanceof Error) return { error: true, name: v.name, code: v.code, message: v.message };
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
