@@ -91,13 +91,13 @@ pub fn parse(doc: &str) -> Result<Element, String> {
                 None => (inner, false),
             };
             let name_end = inner
-                .find(|c: char| c.is_whitespace())
+                .find(|c: char| c.is_ascii_whitespace())
                 .unwrap_or(inner.len());
             let name = &inner[..name_end];
             if name.is_empty()
                 || !name
                     .chars()
-                    .all(|c| c.is_alphanumeric() || matches!(c, ':' | '_' | '-' | '.'))
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-' | '.'))
             {
                 return Err(format!("bad element name {name:?}"));
             }
