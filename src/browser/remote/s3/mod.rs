@@ -270,13 +270,14 @@ impl S3 {
     async fn send(&self, req: &Req<'_>, cancel: Option<&AbortSignal>) -> Result<Response, Failure> {
         let full = req.key.map(|k| self.name(k)).unwrap_or_default();
         let (host, path) = rules::target(&self.endpoint, &self.bucket, self.path_style, &full);
-        let (mut fresh, mut corrected) = (false, false);
+        // `fresh`: new credentials were asked for (once per request); `ask`: ask on this try.
+        let (mut fresh, mut ask, mut corrected) = (false, false, false);
         loop {
             let mut headers = req.headers.clone();
             let url = match &self.signer {
                 Signer::Keys(keys) => {
                     let now = self.now();
-                    let creds = keys.get(fresh, now).await?;
+                    let creds = keys.get(std::mem::take(&mut ask), now).await?;
                     let payload = match &req.body {
                         None => sigv4::EMPTY_SHA256,
                         Some(b) => b.sha256.as_deref().unwrap_or(sigv4::UNSIGNED_PAYLOAD),
@@ -350,7 +351,7 @@ impl S3 {
                     Some("ExpiredToken" | "InvalidToken" | "TokenRefreshRequired")
                 ) || (status == 400 && code.is_none() && req.method == Method::HEAD);
             if keys && !fresh && token_refused {
-                fresh = true;
+                (fresh, ask) = (true, true);
                 continue;
             }
             let message = match &error {

@@ -43,7 +43,10 @@ pub(super) async fn upload(
         None => Resumed::Restart,
     };
     let mut session = match resumed {
-        Resumed::Continue(s) => s,
+        Resumed::Continue(s) => {
+            on_progress(&s);
+            s
+        }
         Resumed::Restart => UploadSession::new(BACKEND, size),
         Resumed::Done(s) => {
             on_progress(&s);

@@ -390,7 +390,9 @@ pub fn parse_parts(
     upload_id: &str,
 ) -> Result<(Vec<Part>, Option<u32>), String> {
     let root = parse(doc)?;
-    if root.name != "ListPartsResult" {
+    // moto 5.2.5 names the root `ListPartsResponse` (S3: `ListPartsResult`); the content is the
+    // same and is checked below either way.
+    if root.name != "ListPartsResult" && root.name != "ListPartsResponse" {
         return Err(format!("listing parts answered <{}>", root.name));
     }
     check_object(&root, bucket, key)?;
