@@ -152,6 +152,23 @@ test("concurrent re-recordings keep the losing take as a conflict copy; a delete
   assert.equal(out.afterB, null, "the delete reached the device that edited");
 });
 
+for (const [policy, survives] of [["merge", false], ["local-wins", false], ["cloud-wins", true]]) {
+  test(`policy ${policy}: a delete against a concurrent edit ${survives ? "is withdrawn" : "wins"}`, async () => {
+    const { page } = await setup();
+    await twoSynced(page);
+    const out = await page.evaluate(async (policy) => {
+      await a.delete("r");
+      await b.update("r", { name: "edited" });
+      await b.sync(r, { policy });
+      await a.sync(r, { policy });
+      await b.sync(r, { policy });
+      return { a: await a.get("r"), b: await b.get("r") };
+    }, policy);
+    assert.equal(out.a?.name ?? null, survives ? "edited" : null);
+    assert.equal(out.b?.name ?? null, survives ? "edited" : null, "both devices agree");
+  });
+}
+
 test("a 20 MiB recording interrupted midway resumes after reopening, from the parts S3 holds", async () => {
   const { page } = await setup();
   const since = s3.lastRequest();
