@@ -115,7 +115,9 @@ fn read_credentials(v: &JsValue) -> Result<(Credentials, Option<f64>), String> {
     let printable =
         |s: &str| !s.is_empty() && s.len() <= 4096 && s.bytes().all(|b| b.is_ascii_graphic());
     let access = text("accessKeyId")
-        .filter(|s| s.len() <= 128 && !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+        // Any printable key id (MinIO's are the admin's choice) but '/' and ',', which would
+        // break the Authorization header's Credential scope.
+        .filter(|s| printable(s) && s.len() <= 128 && !s.contains(['/', ',']))
         .ok_or("gave no usable accessKeyId")?;
     let secret = text("secretAccessKey")
         .filter(|s| printable(s))

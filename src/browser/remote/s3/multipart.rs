@@ -208,9 +208,10 @@ async fn complete(
             let text = response.text().await.map_err(network)?;
             match xml::parse_complete(&text, &s3.bucket, &s3.name(key)) {
                 Ok(()) => {}
+                // A 200 whose body is an error: its code decides what it means.
                 Err(CompleteError::S3(e)) => {
                     return Err(Failure::Status {
-                        status: 400,
+                        status: 200,
                         message: rules::message(&e.code, &e.message),
                         retry_after_ms: None,
                     })
@@ -223,8 +224,12 @@ async fn complete(
             return confirm(s3, key, size, cancel).await.map_err(|_| e);
         }
         Err(e) => {
-            if matches!(&e, Failure::Status { status: 400, .. }) {
-                // EntityTooSmall, InvalidPart...: this session will never complete.
+            let hopeless = matches!(&e, Failure::Status { message, .. } if matches!(
+                rules::code_of(message),
+                Some("EntityTooSmall" | "InvalidPart" | "InvalidPartOrder" | "MalformedXML")
+            ));
+            if hopeless {
+                // This session will never complete: free its parts.
                 abort(s3, key, &session.url, cancel).await;
             }
             return Err(e);
