@@ -45,6 +45,10 @@ const REFRESH_MARGIN_MS: f64 = 60_000.0;
 const PRESIGN_SECONDS: u32 = 900;
 
 /// How requests get signed.
+///
+/// ```text
+/// let signer = Signer::Presign(presign_function);
+/// ```
 pub enum Signer {
     /// In the page, with the app's temporary credentials.
     Keys(Keys),
@@ -53,6 +57,10 @@ pub enum Signer {
 }
 
 /// The app's `credentials()` and the last credentials it gave (memory only).
+///
+/// ```text
+/// let keys = Keys::new(credentials_function);
+/// ```
 pub struct Keys {
     get: Function,
     current: RefCell<Option<(Credentials, Option<f64>)>>,
@@ -62,6 +70,10 @@ pub struct Keys {
 impl Keys {
     /// Wraps `() => ({ accessKeyId, secretAccessKey, sessionToken?, expiration? })` (or a Promise
     /// of it).
+    ///
+    /// ```text
+    /// Signer::Keys(Keys::new(options.function("credentials")?))
+    /// ```
     pub fn new(get: Function) -> Self {
         Keys {
             get,
@@ -204,6 +216,10 @@ impl<'a> Req<'a> {
 }
 
 /// An S3 bucket seen through one prefix.
+///
+/// ```text
+/// let remote: Rc<dyn Remote> = Rc::new(S3::new(config));
+/// ```
 pub struct S3 {
     endpoint: Endpoint,
     region: String,
@@ -217,6 +233,10 @@ pub struct S3 {
 }
 
 /// How an [`S3`] is configured (all checked by the API before).
+///
+/// ```text
+/// Config { endpoint: Endpoint::parse(url)?, region, bucket, prefix, path_style: true, signer, timeout_ms: 120_000 }
+/// ```
 pub struct Config {
     /// e.g. `https://s3.eu-west-1.amazonaws.com`.
     pub endpoint: Endpoint,

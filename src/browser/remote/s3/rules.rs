@@ -48,6 +48,10 @@ impl Endpoint {
     }
 
     /// The host without the port.
+    ///
+    /// ```text
+    /// Endpoint::parse("http://127.0.0.1:9000")?.host() == "127.0.0.1"
+    /// ```
     pub fn host(&self) -> &str {
         if self.authority.starts_with('[') {
             return self
@@ -60,6 +64,10 @@ impl Endpoint {
     }
 
     /// The origin, `scheme://authority`.
+    ///
+    /// ```text
+    /// Endpoint::parse("HTTPS://S3.amazonaws.com:443")?.origin() == "https://s3.amazonaws.com"
+    /// ```
     pub fn origin(&self) -> String {
         format!("{}://{}", self.scheme, self.authority)
     }
@@ -78,6 +86,10 @@ pub fn default_path_style(host: &str) -> bool {
 
 /// Whether `bucket` can be a host label under TLS: DNS-compatible, no dots (a dot would not
 /// match the `*.s3...` certificate).
+///
+/// ```text
+/// virtual_hostable("my-bucket") && !virtual_hostable("www.example.com")
+/// ```
 pub fn virtual_hostable(bucket: &str) -> bool {
     (3..=63).contains(&bucket.len())
         && bucket
@@ -188,6 +200,10 @@ pub fn part_count(size: f64, chunk: f64) -> Result<u32, String> {
 }
 
 /// The byte range `[start, end)` of part `n` (1-based).
+///
+/// ```text
+/// part_range(2, 10.0, 6.0) == (6.0, 10.0)
+/// ```
 pub fn part_range(n: u32, size: f64, chunk: f64) -> (f64, f64) {
     let start = f64::from(n - 1) * chunk;
     (start, (start + chunk).min(size))

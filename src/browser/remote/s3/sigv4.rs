@@ -162,6 +162,10 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
 }
 
 /// Lowercase hex.
+///
+/// ```text
+/// hex(&[0xab, 1]) == "ab01"
+/// ```
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

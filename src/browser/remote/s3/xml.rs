@@ -25,16 +25,28 @@ pub struct Element {
 
 impl Element {
     /// The first child named `name`.
+    ///
+    /// ```text
+    /// parse("<a><b/></a>")?.child("b").is_some()
+    /// ```
     pub fn child(&self, name: &str) -> Option<&Element> {
         self.children.iter().find(|c| c.name == name)
     }
 
     /// The text of the first child named `name`.
+    ///
+    /// ```text
+    /// parse("<a><b>x</b></a>")?.text_of("b") == Some("x")
+    /// ```
     pub fn text_of(&self, name: &str) -> Option<&str> {
         self.child(name).map(|c| c.text.as_str())
     }
 
     /// All children named `name`.
+    ///
+    /// ```text
+    /// root.all("Contents").filter_map(|c| c.text_of("Key"))
+    /// ```
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
         self.children.iter().filter(move |c| c.name == name)
     }
