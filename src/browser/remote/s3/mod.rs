@@ -12,11 +12,11 @@
 //! the server itself refuses a body damaged on the way (no MD5 needed for that).
 //! Credentials live in memory only; they are never logged or stored.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 
 use gloo_net::http::{Method, RequestBuilder, Response};
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
+use js_sys::{Array, Function, Reflect, Uint8Array};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Blob, RequestCache};
 
@@ -27,22 +27,19 @@ use crate::browser::hash;
 use crate::core::engine::Failure as CoreFailure;
 use crate::core::fields::ContentHash;
 
+mod credentials;
 mod multipart;
 pub mod rules;
 pub mod sigv4;
 pub mod xml;
 
+pub use credentials::Keys;
 use rules::Endpoint;
-use sigv4::Credentials;
 
 /// Default deadline of one request (one part at most).
 pub const DEFAULT_TIMEOUT_MS: u32 = 120_000;
 /// The tag of this backend's upload sessions and bindings.
 const BACKEND: &str = "s3";
-/// Credentials are asked for again this long before they expire.
-const REFRESH_MARGIN_MS: f64 = 60_000.0;
-/// Lifetime asked of a presigned URL (one request, one part at most).
-const PRESIGN_SECONDS: u32 = 900;
 
 /// How requests get signed.
 ///
@@ -54,125 +51,6 @@ pub enum Signer {
     Keys(Keys),
     /// By the app's backend: `presign({ method, key, query, headers, expiresIn })` gives a URL.
     Presign(Function),
-}
-
-/// The app's `credentials()` and the last credentials it gave (memory only).
-///
-/// ```text
-/// let keys = Keys::new(credentials_function);
-/// ```
-pub struct Keys {
-    get: Function,
-    current: RefCell<Option<(Credentials, Option<f64>)>>,
-    asking: RefCell<Option<Promise>>,
-}
-
-impl Keys {
-    /// Wraps `() => ({ accessKeyId, secretAccessKey, sessionToken?, expiration? })` (or a Promise
-    /// of it).
-    ///
-    /// ```text
-    /// Signer::Keys(Keys::new(options.function("credentials")?))
-    /// ```
-    pub fn new(get: Function) -> Self {
-        Keys {
-            get,
-            current: RefCell::new(None),
-            asking: RefCell::new(None),
-        }
-    }
-
-    /// The credentials to sign with at `now` (server time); `fresh` asks the app again.
-    async fn get(&self, fresh: bool, now: f64) -> Result<Credentials, Failure> {
-        if !fresh {
-            if let Some((c, exp)) = self.current.borrow().as_ref() {
-                if exp.map_or(true, |e| now + REFRESH_MARGIN_MS < e) {
-                    return Ok(c.clone());
-                }
-            }
-        }
-        let denied = |why: &str| Failure::status_only(401, format!("credentials() {why}"));
-        let pending = self.asking.borrow().clone();
-        let answer = match pending {
-            Some(p) => p,
-            None => {
-                let value = self
-                    .get
-                    .call0(&JsValue::UNDEFINED)
-                    .map_err(|_| denied("threw"))?;
-                let p = Promise::resolve(&value);
-                *self.asking.borrow_mut() = Some(p.clone());
-                p
-            }
-        };
-        let value = JsFuture::from(answer).await;
-        self.asking.borrow_mut().take();
-        let value = value.map_err(|_| denied("rejected"))?;
-        let (creds, exp) = read_credentials(&value).map_err(|why| denied(&why))?;
-        *self.current.borrow_mut() = Some((creds.clone(), exp));
-        Ok(creds)
-    }
-}
-
-/// Reads and checks what `credentials()` gave.
-fn read_credentials(v: &JsValue) -> Result<(Credentials, Option<f64>), String> {
-    if !v.is_object() {
-        return Err("did not give an object".into());
-    }
-    let text = |name: &str| {
-        Reflect::get(v, &name.into())
-            .ok()
-            .and_then(|s| s.as_string())
-    };
-    let printable =
-        |s: &str| !s.is_empty() && s.len() <= 4096 && s.bytes().all(|b| b.is_ascii_graphic());
-    let access = text("accessKeyId")
-        // Any printable key id (MinIO's are the admin's choice) but '/' and ',', which would
-        // break the Authorization header's Credential scope.
-        .filter(|s| printable(s) && s.len() <= 128 && !s.contains(['/', ',']))
-        .ok_or("gave no usable accessKeyId")?;
-    let secret = text("secretAccessKey")
-        .filter(|s| printable(s))
-        .ok_or("gave no usable secretAccessKey")?;
-    let token = Reflect::get(v, &"sessionToken".into()).unwrap_or(JsValue::UNDEFINED);
-    let session_token = if token.is_undefined() || token.is_null() {
-        None
-    } else {
-        Some(
-            token
-                .as_string()
-                .filter(|s| printable(s))
-                .ok_or("gave an unusable sessionToken")?,
-        )
-    };
-    let e = Reflect::get(v, &"expiration".into()).unwrap_or(JsValue::UNDEFINED);
-    let expiration = if e.is_undefined() || e.is_null() {
-        None
-    } else {
-        let ms = if let Some(d) = e.dyn_ref::<js_sys::Date>() {
-            d.get_time()
-        } else if let Some(n) = e.as_f64() {
-            n
-        } else if let Some(s) = e.as_string() {
-            js_sys::Date::parse(&s)
-        } else {
-            f64::NAN
-        };
-        if !ms.is_finite() {
-            return Err(
-                "gave an expiration that is not a Date, milliseconds or an ISO string".into(),
-            );
-        }
-        Some(ms)
-    };
-    Ok((
-        Credentials {
-            access_key_id: access,
-            secret_access_key: secret,
-            session_token,
-        },
-        expiration,
-    ))
 }
 
 /// A request body: the value `fetch` sends and, in credentials mode, its hex SHA-256.
@@ -322,7 +200,10 @@ impl S3 {
                     let sep = if query.is_empty() { "" } else { "?" };
                     format!("{}://{host}{path}{sep}{query}", self.endpoint.scheme)
                 }
-                Signer::Presign(f) => self.presign(f, req, &full, &host).await?,
+                Signer::Presign(f) => {
+                    let origin = format!("{}://{host}", self.endpoint.scheme);
+                    credentials::presign(f, req, &full, &origin).await?
+                }
             };
             let mut builder = RequestBuilder::new(&url)
                 .method(req.method.clone())
@@ -386,44 +267,6 @@ impl S3 {
                 retry_after_ms,
             });
         }
-    }
-
-    /// Asks the app's backend for the URL of `req`; it must be on the request's own origin.
-    async fn presign(
-        &self,
-        f: &Function,
-        req: &Req<'_>,
-        full_key: &str,
-        host: &str,
-    ) -> Result<String, Failure> {
-        let denied = |why: &str| Failure::status_only(401, format!("presign() {why}"));
-        let query = Object::new();
-        for (k, v) in &req.query {
-            let _ = Reflect::set(&query, &k.into(), &v.into());
-        }
-        let headers = Object::new();
-        for (k, v) in &req.headers {
-            let _ = Reflect::set(&headers, &k.into(), &v.into());
-        }
-        let arg = Object::new();
-        let _ = Reflect::set(&arg, &"method".into(), &req.method.as_str().into());
-        let _ = Reflect::set(&arg, &"key".into(), &full_key.into());
-        let _ = Reflect::set(&arg, &"query".into(), &query);
-        let _ = Reflect::set(&arg, &"headers".into(), &headers);
-        let _ = Reflect::set(&arg, &"expiresIn".into(), &PRESIGN_SECONDS.into());
-        let value = f
-            .call1(&JsValue::UNDEFINED, &arg)
-            .map_err(|_| denied("threw"))?;
-        let url = JsFuture::from(Promise::resolve(&value))
-            .await
-            .map_err(|_| denied("rejected"))?
-            .as_string()
-            .ok_or_else(|| denied("did not give a URL string"))?;
-        let origin = format!("{}://{host}", self.endpoint.scheme);
-        if !wire::same_origin(&url, &origin) {
-            return Err(denied("gave a URL that is not on the endpoint's origin"));
-        }
-        Ok(url)
     }
 
     /// One page of the objects and folders directly under `dir`.
