@@ -5,7 +5,7 @@
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { S3Client, GetObjectCommand, ListObjectsV2Command, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
+import { S3Client, GetObjectCommand, PutObjectCommand, ListObjectsV2Command, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 import { launch } from "./browser.mjs";
 import { startS3 } from "../../emulators/s3/harness.mjs";
 import { createPresigner } from "../../s3/presign-backend.example.mjs";
@@ -227,6 +227,27 @@ test("a lost response (the write happened, the answer never came) makes no dupli
   assert.equal((await listKeys(`${PREFIX}/blobs/once/`)).length, 1, "one audio object");
   assert.equal((await listKeys(`${PREFIX}/log/${out.device}/`)).length, 1, "one log segment");
   assert.ok(requests(0).some((r) => r.fault === "reset-after"), "the faults happened");
+});
+
+test("a create-only write refused with 412 (the object is there) counts as done once HeadObject finds its size", async () => {
+  const { page } = await setup();
+  const bytes = Buffer.alloc(4000);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31 + 9) & 255;
+  const hash = createHash("sha256").update(bytes).digest("hex");
+  // The same audio already in the cloud (an earlier attempt whose answer was lost, say).
+  await client(s3.users.alice).send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${PREFIX}/blobs/there/${hash}`, Body: bytes, ContentType: "audio/webm" }));
+  const since = s3.lastRequest();
+  const out = await page.evaluate(async () => {
+    const a = await kit.device(tapesync, "refused");
+    await a.save(kit.audio(4000, 9), { id: "there" });
+    const report = await a.sync(s3remote());
+    return { report, state: (await a.get("there")).syncState };
+  });
+  assert.equal(out.report.outcome.kind, "complete", JSON.stringify(out.report));
+  assert.equal(out.state, "synced");
+  const log = requests(since);
+  assert.ok(log.some((r) => r.method === "PUT" && r.key?.includes("/blobs/there/") && r.status === 412), "S3 refused the overwrite");
+  assert.ok(log.some((r) => r.method === "HEAD" && r.key?.includes("/blobs/there/")), "then the size was checked");
 });
 
 test("user B on A's prefix gets Forbidden, and stops without a retry storm", async () => {
