@@ -406,6 +406,23 @@ test("a quiet sync costs the same requests with 10 and with 1,000 recordings", {
   assert.deepEqual(thousand, ten, `10: ${ten.length} requests, 1000: ${thousand.length}`);
 });
 
+test("a prefix holding ':' (a Cognito identity id) syncs, and the keys keep it", async () => {
+  const { page } = await setup();
+  const prefix = "users/alice/eu-west-1:7d3c0a12-4b5e-4f60-9a7b-0123456789ab/recordings";
+  const out = await page.evaluate(async (prefix) => {
+    const a = await kit.device(tapesync, "cognito");
+    await a.save(kit.audio(1500, 3), { id: "c" });
+    const one = await a.sync(s3remote({ options: { prefix } }));
+    const b = await kit.device(tapesync, "cognito-b");
+    const two = await b.sync(s3remote({ options: { prefix } }));
+    return { one, two, got: (await b.get("c"))?.syncState };
+  }, prefix);
+  assert.equal(out.one.outcome.kind, "complete", JSON.stringify(out.one));
+  assert.equal(out.two.outcome.kind, "complete");
+  assert.equal(out.got, "synced");
+  assert.equal((await listKeys(`${prefix}/blobs/c/`)).length, 1);
+});
+
 test("S3Remote checks its options", async () => {
   const { page } = await setup();
   const out = await page.evaluate(({ endpoint }) => {
