@@ -212,6 +212,32 @@ test("a 20 MiB recording interrupted midway resumes after reopening, from the pa
   assert.equal((open.Uploads ?? []).length, 0, "no multipart upload left open");
 });
 
+test("an upload that cannot be resumed (another part size since) is aborted, and starts over", async () => {
+  const { page } = await setup();
+  const since = s3.lastRequest();
+  const out = await page.evaluate(async () => {
+    let a = await kit.device(tapesync, "resized");
+    await a.save(kit.audio(13 * 1024 * 1024, 8), { id: "resized" });
+    const controller = new AbortController();
+    a.addEventListener("syncprogress", (e) => {
+      if (e.detail.phase === "upload" && e.detail.sent > 0 && e.detail.sent < e.detail.total) controller.abort();
+    });
+    const first = await a.sync(s3remote(), { signal: controller.signal }).then(() => "resolved", (e) => e.code);
+    a.close();
+    a = await kit.device(tapesync, "resized");
+    const report = await a.sync(s3remote(), { chunkSize: 5 * 1024 * 1024 });
+    return { first, report, state: (await a.get("resized")).syncState };
+  });
+  assert.equal(out.first, "Aborted");
+  assert.equal(out.report.outcome.kind, "complete", JSON.stringify(out.report));
+  assert.equal(out.state, "synced");
+  const log = requests(since);
+  assert.equal(log.filter((r) => r.method === "POST" && "uploads" in r.query).length, 2, "a second multipart upload");
+  assert.ok(log.some((r) => r.method === "DELETE" && r.query.uploadId), "the first one was aborted");
+  const open = await client(s3.admin).send(new ListMultipartUploadsCommand({ Bucket: s3.bucket }));
+  assert.equal((open.Uploads ?? []).length, 0, "no multipart upload left open");
+});
+
 test("a lost response (the write happened, the answer never came) makes no duplicate", async () => {
   const { page } = await setup();
   s3.fault({ action: "reset-after", method: "PUT", keyContains: "/log/", times: 1 });
