@@ -123,8 +123,47 @@ export interface FirebaseRemoteOptions {
   timeoutMs?: number;
 }
 
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** Of temporary credentials (STS, Cognito Identity). */
+  sessionToken?: string;
+  /** When they expire: asked for again a minute before, and after an ExpiredToken answer. */
+  expiration?: Date | number | string;
+}
+
+export interface S3PresignRequest {
+  method: "GET" | "HEAD" | "PUT" | "POST" | "DELETE";
+  /** The full object key (prefix included); "" for a bucket-level request (ListObjectsV2). */
+  key: string;
+  /** Query parameters, e.g. { "list-type": "2", prefix, delimiter: "/" } or { partNumber, uploadId }. */
+  query: Record<string, string>;
+  /** Headers the request sends that the URL must sign (lowercase names). */
+  headers: Record<string, string>;
+  /** Seconds the URL should stay valid. */
+  expiresIn: number;
+}
+
+export interface S3RemoteOptions {
+  /** e.g. "https://s3.eu-west-1.amazonaws.com", an R2/MinIO/B2 URL; http:// only for loopback. */
+  endpoint: string;
+  /** e.g. "eu-west-1" (R2: "auto"). */
+  region: string;
+  bucket: string;
+  /** The folder recordings sync into, e.g. `users/${sub}/recordings` (':' allowed). */
+  prefix?: string;
+  /** Bucket in the path; default false for *.amazonaws.com, true otherwise. */
+  pathStyle?: boolean;
+  /** Temporary credentials; kept in memory only, never stored. Give this or presign. */
+  credentials?: () => S3Credentials | Promise<S3Credentials>;
+  /** Your backend signs instead: return the URL to call (on the endpoint's origin). */
+  presign?: (request: S3PresignRequest) => string | Promise<string>;
+  /** A request without an answer for this long is abandoned as stalled (default 120000). */
+  timeoutMs?: number;
+}
+
 /** Any cloud a store can sync with. */
-export type Remote = FirebaseRemote;
+export type Remote = FirebaseRemote | S3Remote;
 
 export type ConflictPolicy = "merge" | "local-wins" | "cloud-wins";
 

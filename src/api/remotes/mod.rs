@@ -18,6 +18,7 @@ use crate::browser::error::{Error, Result};
 use crate::browser::remote::Remote;
 
 mod firebase;
+mod s3;
 
 pub use firebase::FirebaseRemote;
 
@@ -57,5 +58,7 @@ pub(crate) fn target_of(value: &JsValue) -> Result<Target> {
         .ok()
         .and_then(|v| v.as_f64());
     id.and_then(|id| REMOTES.with(|r| r.borrow().get(&(id as u32)).cloned()))
-        .ok_or_else(|| Error::invalid("the remote must be a FirebaseRemote (not freed)"))
+        .ok_or_else(|| {
+            Error::invalid("the remote must be a FirebaseRemote or an S3Remote (not freed)")
+        })
 }

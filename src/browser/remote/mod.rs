@@ -16,6 +16,7 @@ use http::Failure;
 pub mod auth;
 pub mod firebase;
 pub mod http;
+pub mod s3;
 pub mod wire;
 
 pub use wire::check_base_url;
