@@ -99,11 +99,16 @@ pub enum RemoteKey {
 }
 
 impl Layout {
-    /// A layout under `prefix` (`""` for keys relative to the remote's own prefix).
+    /// A layout under `prefix` (`""` for keys relative to the remote's own prefix): folders of
+    /// letters, digits, `-`, `_`, `.` and `:` (identity providers' user ids, e.g. Cognito's
+    /// `eu-west-1:7d3c...`; every backend's keys allow it).
     ///
     /// ```
     /// use tapesync::core::layout::Layout;
     /// assert_eq!(Layout::new("").unwrap(), Layout::default());
+    /// assert!(Layout::new("users/eu-west-1:7d3c-42/recordings").is_ok());
+    /// assert!(Layout::new("users/../x").is_err());
+    /// assert!(Layout::new("users/a b").is_err());
     /// ```
     pub fn new(prefix: &str) -> Result<Self, BadPrefix> {
         if !prefix.is_empty() {
@@ -111,9 +116,9 @@ impl Layout {
                 !seg.is_empty()
                     && seg != "."
                     && seg != ".."
-                    && seg
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                    && seg.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')
+                    })
             });
             if !ok {
                 return Err(BadPrefix(prefix.to_owned()));

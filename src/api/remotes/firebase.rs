@@ -65,7 +65,7 @@ impl FirebaseRemote {
         let prefix = prefix.trim_matches('/').to_owned();
         Layout::new(&prefix).map_err(|_| {
             Error::invalid(format!(
-                "{what}.prefix {prefix:?} must be folders of letters, digits, '-', '_' and '.', separated by '/'"
+                "{what}.prefix {prefix:?} must be folders of letters, digits, '-', '_', '.' and ':', separated by '/'"
             ))
         })?;
         let get_token = o.function("getToken")?.ok_or_else(|| {
