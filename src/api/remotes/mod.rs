@@ -21,6 +21,7 @@ mod firebase;
 mod s3;
 
 pub use firebase::FirebaseRemote;
+pub use s3::S3Remote;
 
 thread_local! {
     static REMOTES: RefCell<HashMap<u32, Target>> = RefCell::new(HashMap::new());
