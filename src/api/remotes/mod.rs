@@ -18,8 +18,10 @@ use crate::browser::error::{Error, Result};
 use crate::browser::remote::Remote;
 
 mod firebase;
+mod supabase;
 
 pub use firebase::FirebaseRemote;
+pub use supabase::SupabaseRemote;
 
 thread_local! {
     static REMOTES: RefCell<HashMap<u32, Target>> = RefCell::new(HashMap::new());
@@ -57,5 +59,7 @@ pub(crate) fn target_of(value: &JsValue) -> Result<Target> {
         .ok()
         .and_then(|v| v.as_f64());
     id.and_then(|id| REMOTES.with(|r| r.borrow().get(&(id as u32)).cloned()))
-        .ok_or_else(|| Error::invalid("the remote must be a FirebaseRemote (not freed)"))
+        .ok_or_else(|| {
+            Error::invalid("the remote must be a FirebaseRemote or a SupabaseRemote (not freed)")
+        })
 }

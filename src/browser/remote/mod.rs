@@ -16,6 +16,7 @@ use http::Failure;
 pub mod auth;
 pub mod firebase;
 pub mod http;
+pub mod supabase;
 pub mod wire;
 
 pub use wire::check_base_url;
