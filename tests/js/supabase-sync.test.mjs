@@ -172,8 +172,9 @@ test("a 401 asks getToken once more and the sync goes on", async () => {
 
 test("server errors (5xx) are retried with backoff until they pass", () => scenarios.serverErrorsRetried(supabase));
 
-test("a quiet sync costs the same requests with 10 and with 1,000 recordings", { timeout: 600_000 }, async () => {
+test("a quiet sync costs the same requests with 10 and with 1,000 recordings", { timeout: 600_000 }, async (t) => {
   const few = await scenarios.quietSyncCostIndependentOfCount(supabase);
+  t.diagnostic(`a quiet sync: ${few.join(", ")}`);
   assert.ok(few.length <= 6, `a quiet sync is a handful of requests: ${few.join("\n")}`);
 });
 
