@@ -252,3 +252,74 @@ test("chunkSize other than 6 MiB, and bad SupabaseRemote options, are InvalidArg
   assert.ok(!out.keyNotShown.includes("secret"), "the apikey is never in a message");
   done();
 });
+
+/** The bytes of the sync kit's `audio(n, seed)` (tests/js/pages/sync-kit.js), made in Node. */
+const kitAudio = (n, seed) => Buffer.from(Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255));
+
+test("audio already in the cloud under its key (Duplicate, statusCode 409) counts as uploaded once its size is confirmed", async () => {
+  const { page, cloud, user, done } = await scenarios.setup(supabase);
+  const bytes = kitAudio(12_345, 6);
+  const key = `${cloud.prefix}/blobs/pre/${sha256(bytes)}`;
+  const put = await fetch(`${url}/storage/v1/object/${BUCKET}/${key}`, {
+    method: "POST",
+    headers: { ...headers(user.accessToken), "content-type": "audio/webm", "x-upsert": "false" },
+    body: bytes,
+  });
+  assert.equal(put.status, 200);
+  await supabase.clearAttempts();
+  const out = await page.evaluate(async (cloud) => {
+    const a = await kit.device(tapesync, "dup");
+    await a.save(kit.audio(12_345, 6), { id: "pre" });
+    const report = await a.sync(makeRemote(cloud));
+    return { report, state: (await a.get("pre")).syncState };
+  }, cloud);
+  assert.equal(out.report.outcome.kind, "complete", JSON.stringify(out.report));
+  assert.deepEqual(out.report.failed, []);
+  assert.equal(out.state, "synced");
+  const log = await adminHooks.requests();
+  const onKey = log.filter((r) => r.path.endsWith(key) && r.method !== "OPTIONS").map((r) => `${r.method} ${r.path.includes("/info/") ? "info" : "object"} ${r.status}`);
+  assert.deepEqual(onKey, ["POST object 400", "GET info 200"], "refused as a duplicate, then its size read; nothing overwritten");
+  done();
+});
+
+test("a chunk whose connection is dropped is sent again from the server's offset", async () => {
+  const { page, cloud, user, done } = await scenarios.setup(supabase);
+  await supabase.fault({ to: "tus-patch", mode: "drop", times: 1 });
+  await supabase.clearAttempts();
+  const out = await page.evaluate(async (cloud) => {
+    const a = await kit.device(tapesync, "dropped");
+    const blob = kit.audio(8 * 1024 * 1024, 2);
+    await a.save(blob, { id: "d" });
+    const report = await a.sync(makeRemote(cloud));
+    return { report, hash: await kit.digest(blob), state: (await a.get("d")).syncState };
+  }, cloud);
+  assert.equal(out.report.outcome.kind, "complete", JSON.stringify(out.report));
+  assert.equal(out.state, "synced");
+  assert.equal(await supabase.attempts("tus-patch"), 3, "two chunks, one of them twice");
+  const copy = await supabase.download(user, `blobs/d/${out.hash}`);
+  assert.equal(copy.bytes.length, 8 * 1024 * 1024);
+  assert.equal(sha256(copy.bytes), out.hash);
+  done();
+});
+
+test("an object too large for the bucket (statusCode 413) fails that recording as InvalidArgument; the others sync", async () => {
+  const { page, cloud, done } = await scenarios.setup(supabase);
+  await supabase.fault({
+    to: "blob-upload",
+    mode: "respond",
+    status: 400,
+    body: { statusCode: "413", error: "Payload too large", message: "The object exceeded the maximum allowed size", code: "EntityTooLarge" },
+  });
+  const out = await page.evaluate(async (cloud) => {
+    const a = await kit.device(tapesync, "large");
+    await a.save(kit.audio(3000, 1), { id: "first" });
+    const report = await a.sync(makeRemote(cloud), { concurrency: 1 });
+    await a.save(kit.audio(3000, 2), { id: "second" });
+    const next = await a.sync(makeRemote(cloud));
+    return { report, next, first: (await a.get("first")).syncState, second: (await a.get("second")).syncState };
+  }, cloud);
+  assert.deepEqual(out.report.failed.map((f) => [f.id, f.code, f.status]), [["first", "InvalidArgument", 413]], JSON.stringify(out.report));
+  assert.equal(out.first, "failed");
+  assert.equal(out.second, "synced");
+  done();
+});
