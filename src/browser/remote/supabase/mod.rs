@@ -372,6 +372,7 @@ impl Supabase {
                     RequestBuilder::new(&url)
                         .method(Method::POST)
                         .header("Content-Type", content_type)
+                        .header("Cache-Control", "max-age=3600")
                         .header("x-upsert", "false")
                 },
                 Some(body),
@@ -439,83 +440,95 @@ impl Supabase {
         };
         on_progress(&session);
         // Requests in a row that moved nothing: a few are a flaky connection, more are the
-        // engine's to retry later. One restart of a session that vanished midway.
+        // engine's to retry later. One fresh upload when the session vanished midway or its end
+        // does not hold up (a stored session whose bytes never became the object).
         let (mut stalls, mut restarted) = (0, false);
-        while session.sent < size {
-            let start = session.sent;
-            let end = (start + CHUNK as f64).min(size);
-            let part = blob
-                .slice_with_f64_and_f64(start, end)
-                .map_err(|e| Failure::Network(js_text(&e)))?;
-            let offset = start.to_string();
-            let url = session.url.clone();
-            let result = self
-                .call(
-                    || {
-                        RequestBuilder::new(&url)
-                            .method(Method::PATCH)
-                            .header("Tus-Resumable", "1.0.0")
-                            .header("Upload-Offset", &offset)
-                            .header("Content-Type", "application/offset+octet-stream")
-                    },
-                    Some(part.into()),
-                    cancel,
-                )
-                .await;
-            let reread = match result {
-                Ok(response) => {
-                    let got = response.headers().get("Upload-Offset");
-                    let _ = response.text().await;
-                    match rules::tus_offset(got.as_deref(), None, size as u64) {
-                        Ok(got) if got as f64 > start && got as f64 <= end => {
-                            session.sent = got as f64;
-                            stalls = 0;
-                            false
+        loop {
+            while session.sent < size {
+                let start = session.sent;
+                let end = (start + CHUNK as f64).min(size);
+                let part = blob
+                    .slice_with_f64_and_f64(start, end)
+                    .map_err(|e| Failure::Network(js_text(&e)))?;
+                let offset = start.to_string();
+                let url = session.url.clone();
+                let result = self
+                    .call(
+                        || {
+                            RequestBuilder::new(&url)
+                                .method(Method::PATCH)
+                                .header("Tus-Resumable", "1.0.0")
+                                .header("Upload-Offset", &offset)
+                                .header("Content-Type", "application/offset+octet-stream")
+                        },
+                        Some(part.into()),
+                        cancel,
+                    )
+                    .await;
+                let reread = match result {
+                    Ok(response) => {
+                        let got = response.headers().get("Upload-Offset");
+                        let _ = response.text().await;
+                        match rules::tus_offset(got.as_deref(), None, size as u64) {
+                            Ok(got) if got as f64 > start && got as f64 <= end => {
+                                session.sent = got as f64;
+                                stalls = 0;
+                                false
+                            }
+                            Ok(got) => {
+                                return Err(Failure::invalid(format!(
+                                    "a chunk of {start}..{end} left the upload at {got}"
+                                )))
+                            }
+                            Err(why) => return Err(Failure::invalid(why)),
                         }
-                        Ok(got) => {
-                            return Err(Failure::invalid(format!(
-                                "a chunk of {start}..{end} left the upload at {got}"
-                            )))
+                    }
+                    // A stale offset (another attempt got there first): ask where it stands.
+                    // Stalled or dropped: the server keeps what arrived; go on from there.
+                    Err(
+                        e @ (Failure::Status { status: 409, .. }
+                        | Failure::Timeout
+                        | Failure::Network(_)),
+                    ) => {
+                        stalls += 1;
+                        if stalls >= 3 {
+                            return Err(e);
                         }
-                        Err(why) => return Err(Failure::invalid(why)),
+                        true
+                    }
+                    Err(Failure::Status {
+                        status: 404 | 410, ..
+                    }) if !restarted => {
+                        restarted = true;
+                        session = self.create(key, size, content_type, cancel).await?;
+                        on_progress(&session);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                if reread {
+                    match self.offset(&session.url, size, cancel).await? {
+                        Some(sent) => {
+                            if sent as f64 > session.sent {
+                                stalls = 0;
+                            }
+                            session.sent = sent as f64;
+                        }
+                        None => return Err(Failure::Network("the upload session was lost".into())),
                     }
                 }
-                // A stale offset (another attempt got there first): ask where it stands.
-                Err(Failure::Status { status: 409, .. }) => true,
-                Err(Failure::Status {
-                    status: 404 | 410, ..
-                }) if !restarted => {
+                on_progress(&session);
+            }
+            // The server's offset reached the length: the object must now hold our size.
+            match self.confirm(key, size, cancel).await {
+                Err(Failure::Invalid(_)) if !restarted => {
                     restarted = true;
                     session = self.create(key, size, content_type, cancel).await?;
                     on_progress(&session);
-                    continue;
                 }
-                // Stalled or dropped: the server keeps what arrived; go on from there.
-                Err(e @ (Failure::Timeout | Failure::Network(_))) => {
-                    stalls += 1;
-                    if stalls >= 3 {
-                        return Err(e);
-                    }
-                    true
-                }
-                Err(e) => return Err(e),
-            };
-            if reread {
-                match self.offset(&session.url, size, cancel).await? {
-                    Some(sent) => {
-                        if sent as f64 > session.sent {
-                            stalls = 0;
-                        }
-                        session.sent = sent as f64;
-                    }
-                    None => return Err(Failure::Network("the upload session was lost".into())),
-                }
+                other => return other,
             }
-            on_progress(&session);
         }
-        // The server's offset reached the length: the object must now hold our size.
-        self.confirm(key, size, cancel).await?;
-        Ok(())
     }
 
     /// Creates a TUS upload of `size` bytes for `key`, create-only.
