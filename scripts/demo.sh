@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the demo PWA against a local cloud (what `make demo` runs after building pkg/):
-#   1. starts the Firebase Auth and Storage emulators (emulators/start.sh; the first run installs a Java runtime)
+#   1. starts the Firebase Auth and Storage emulators (emulators/start.sh; the first run installs a Java runtime),
+#      or with BACKEND=supabase the local Supabase (emulators/supabase: Storage and Auth on 127.0.0.1:54321)
 #   2. serves the repository root on 127.0.0.1:$PORT (default 8000), so the app at /www/ imports /pkg/tapesync.js
 #   3. prints the app's URL and waits; Ctrl-C stops the server and the emulators it started.
 # Emulators that were already running (another demo, a test run, a manual emulators/start.sh) are shared and
@@ -9,7 +10,13 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PORT=${PORT:-8000}
-URL="http://127.0.0.1:$PORT/www/"
+BACKEND=${BACKEND:-firebase}
+case "$BACKEND" in
+  firebase) URL="http://127.0.0.1:$PORT/www/?backend=firebase" ;;
+  supabase) URL="http://127.0.0.1:$PORT/www/?backend=supabase" ;;
+  *) echo "demo: error: BACKEND must be firebase or supabase, not \"$BACKEND\"" >&2; exit 1 ;;
+esac
+SUPABASE_PID=
 LOG_DIR=.tools/demo
 SERVER_PID=
 EMULATORS=
@@ -33,6 +40,11 @@ stop_all() {
     kill "$SERVER_PID" 2>/dev/null || true   # a Ctrl-C in the terminal may have ended it already
     wait "$SERVER_PID" 2>/dev/null || true
   fi
+  if [[ -n "$SUPABASE_PID" ]]; then
+    say "stopping the local Supabase (pid $SUPABASE_PID)"
+    kill "$SUPABASE_PID" 2>/dev/null || true
+    wait "$SUPABASE_PID" 2>/dev/null || true
+  fi
   if [[ -n "$EMULATORS" ]]; then
     say "stopping the emulators (they keep running if another user still needs them)"
     emulators/stop.sh --client $$ || true
@@ -44,12 +56,31 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-say "starting the Firebase Auth (127.0.0.1:9099) and Storage (127.0.0.1:9199) emulators"
-EMULATORS=1
-# --client: this script is one user of the emulators; stop.sh --client stops them when the last user leaves.
-emulators/start.sh --client $$
-
 mkdir -p "$LOG_DIR"
+if [[ "$BACKEND" == supabase ]]; then
+  if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:54321/health"; then
+    say "error: something already answers on 127.0.0.1:54321 (another local Supabase?); stop it first" >&2
+    exit 1
+  fi
+  say "starting the local Supabase, Storage and Auth, on 127.0.0.1:54321 (log: $LOG_DIR/supabase.log)"
+  node emulators/supabase/harness.mjs --port 54321 >"$LOG_DIR/supabase.log" 2>&1 &
+  SUPABASE_PID=$!
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null --max-time 1 "http://127.0.0.1:54321/health" && break
+    if ! kill -0 "$SUPABASE_PID" 2>/dev/null; then
+      say "error: the local Supabase exited:" >&2
+      cat "$LOG_DIR/supabase.log" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+else
+  say "starting the Firebase Auth (127.0.0.1:9099) and Storage (127.0.0.1:9199) emulators"
+  EMULATORS=1
+  # --client: this script is one user of the emulators; stop.sh --client stops them when the last user leaves.
+  emulators/start.sh --client $$
+fi
+
 say "serving the repository root on 127.0.0.1:$PORT (request log: $LOG_DIR/serve.log)"
 node scripts/serve.mjs --root . --port "$PORT" >"$LOG_DIR/serve.log" 2>&1 &
 SERVER_PID=$!
@@ -70,7 +101,7 @@ cat <<EOF
   Record a few clips, then try the network toggle of your browser's DevTools: recordings stay, and sync
   when the network returns. Open "Account & other devices" to add an email and password, then sign in
   with them in another browser profile (or a private window) to see the same recordings there.
-  The emulators keep everything in memory: stopping them empties the cloud.
+  The local cloud ($BACKEND) keeps everything in memory: stopping it empties the cloud.
 
   Press Ctrl-C to stop.
 

@@ -2,6 +2,8 @@
 // Storage (the local emulators under `make demo`) for the signed-in user.
 import init, * as tapesync from "../pkg/tapesync.js";
 import { Account, AuthError } from "./auth.js";
+import { BACKEND } from "./config.js";
+import { SupabaseAccount } from "./supabase-auth.js";
 import { Recorder, unfinishedCaptures } from "./recorder.js";
 import { POLICIES, SyncController, syncSupported } from "./sync.js";
 import { $, h, RecordingList, ask, formatAgo, formatBytes, formatDate, formatDuration, toast } from "./ui.js";
@@ -10,7 +12,7 @@ const SETTINGS_KEY = "tapesync-demo/settings";
 const PAGE = 100;
 
 const settings = { autoSync: true, policy: "merge", ...readJson(localStorage.getItem(SETTINGS_KEY)) };
-const account = new Account();
+const account = BACKEND === "supabase" ? new SupabaseAccount() : new Account();
 const app = {
   store: null,
   recorder: null,
@@ -394,7 +396,9 @@ async function accountAction(run) {
 // "Add email & password" on the first device: the guest account keeps its uid and recordings.
 const linkAccount = () =>
   accountAction(async ({ email, password }) => {
-    await account.linkEmail(email, password);
+    // Firebase keeps the guest's uid; where linking makes a new user, this device moves to it with its recordings.
+    if (account.linkKeepsUser === false) await switchAccount(() => account.linkEmail(email, password));
+    else await account.linkEmail(email, password);
     renderAccount();
     toast(`This account can now be used on other devices as ${email}`);
   });

@@ -1,6 +1,20 @@
 // Where the demo's cloud is. `make demo` starts the Firebase Auth and Storage emulators on these ports
 // (emulators/start.sh). For a real Firebase project, set the production URLs below, your web API key and
 // your bucket, and deploy storage.rules.
+// Which cloud the demo syncs with: "firebase" (the default), or "supabase" (`BACKEND=supabase make demo` opens
+// /www/?backend=supabase; the choice is kept for reloads, `?backend=firebase` switches back).
+const BACKEND_KEY = "tapesync-demo/backend";
+function chooseBackend() {
+  try {
+    const asked = new URLSearchParams(globalThis.location?.search ?? "").get("backend");
+    if (asked === "firebase" || asked === "supabase") localStorage.setItem(BACKEND_KEY, asked);
+    return localStorage.getItem(BACKEND_KEY) === "supabase" ? "supabase" : "firebase";
+  } catch {
+    return "firebase";   // no localStorage (a worker): the default
+  }
+}
+export const BACKEND = chooseBackend();
+
 export const CONFIG = {
   // Firebase Auth REST API (Identity Toolkit and Secure Token). Production:
   // "https://identitytoolkit.googleapis.com/v1" and "https://securetoken.googleapis.com/v1".
@@ -14,6 +28,15 @@ export const CONFIG = {
   bucket: "demo-tapesync.appspot.com",
   // Each user syncs into their own folder, which storage.rules keeps private.
   prefix: (uid) => `users/${uid}/recordings`,
+
+  // Supabase (the local Supabase of emulators/supabase under `BACKEND=supabase make demo`). For a real project:
+  // its URL and anon key, a private bucket, and supabase/storage-policies.sql run in its SQL editor. The anon key
+  // below is the Supabase CLI's well-known local demo key.
+  supabase: {
+    url: "http://127.0.0.1:54321",
+    anonKey: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0",
+    bucket: "recordings",
+  },
 
   // Auto-sync: at start, when the network returns, when the app becomes visible, after each local change
   // (tapesync's onChange, on by default), and every hour.

@@ -12,6 +12,7 @@ const SHELL = [
   "./config.js",
   "./recorder.js",
   "./sync.js",
+  "./supabase-auth.js",
   "./ui.js",
   "./manifest.webmanifest",
   "./icons/icon.svg",

@@ -1,10 +1,19 @@
-// Sync with Firebase Storage: a button, and auto-sync at start, when the network returns, when the app
-// becomes visible, a couple of seconds after each local change (a clip recorded, renamed or deleted) and
-// every hour. Builds without sync (FirebaseRemote missing) still record and play.
-import { CONFIG } from "./config.js";
+// Sync with Firebase Storage (or Supabase Storage, see config.js's BACKEND): a button, and auto-sync at
+// start, when the network returns, when the app becomes visible, a couple of seconds after each local
+// change (a clip recorded, renamed or deleted) and every hour. Builds without sync still record and play.
+import { BACKEND, CONFIG } from "./config.js";
 
-/** Whether this build of tapesync can sync. */
-export const syncSupported = (lib) => typeof lib.FirebaseRemote === "function";
+/** Whether this build of tapesync can sync with the chosen cloud. */
+export const syncSupported = (lib) => typeof (BACKEND === "supabase" ? lib.SupabaseRemote : lib.FirebaseRemote) === "function";
+
+/** The remote of the chosen cloud for user `uid`. */
+function makeRemote(lib, uid, getToken) {
+  if (BACKEND === "supabase") {
+    const { url, anonKey, bucket } = CONFIG.supabase;
+    return new lib.SupabaseRemote({ url, apikey: anonKey, bucket, prefix: CONFIG.prefix(uid), getToken });
+  }
+  return new lib.FirebaseRemote({ bucket: CONFIG.bucket, prefix: CONFIG.prefix(uid), getToken, baseUrl: CONFIG.storageBaseUrl });
+}
 
 export const POLICIES = {
   merge: "Merge (newest edit wins)",
@@ -30,12 +39,7 @@ export class SyncController extends EventTarget {
     this.#lib = lib;
     this.#store = store;
     this.#policy = policy;
-    this.#remote = new lib.FirebaseRemote({
-      bucket: CONFIG.bucket,
-      prefix: CONFIG.prefix(uid),
-      getToken,
-      baseUrl: CONFIG.storageBaseUrl,
-    });
+    this.#remote = makeRemote(lib, uid, getToken);
     const forward = (kind, as) => {
       const listener = (e) => this.dispatchEvent(new CustomEvent(as, { detail: e.detail }));
       store.addEventListener(kind, listener);

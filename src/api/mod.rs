@@ -13,6 +13,6 @@ mod sync;
 mod types;
 
 pub use capture::Capture;
-pub use remotes::{FirebaseRemote, S3Remote};
+pub use remotes::{FirebaseRemote, S3Remote, SupabaseRemote};
 pub use store::RecordingStore;
 pub use sync::AutoSync;

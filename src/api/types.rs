@@ -159,11 +159,26 @@ export interface S3RemoteOptions {
   /** Your backend signs instead: return the URL to call (on the endpoint's origin). */
   presign?: (request: S3PresignRequest) => string | Promise<string>;
   /** A request without an answer for this long is abandoned as stalled (default 120000). */
+
+export interface SupabaseRemoteOptions {
+  /** The project URL, e.g. "https://<project>.supabase.co"; storage lives at {url}/storage/v1.
+   * http:// only for 127.0.0.1, localhost or [::1]. */
+  url: string;
+  /** The project's anon key, sent as the apikey header. Never stored or logged. */
+  apikey: string;
+  /** The bucket, e.g. "recordings". */
+  bucket: string;
+  /** The folder recordings sync into, e.g. `users/${user.id}/recordings`. */
+  prefix?: string;
+  /** Gives the user's access token (JWT, sent as Bearer); asked again once after a 401 or an
+   * expired-JWT answer. Never stored. */
+  getToken: () => Promise<string> | string;
+  /** A request without an answer for this long is a stalled transfer (default 120000). */
   timeoutMs?: number;
 }
 
 /** Any cloud a store can sync with. */
-export type Remote = FirebaseRemote | S3Remote;
+export type Remote = FirebaseRemote | SupabaseRemote | S3Remote;
 
 export type ConflictPolicy = "merge" | "local-wins" | "cloud-wins";
 

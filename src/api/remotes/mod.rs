@@ -19,9 +19,11 @@ use crate::browser::remote::Remote;
 
 mod firebase;
 mod s3;
+mod supabase;
 
 pub use firebase::FirebaseRemote;
 pub use s3::S3Remote;
+pub use supabase::SupabaseRemote;
 
 thread_local! {
     static REMOTES: RefCell<HashMap<u32, Target>> = RefCell::new(HashMap::new());
@@ -60,6 +62,8 @@ pub(crate) fn target_of(value: &JsValue) -> Result<Target> {
         .and_then(|v| v.as_f64());
     id.and_then(|id| REMOTES.with(|r| r.borrow().get(&(id as u32)).cloned()))
         .ok_or_else(|| {
-            Error::invalid("the remote must be a FirebaseRemote or an S3Remote (not freed)")
+            Error::invalid(
+                "the remote must be a FirebaseRemote, a SupabaseRemote or an S3Remote (not freed)",
+            )
         })
 }

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod firebase;
 pub mod http;
 pub mod s3;
+pub mod supabase;
 pub mod wire;
 
 pub use wire::check_base_url;
