@@ -18,6 +18,8 @@ import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { launch, recentConsole, ROOT } from "./browser.mjs";
 import { startEmulators, stopEmulators, signUp, BUCKET, STORAGE_URL } from "../../emulators/harness.mjs";
 import { listObjects } from "./cloud.mjs";
+import { startSupabase, stopSupabase, signUp as supabaseSignUp } from "../../emulators/supabase/harness.mjs";
+import { startS3 } from "../../emulators/s3/harness.mjs";
 
 const PRODUCTION = "https://firebasestorage.googleapis.com";
 
@@ -36,6 +38,8 @@ export function jsBlocks(markdown) {
 }
 
 const isServiceWorker = (code) => /\bself\.addEventListener\(/.test(code);
+/** The cloud a block syncs with when it is not Firebase: its section is an alternative to Firebase's. */
+const otherCloud = (code) => (/\bnew SupabaseRemote\(/.test(code) ? "supabase" : /\bnew S3Remote\(/.test(code) ? "s3" : null);
 
 /** The names a block declares at its top level (to hand on to the later blocks). */
 function topLevelNames(code) {
@@ -100,13 +104,48 @@ test("README.md has JavaScript examples, and each one is a page or a service wor
 });
 
 test("every page example of the README runs as written, in order, in one page", { timeout: 120_000 }, async (t) => {
+  const { context, page } = await appPage();
+  for (const block of blocks.filter((b) => !isServiceWorker(b.code) && !otherCloud(b.code))) {
+    await t.test(`README.md line ${block.line}`, () => runBlock(page, block));
+  }
+  await context.close();
+});
+
+/** Runs one page example in `page` as its own module, handing its top-level names on. */
+async function runBlock(page, block) {
+  const names = topLevelNames(block.code);
+  const source = `${resolveImports(block.code, env.url)}\nObject.assign(globalThis, { ${names.join(", ")} });\n`;
+  const error = await page.evaluate(async (source) => {
+    const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+    try {
+      await import(url);
+      return null;
+    } catch (e) {
+      return `${e?.name}: ${e?.code ?? ""} ${e?.message}`;
+    } finally {
+      URL.revokeObjectURL(url);
+    }
+  }, source);
+  assert.equal(error, null, `the example at README.md line ${block.line} threw:\n${block.code}`);
+  // A recording the example started ends before the next example runs, as in an app (its onstop
+  // runs; what its handlers do then is the example's and is checked like the rest).
+  await page.evaluate(async () => {
+    if (recorder.state === "inactive") return;
+    const stopped = new Promise((ok) => recorder.addEventListener("stop", ok, { once: true }));
+    recorder.stop();
+    await stopped;
+    await new Promise((ok) => setTimeout(ok, 500));
+  });
+}
+
+/** A fresh page with the app's names (those of "Use it in an app") stubbed with real values. */
+async function appPage(extra = {}) {
   const context = await env.context();
   await productionToEmulator(context);
   const page = await context.newPage();
   await page.goto(`${env.url}/tests/js/pages/blank.html`);
-  await page.evaluate(async ({ uid, token, bucket }) => {
+  await page.evaluate(async ({ uid, token, bucket, extra }) => {
     await window.tapesyncReady;
-    // The names the app provides, with real values.
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
     Object.assign(globalThis, {
       blob: new Blob([new Uint8Array(4096).map((_, i) => (i * 7) & 255)], { type: "audio/webm" }),
@@ -116,36 +155,58 @@ test("every page example of the README runs as written, in order, in one page", 
       bucket,
       uid,
       getToken: async () => token,
+      ...extra,
     });
-  }, { uid: user.uid, token: user.idToken, bucket: BUCKET });
-  for (const block of blocks.filter((b) => !isServiceWorker(b.code))) {
-    await t.test(`README.md line ${block.line}`, async () => {
-      const names = topLevelNames(block.code);
-      const source = `${resolveImports(block.code, env.url)}\nObject.assign(globalThis, { ${names.join(", ")} });\n`;
-      const error = await page.evaluate(async (source) => {
-        const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
-        try {
-          await import(url);
-          return null;
-        } catch (e) {
-          return `${e?.name}: ${e?.code ?? ""} ${e?.message}`;
-        } finally {
-          URL.revokeObjectURL(url);
-        }
-      }, source);
-      assert.equal(error, null, `the example at README.md line ${block.line} threw:\n${block.code}`);
-      // A recording the example started ends before the next example runs, as in an app (its onstop
-      // runs; what its handlers do then is the example's and is checked like the rest).
-      await page.evaluate(async () => {
-        if (recorder.state === "inactive") return;
-        const stopped = new Promise((ok) => recorder.addEventListener("stop", ok, { once: true }));
-        recorder.stop();
-        await stopped;
-        await new Promise((ok) => setTimeout(ok, 500));
+  }, { uid: user.uid, token: user.idToken, bucket: BUCKET, extra });
+  return { context, page };
+}
+
+test("the README's Supabase and S3 sections run as written against the local clouds", { timeout: 600_000 }, async (t) => {
+  const basics = blocks.find((b) => !isServiceWorker(b.code) && !otherCloud(b.code));
+  const supabase = await startSupabase({ port: 0 });
+  const s3 = await startS3({ port: 0, adminPort: 0, motoPort: 0 });
+  try {
+    const account = await supabaseSignUp();
+    const apps = {
+      // The app's own names: its Supabase project and signed-in session (supabase-js's shape), or its
+      // S3 endpoint and the user's credentials (here an IAM user confined to users/alice/).
+      supabase: {
+        SUPABASE_URL: supabase.url,
+        SUPABASE_ANON_KEY: supabase.anonKey,
+        supabase: { session: { access_token: account.accessToken, user: { id: account.id } } },
+      },
+      s3: {
+        S3_ENDPOINT: s3.endpoint,
+        S3_REGION: s3.region,
+        S3_BUCKET: s3.bucket,
+        identityId: "alice",
+        credentials: s3.users.alice,
+      },
+    };
+    for (const block of blocks.filter((b) => otherCloud(b.code))) {
+      await t.test(`README.md line ${block.line} (${otherCloud(block.code)})`, async () => {
+        const { context, page } = await appPage();
+        await page.evaluate((app) => {
+          const { supabase, credentials, ...names } = app;
+          Object.assign(globalThis, names);
+          if (supabase) globalThis.supabase = { auth: { getSession: async () => ({ data: { session: supabase.session } }) } };
+          if (credentials) {
+            const { accessKeyId, secretAccessKey } = credentials;
+            globalThis.getCredentials = async () => ({ accessKeyId, secretAccessKey });
+          }
+        }, apps[otherCloud(block.code)]);
+        await runBlock(page, basics);
+        await runBlock(page, block);
+        const report = await page.evaluate(() => globalThis.report);
+        assert.equal(report?.outcome?.kind, "complete", JSON.stringify(report));
+        assert.ok(report.pushed > 0 && report.uploaded > 0, `the example pushed its recordings: ${JSON.stringify(report)}`);
+        await context.close();
       });
-    });
+    }
+  } finally {
+    await s3.stop();
+    await stopSupabase();
   }
-  await context.close();
 });
 
 test("the README's service worker example syncs what its page saved, as written", { timeout: 120_000 }, async () => {
