@@ -7,6 +7,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { launch } from "./browser.mjs";
 import { startEmulators, stopEmulators, signUp, BUCKET, STORAGE_URL } from "../../emulators/harness.mjs";
+import { listObjects } from "./cloud.mjs";
+import * as scenarios from "./scenarios.mjs";
 
 let env;
 before(async () => {
@@ -30,136 +32,46 @@ async function setup() {
   return { page, user, cloud };
 }
 
-test("two devices push and pull both ways, and a third device starting empty pulls everything", async () => {
-  const { page, cloud } = await setup();
-  const result = await page.evaluate(async (cloud) => {
-    const { device, remote, audio, snapshot } = kit;
-    const r = remote(tapesync, cloud);
-    const a = await device(tapesync, "a");
-    const b = await device(tapesync, "b");
-    await a.save(audio(50_000, 1), { id: "from-a", name: "A's take", tags: ["x"], custom: { mic: "usb" } });
-    await b.save(audio(70_000, 2, "audio/ogg"), { id: "from-b", name: "B's take" });
-    const ra = await a.sync(r);
-    const rb = await b.sync(r);
-    const ra2 = await a.sync(r);
-    const c = await device(tapesync, "c");
-    const rc = await c.sync(r);
-    const out = { ra, rb, ra2, rc, a: await snapshot(a), b: await snapshot(b), c: await snapshot(c) };
-    const quiet = await a.sync(r);
-    out.quiet = quiet;
-    return out;
-  }, cloud);
-  assert.equal(result.ra.outcome.kind, "complete", JSON.stringify(result.ra));
-  assert.equal(Object.keys(result.a).length, 2);
-  assert.deepEqual(result.a, result.b, "A and B hold the same recordings");
-  assert.deepEqual(result.c, result.a, "C pulled everything");
-  assert.equal(result.a["from-a"].syncState, "synced");
-  assert.equal(result.a["from-b"].mimeType, "audio/ogg");
-  assert.equal(result.c["from-a"].audio, result.c["from-a"].contentHash, "audio bytes match their hash");
-  assert.deepEqual(result.c["from-a"].custom, { mic: "usb" });
-  assert.equal(result.quiet.pushed + result.quiet.uploaded + result.quiet.pulled, 0, "a quiet sync moves nothing");
-});
+/**
+ * The adapter tests/js/scenarios.mjs runs the scenarios every cloud shares against (see its header); the
+ * fault-injecting scenarios are written below for Firebase with the page's routes.
+ */
+const firebase = {
+  name: "firebase",
+  origin: STORAGE_URL,
+  chunkSize: 6 * 1024 * 1024,
+  get env() {
+    return env;
+  },
+  async user() {
+    const u = await signUp();
+    return { ...u, cloud: { bucket: BUCKET, uid: u.uid, token: u.idToken, baseUrl: STORAGE_URL } };
+  },
+  install: (page) =>
+    page.evaluate(() => {
+      window.makeRemote = (c) => kit.remote(tapesync, c);
+    }),
+  async objects(user, folder) {
+    const prefix = `users/${user.uid}/recordings/`;
+    return (await listObjects(user, `${prefix}${folder}/`)).map((name) => name.slice(prefix.length));
+  },
+};
 
-/** Two devices that both hold recording "r", synced. */
-async function twoSynced(page, cloud) {
-  return page.evaluate(async (cloud) => {
-    const { device, remote, audio } = kit;
-    window.r = remote(tapesync, cloud);
-    window.a = await device(tapesync, "a");
-    window.b = await device(tapesync, "b");
-    await a.save(audio(30_000, 7), { id: "r", name: "original", tags: ["t"] });
-    await a.sync(r);
-    await b.sync(r);
-    return (await b.get("r"))?.syncState;
-  }, cloud);
-}
+test("two devices push and pull both ways, and a third device starting empty pulls everything", () => scenarios.twoDevicesBothWays(firebase));
 
 for (const [policy, expected] of [["merge", "B"], ["local-wins", "A"], ["cloud-wins", "B"]]) {
-  test(`policy ${policy}: concurrent renames settle on ${expected} everywhere, other fields merge`, async () => {
-    const { page, cloud } = await setup();
-    assert.equal(await twoSynced(page, cloud), "synced");
-    const out = await page.evaluate(async (policy) => {
-      await a.update("r", { name: "A" });
-      await new Promise((ok) => setTimeout(ok, 5));
-      await b.update("r", { name: "B", tags: ["from-b"] });
-      const conflicts = [];
-      a.addEventListener("syncconflict", (e) => conflicts.push(e.detail));
-      await b.sync(r, { policy });
-      const ra = await a.sync(r, { policy });
-      await b.sync(r, { policy });
-      return { a: await a.get("r"), b: await b.get("r"), ra, conflicts };
-    }, policy);
-    assert.equal(out.a.name, expected);
-    assert.equal(out.b.name, expected, "both devices agree");
-    assert.deepEqual(out.a.tags, ["from-b"], "a field only B changed keeps B's value");
-    assert.equal(out.a.syncState, "synced");
-    assert.equal(out.conflicts.length, 1, JSON.stringify(out.conflicts));
-    assert.equal(out.conflicts[0].kept, policy === "local-wins" ? "local" : "cloud");
-  });
+  test(`policy ${policy}: concurrent renames settle on ${expected} everywhere, other fields merge`, () =>
+    scenarios.concurrentRenames(firebase, policy, expected));
 }
 
-test("concurrent re-recordings keep the losing take as a conflict copy on every device", async () => {
-  const { page, cloud } = await setup();
-  await twoSynced(page, cloud);
-  const out = await page.evaluate(async () => {
-    const { audio, snapshot, digest } = kit;
-    const takeA = audio(40_000, 11);
-    const takeB = audio(45_000, 12);
-    await a.replaceAudio("r", takeA);
-    await b.replaceAudio("r", takeB);
-    await b.sync(r);
-    await a.sync(r);
-    await b.sync(r);
-    await a.sync(r);
-    return { a: await snapshot(a), b: await snapshot(b), hashA: await digest(takeA), hashB: await digest(takeB) };
-  });
-  assert.deepEqual(out.a, out.b, "both devices converge");
-  const ids = Object.keys(out.a);
-  assert.equal(ids.length, 2, `the original and one conflict copy: ${ids}`);
-  const audios = Object.values(out.a).map((r) => r.audio).sort();
-  assert.deepEqual(audios, [out.hashA, out.hashB].sort(), "neither take is lost");
-  const copy = Object.entries(out.a).find(([id]) => id !== "r")[1];
-  assert.equal(copy.custom.conflictOf, "r", "the copy names its origin");
-});
+test("concurrent re-recordings keep the losing take as a conflict copy on every device", () => scenarios.conflictCopies(firebase));
 
 for (const [policy, survives] of [["merge", false], ["local-wins", false], ["cloud-wins", true]]) {
-  test(`policy ${policy}: a delete against a concurrent edit ${survives ? "is withdrawn" : "wins"}`, async () => {
-    const { page, cloud } = await setup();
-    await twoSynced(page, cloud);
-    const out = await page.evaluate(async (policy) => {
-      await a.delete("r");
-      await b.update("r", { name: "edited" });
-      await b.sync(r, { policy });
-      await a.sync(r, { policy });
-      await b.sync(r, { policy });
-      return { a: await a.get("r"), b: await b.get("r"), bBlob: !!(await b.getBlob("r")) };
-    }, policy);
-    if (survives) {
-      assert.equal(out.a?.name, "edited");
-      assert.equal(out.b?.name, "edited");
-    } else {
-      assert.equal(out.a, null);
-      assert.equal(out.b, null, "the deletion reached the other device");
-      assert.equal(out.bBlob, false, "with its audio");
-    }
-  });
+  test(`policy ${policy}: a delete against a concurrent edit ${survives ? "is withdrawn" : "wins"}`, () =>
+    scenarios.deleteAgainstEdit(firebase, policy, survives));
 }
 
-test("a delete on one device removes the recording on the other, and its audio from the cloud", async () => {
-  const { page, cloud, user } = await setup();
-  await twoSynced(page, cloud);
-  const out = await page.evaluate(async () => {
-    await a.delete("r");
-    const ra = await a.sync(r);
-    const rb = await b.sync(r);
-    return { ra, rb, b: await b.get("r"), count: await b.count() };
-  });
-  assert.equal(out.b, null);
-  assert.equal(out.count, 0);
-  const listing = await fetch(`${STORAGE_URL}/v0/b/${BUCKET}/o?prefix=${encodeURIComponent(`users/${user.uid}/recordings/blobs/r/`)}`,
-    { headers: { Authorization: `Firebase ${user.idToken}` } }).then((r) => r.json());
-  assert.deepEqual(listing.items ?? [], [], "the deleted recording's audio is gone from the cloud");
-});
+test("a delete on one device removes the recording on the other, and its audio from the cloud", () => scenarios.deletePropagates(firebase));
 
 test("an interrupted multi-chunk upload resumes after reopening and the cloud's bytes equal the local ones", async () => {
   const { page, cloud, user } = await setup();
