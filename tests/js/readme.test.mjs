@@ -108,6 +108,7 @@ test("every page example of the README runs as written, in order, in one page", 
   for (const block of blocks.filter((b) => !isServiceWorker(b.code) && !otherCloud(b.code))) {
     await t.test(`README.md line ${block.line}`, () => runBlock(page, block));
   }
+  await context.unrouteAll({ behavior: "ignoreErrors" }); // a sync the examples left running may be mid-request
   await context.close();
 });
 
@@ -200,6 +201,7 @@ test("the README's Supabase and S3 sections run as written against the local clo
         const report = await page.evaluate(() => globalThis.report);
         assert.equal(report?.outcome?.kind, "complete", JSON.stringify(report));
         assert.ok(report.pushed > 0 && report.uploaded > 0, `the example pushed its recordings: ${JSON.stringify(report)}`);
+        await context.unrouteAll({ behavior: "ignoreErrors" }); // a sync the examples left running may be mid-request
         await context.close();
       });
     }
@@ -248,5 +250,6 @@ test("the README's service worker example syncs what its page saved, as written"
     blobs = await listObjects(user, prefix);
   }
   assert.equal(blobs.length, 1, `the worker's sync pushed the page's recording; console:\n${recentConsole()}`);
+  await context.unrouteAll({ behavior: "ignoreErrors" }); // a sync the examples left running may be mid-request
   await context.close();
 });
