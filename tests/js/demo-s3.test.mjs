@@ -112,6 +112,12 @@ test("a clip recorded online syncs to users/{id}/ with nothing pressed; another 
     assert.match(await a.textContent("[data-testid=sync-status]"), /^Synced /);
     assert.equal(await a.evaluate(() => window.__syncPresses), 0, "the Sync button was never pressed");
     const [clip] = await rows(a);
+    const pageRequests = s3.requests({ since });   // before the SDK's own requests below
+    // Every request reached S3 presigned (the page has no keys), and none was refused.
+    const seen = pageRequests.filter((r) => !r.preflight);
+    assert.ok(seen.length > 0);
+    assert.deepEqual(seen.filter((r) => !JSON.stringify(r.query ?? "").includes("X-Amz-Signature")).map((r) => `${r.method} ${r.key}`), [], "all presigned");
+    assert.deepEqual(seen.filter((r) => r.status === 401 || r.status === 403).map((r) => `${r.method} ${r.key} ${r.status} ${r.code}`), []);
 
     // The official SDK (as bob) finds the audio under users/bob/: its size and type are the recording's.
     const saved = await a.evaluate(async (id) => {
@@ -128,11 +134,6 @@ test("a clip recorded online syncs to users/{id}/ with nothing pressed; another 
     assert.equal((await got.Body.transformToByteArray()).length, saved.size);
     assert.equal(got.ContentType, saved.mimeType);
     assert.deepEqual((await keysUnder("alice", "users/alice/")).filter((k) => k.key.includes(clip.id)), [], "nothing of it in alice's folder");
-    // Every request reached S3 presigned (the page has no keys), and none was refused.
-    const seen = s3.requests({ since }).filter((r) => !r.preflight);
-    assert.ok(seen.length > 0);
-    assert.deepEqual(seen.filter((r) => !JSON.stringify(r.query ?? "").includes("X-Amz-Signature")).map((r) => `${r.method} ${r.key}`), [], "all presigned");
-    assert.deepEqual(seen.filter((r) => r.status === 401 || r.status === 403).map((r) => `${r.method} ${r.key} ${r.status} ${r.code}`), []);
 
     // Another browser profile starts as alice (an empty folder), then chooses bob and gets the clip.
     const b = (devices.b = await openApp(await newDevice()));
