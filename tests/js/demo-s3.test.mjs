@@ -91,7 +91,7 @@ async function keysUnder(user, prefix) {
   return (out.Contents ?? []).map((c) => ({ key: c.Key, size: c.Size }));
 }
 
-test("a clip recorded online syncs to users/{id}/ with nothing pressed; another profile choosing the same id gets it", { timeout: 240_000 }, async () => {
+test("a clip recorded online syncs to users/{id}/ with nothing pressed, one recorded offline when the network returns; another profile choosing the same id gets both", { timeout: 240_000 }, async () => {
   const devices = {};
   try {
     const a = (devices.a = await openApp(await newDevice()));
@@ -135,14 +135,28 @@ test("a clip recorded online syncs to users/{id}/ with nothing pressed; another 
     assert.equal(got.ContentType, saved.mimeType);
     assert.deepEqual((await keysUnder("alice", "users/alice/")).filter((k) => k.key.includes(clip.id)), [], "nothing of it in alice's folder");
 
+    // Offline, a clip waits (the sign route is out of reach too); when the network returns it syncs unpressed.
+    const cdp = await a.context().newCDPSession(a);
+    await cdp.send("Network.enable");
+    const network = (offline) => cdp.send("Network.emulateNetworkConditions", { offline, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    await network(true);
+    await a.waitForSelector("[data-testid=net-status][data-online=false]");
+    await record(a);
+    await a.waitForTimeout(4000);
+    assert.equal((await rows(a))[0].state, "pending");
+    await network(false);
+    await a.waitForSelector("[data-testid=net-status][data-online=true]");
+    await allSynced(a, 2, 60_000);
+    assert.equal(await a.evaluate(() => window.__syncPresses), 0, "the Sync button was never pressed");
+
     // Another browser profile starts as alice (an empty folder), then chooses bob and gets the clip.
     const b = (devices.b = await openApp(await newDevice()));
     await waitForText(b, "[data-testid=account-status]", "alice");
     await b.waitForSelector("[data-testid=sync-status][data-state=idle][data-last-sync]", { state: "attached", timeout: 30_000 });
     assert.equal((await rows(b)).length, 0, "alice has no recordings");
     await useUser(b, "bob");
-    await allSynced(b, 1, 60_000);
-    assert.deepEqual((await rows(b)).map((r) => r.id), [clip.id]);
+    await allSynced(b, 2, 60_000);
+    assert.deepEqual((await rows(b)).map((r) => r.id).sort(), (await rows(a)).map((r) => r.id).sort());
     const credentialsInPage = await b.evaluate(() => JSON.stringify({ ...localStorage }));
     for (const user of Object.values(s3.users)) {
       assert.ok(!credentialsInPage.includes(user.secretAccessKey) && !credentialsInPage.includes(user.accessKeyId), "no S3 keys in the page's storage");
