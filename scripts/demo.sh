@@ -58,7 +58,7 @@ stop_all() {
     wait "$S3_PID" 2>/dev/null || true
   fi
   # The info file holds the local S3's (random, per start) keys: outside the served root, and gone with the demo.
-  [[ -n "$S3_INFO" ]] && rm -f "$S3_INFO"
+  if [[ -n "$S3_INFO" ]]; then rm -f "$S3_INFO"; fi
   if [[ -n "$EMULATORS" ]]; then
     say "stopping the emulators (they keep running if another user still needs them)"
     emulators/stop.sh --client $$ || true
