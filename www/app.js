@@ -1,8 +1,9 @@
 // The tapesync demo: record, list, play, rename and delete recordings offline; sync them with Firebase
-// Storage (the local emulators under `make demo`) for the signed-in user.
+// Storage (the local emulators under `make demo`), Supabase or S3 (see config.js's BACKEND) for the signed-in user.
 import init, * as tapesync from "../pkg/tapesync.js";
 import { Account, AuthError } from "./auth.js";
 import { BACKEND } from "./config.js";
+import { S3Account } from "./s3-account.js";
 import { SupabaseAccount } from "./supabase-auth.js";
 import { Recorder, unfinishedCaptures } from "./recorder.js";
 import { POLICIES, SyncController, syncSupported } from "./sync.js";
@@ -12,7 +13,7 @@ const SETTINGS_KEY = "tapesync-demo/settings";
 const PAGE = 100;
 
 const settings = { autoSync: true, policy: "merge", ...readJson(localStorage.getItem(SETTINGS_KEY)) };
-const account = BACKEND === "supabase" ? new SupabaseAccount() : new Account();
+const account = BACKEND === "supabase" ? new SupabaseAccount() : BACKEND === "s3" ? new S3Account() : new Account();
 const app = {
   store: null,
   recorder: null,
@@ -359,11 +360,35 @@ function renderAccount() {
   $("#account-link-help").hidden = !account.isAnonymous;
   $("#account-named-help").hidden = account.isAnonymous || !account.uid;
   $("#account-summary").textContent = account.uid ? (account.isAnonymous ? "Guest" : account.email) : "Offline";
+  if (BACKEND === "s3" && account.users.length) $("#account-email").placeholder = `User id: ${account.users.join(" or ")}`;
+}
+
+// S3: the "account" is only a user id of the local S3 (no password; see s3-account.js), so the form asks for an id.
+function adaptAccountFormForS3() {
+  const id = $("#account-email");
+  id.type = "text";
+  id.autocomplete = "off";
+  id.placeholder = "User id";
+  const password = $("#account-password");
+  password.hidden = true;
+  password.required = false;
+  $("#account-link").hidden = true;   // renderAccount keeps it hidden: nobody is a guest here
+  $("#account-signin").textContent = "Use this user";
+  $("#account-named-help").textContent =
+    "Choose the same user id in another browser profile to see the same recordings there. (The demo has no " +
+    "S3 sign-in: its server signs requests for the id the page names, under users/{id}/ only.)";
 }
 
 function accountForm() {
   const email = $("#account-email").value.trim();
   const password = $("#account-password").value;
+  if (BACKEND === "s3") {
+    if (!email) {
+      showAccountError("Enter a user id.");
+      return null;
+    }
+    return { email, password: "" };
+  }
   if (!email || !password) {
     showAccountError("Enter an email and a password (6 characters or more).");
     return null;
@@ -420,6 +445,11 @@ function startSync() {
     return;
   }
   if (!account.uid) return;
+  if (account.ready === false) {
+    // S3: where the S3 is comes from the demo server; connect() asks again when the network returns.
+    setSyncStatus("signed-out", "The demo server cannot be reached yet: recordings stay on this device until it can.");
+    return;
+  }
   const source = account.tokenSource();
   const getToken = async () => {
     try {
@@ -429,7 +459,7 @@ function startSync() {
       throw err;
     }
   };
-  const sync = new SyncController({ lib: tapesync, store: app.store, uid: account.uid, getToken, policy: settings.policy });
+  const sync = new SyncController({ lib: tapesync, store: app.store, uid: account.uid, getToken, policy: settings.policy, s3: account.config ?? null });
   sync.addEventListener("state", (e) => onSyncState(e.detail));
   sync.addEventListener("progress", (e) => app.list.progress(e.detail));
   app.sync = sync;
@@ -549,6 +579,7 @@ function wireUi() {
     app.sync?.setPolicy(policy.value);
   });
 
+  if (BACKEND === "s3") adaptAccountFormForS3();
   $("#account-link").addEventListener("click", linkAccount);
   $("#account-signin").addEventListener("click", signInAccount);
   $("#account-form").addEventListener("submit", (e) => e.preventDefault());

@@ -1,7 +1,8 @@
 // The demo's service worker: keeps the app shell (the page, its modules, tapesync's JS and wasm) in a cache
 // so the app opens with the network off. Network first, so a reload online always gets the latest files;
 // the cache answers when the network fails or is too slow. Only same-origin GETs of the shell are handled:
-// Firebase (or emulator) API calls are cross-origin and pass straight through, never cached.
+// Firebase (or emulator) API calls are cross-origin and pass straight through, never cached, and so do the
+// demo server's S3 routes (/s3-config, /sign).
 const CACHE = "tapesync-demo-shell-v1";
 const SHELL = [
   "./",
@@ -13,6 +14,7 @@ const SHELL = [
   "./recorder.js",
   "./sync.js",
   "./supabase-auth.js",
+  "./s3-account.js",
   "./ui.js",
   "./manifest.webmanifest",
   "./icons/icon.svg",

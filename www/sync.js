@@ -1,13 +1,37 @@
-// Sync with Firebase Storage (or Supabase Storage, see config.js's BACKEND): a button, and auto-sync at
+// Sync with Firebase Storage (or Supabase Storage or S3, see config.js's BACKEND): a button, and auto-sync at
 // start, when the network returns, when the app becomes visible, a couple of seconds after each local
 // change (a clip recorded, renamed or deleted) and every hour. Builds without sync still record and play.
 import { BACKEND, CONFIG } from "./config.js";
 
 /** Whether this build of tapesync can sync with the chosen cloud. */
-export const syncSupported = (lib) => typeof (BACKEND === "supabase" ? lib.SupabaseRemote : lib.FirebaseRemote) === "function";
+export const syncSupported = (lib) =>
+  typeof ({ supabase: lib.SupabaseRemote, s3: lib.S3Remote }[BACKEND] ?? lib.FirebaseRemote) === "function";
 
-/** The remote of the chosen cloud for user `uid`. */
-function makeRemote(lib, uid, getToken) {
+/**
+ * S3's presign callback for user `uid`: the demo server signs the request (POST /sign) and answers the URL.
+ * A refusal (403 outside users/{uid}/) rejects, which tapesync reports as Unauthorized.
+ */
+function presignFor(uid) {
+  return async (request) => {
+    const res = await fetch(CONFIG.s3.signUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-demo-user": uid },
+      body: JSON.stringify(request),
+      cache: "no-store",
+      signal: AbortSignal.timeout(15000),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`the sign route refused (HTTP ${res.status}: ${text.slice(0, 200)})`);
+    return text;
+  };
+}
+
+/** The remote of the chosen cloud for user `uid` (`s3`: { endpoint, region, bucket } for S3). */
+function makeRemote(lib, uid, getToken, s3) {
+  if (BACKEND === "s3") {
+    const { endpoint, region, bucket } = s3;
+    return new lib.S3Remote({ endpoint, region, bucket, prefix: CONFIG.prefix(uid), presign: presignFor(uid) });
+  }
   if (BACKEND === "supabase") {
     const { url, anonKey, bucket } = CONFIG.supabase;
     return new lib.SupabaseRemote({ url, apikey: anonKey, bucket, prefix: CONFIG.prefix(uid), getToken });
@@ -33,13 +57,16 @@ export class SyncController extends EventTarget {
   #policy;
   #listeners = [];
 
-  /** `getToken`: () => Promise<string>, a Firebase ID token for `uid`. */
-  constructor({ lib, store, uid, getToken, policy = "merge" }) {
+  /**
+   * `getToken`: () => Promise<string>, a Firebase ID token for `uid` (Supabase: its access token; S3: unused).
+   * `s3`: where the S3 is ({ endpoint, region, bucket }), for BACKEND "s3".
+   */
+  constructor({ lib, store, uid, getToken, policy = "merge", s3 = null }) {
     super();
     this.#lib = lib;
     this.#store = store;
     this.#policy = policy;
-    this.#remote = makeRemote(lib, uid, getToken);
+    this.#remote = makeRemote(lib, uid, getToken, s3);
     const forward = (kind, as) => {
       const listener = (e) => this.dispatchEvent(new CustomEvent(as, { detail: e.detail }));
       store.addEventListener(kind, listener);
