@@ -9,6 +9,7 @@ import { S3Client, GetObjectCommand, PutObjectCommand, ListObjectsV2Command, Lis
 import { launch } from "./browser.mjs";
 import { startS3 } from "../../emulators/s3/harness.mjs";
 import { createPresigner } from "../../s3/presign-backend.example.mjs";
+import * as scenarios from "./scenarios.mjs";
 
 let s3;
 let env;
@@ -91,83 +92,49 @@ test("two devices push and pull both ways, a third starting empty pulls everythi
   assert.equal(got.ContentType, "audio/ogg");
 });
 
-/** Two devices that both hold recording "r", synced. */
-async function twoSynced(page) {
-  return page.evaluate(async () => {
-    const { device, audio } = kit;
-    window.r = s3remote();
-    window.a = await device(tapesync, "a");
-    window.b = await device(tapesync, "b");
-    await a.save(audio(30_000, 7), { id: "r", name: "original", tags: ["t"] });
-    await a.sync(r);
-    await b.sync(r);
-    return (await b.get("r"))?.syncState;
-  });
-}
+/** The adapter tests/js/scenarios.mjs runs the scenarios every cloud shares against (see its header). */
+const s3cloud = {
+  name: "s3",
+  chunkSize: 6 * 1024 * 1024,
+  get origin() {
+    return s3.endpoint;
+  },
+  get env() {
+    return env;
+  },
+  async user() {
+    const { accessKeyId, secretAccessKey } = s3.users.alice;
+    return { cloud: { endpoint: s3.endpoint, region: s3.region, bucket: s3.bucket, prefix: PREFIX, accessKeyId, secretAccessKey } };
+  },
+  install: (page) =>
+    page.evaluate(() => {
+      window.makeRemote = (c) =>
+        new tapesync.S3Remote({
+          endpoint: c.endpoint,
+          region: c.region,
+          bucket: c.bucket,
+          prefix: c.prefix,
+          credentials: () => ({ accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey }),
+        });
+    }),
+  async objects(_user, folder) {
+    return (await listKeys(`${PREFIX}/${folder}/`)).map((key) => key.slice(PREFIX.length + 1));
+  },
+};
 
 for (const [policy, expected] of [["merge", "B"], ["local-wins", "A"], ["cloud-wins", "B"]]) {
-  test(`policy ${policy}: concurrent renames settle on ${expected} everywhere`, async () => {
-    const { page } = await setup();
-    assert.equal(await twoSynced(page), "synced");
-    const out = await page.evaluate(async (policy) => {
-      await a.update("r", { name: "A" });
-      await new Promise((ok) => setTimeout(ok, 5));
-      await b.update("r", { name: "B", tags: ["from-b"] });
-      await b.sync(r, { policy });
-      await a.sync(r, { policy });
-      await b.sync(r, { policy });
-      return { a: await a.get("r"), b: await b.get("r") };
-    }, policy);
-    assert.equal(out.a.name, expected);
-    assert.equal(out.b.name, expected, "both devices agree");
-    assert.deepEqual(out.a.tags, ["from-b"]);
-    assert.equal(out.a.syncState, "synced");
-  });
+  test(`policy ${policy}: concurrent renames settle on ${expected} everywhere, other fields merge`, () =>
+    scenarios.concurrentRenames(s3cloud, policy, expected));
 }
 
-test("concurrent re-recordings keep the losing take as a conflict copy; a delete against an edit wins under merge", async () => {
-  const { page } = await setup();
-  await twoSynced(page);
-  const out = await page.evaluate(async () => {
-    const { audio, snapshot } = kit;
-    await a.replaceAudio("r", audio(40_000, 11));
-    await b.replaceAudio("r", audio(45_000, 12));
-    await b.sync(r);
-    await a.sync(r);
-    await b.sync(r);
-    await a.sync(r);
-    const converged = { a: await snapshot(a), b: await snapshot(b) };
-    const copy = Object.keys(converged.a).find((id) => id !== "r");
-    await a.delete("r");
-    await b.update("r", { name: "edited" });
-    await b.sync(r);
-    await a.sync(r);
-    await b.sync(r);
-    return { ...converged, copy, afterA: await a.get("r"), afterB: await b.get("r") };
-  });
-  assert.deepEqual(out.a, out.b, "both devices converge");
-  assert.equal(Object.keys(out.a).length, 2, "the original and one conflict copy");
-  assert.equal(out.a[out.copy].custom.conflictOf, "r");
-  assert.equal(out.afterA, null);
-  assert.equal(out.afterB, null, "the delete reached the device that edited");
-});
+test("concurrent re-recordings keep the losing take as a conflict copy on every device", () => scenarios.conflictCopies(s3cloud));
 
 for (const [policy, survives] of [["merge", false], ["local-wins", false], ["cloud-wins", true]]) {
-  test(`policy ${policy}: a delete against a concurrent edit ${survives ? "is withdrawn" : "wins"}`, async () => {
-    const { page } = await setup();
-    await twoSynced(page);
-    const out = await page.evaluate(async (policy) => {
-      await a.delete("r");
-      await b.update("r", { name: "edited" });
-      await b.sync(r, { policy });
-      await a.sync(r, { policy });
-      await b.sync(r, { policy });
-      return { a: await a.get("r"), b: await b.get("r") };
-    }, policy);
-    assert.equal(out.a?.name ?? null, survives ? "edited" : null);
-    assert.equal(out.b?.name ?? null, survives ? "edited" : null, "both devices agree");
-  });
+  test(`policy ${policy}: a delete against a concurrent edit ${survives ? "is withdrawn" : "wins"}`, () =>
+    scenarios.deleteAgainstEdit(s3cloud, policy, survives));
 }
+
+test("a delete on one device removes the recording on the other, and its audio from the cloud", () => scenarios.deletePropagates(s3cloud));
 
 test("a 20 MiB recording interrupted midway resumes after reopening, from the parts S3 holds", async () => {
   const { page } = await setup();

@@ -73,9 +73,15 @@ for (const [policy, survives] of [["merge", false], ["local-wins", false], ["clo
 
 test("a delete on one device removes the recording on the other, and its audio from the cloud", () => scenarios.deletePropagates(firebase));
 
-test("an interrupted multi-chunk upload resumes after reopening and the cloud's bytes equal the local ones", async () => {
+for (const oldSession of [false, true]) {
+  const what = oldSession ? ", also from a session stored before sessions named their backend" : "";
+test(`an interrupted multi-chunk upload resumes after reopening and the cloud's bytes equal the local ones${what}`, async () => {
   const { page, cloud, user } = await setup();
-  const out = await page.evaluate(async (cloud) => {
+  let starts = 0;
+  page.on("request", (q) => {
+    if ((q.headers()["x-goog-upload-command"] ?? "").includes("start")) starts++;
+  });
+  const out = await page.evaluate(async ({ cloud, oldSession }) => {
     const { device, remote, audio, digest } = kit;
     const r = remote(tapesync, cloud);
     let a = await device(tapesync, "big");
@@ -97,13 +103,39 @@ test("an interrupted multi-chunk upload resumes after reopening and the cloud's 
     }
     const firstRun = [...sent];
     a.close();
+    let rewritten = 0;
+    if (oldSession) {
+      // The shape releases before the backend tag wrote: { url, sent, size }.
+      const db = await new Promise((ok, fail) => {
+        const req = indexedDB.open("tapesync/big");
+        req.onsuccess = () => ok(req.result);
+        req.onerror = () => fail(req.error);
+      });
+      await new Promise((ok, fail) => {
+        const tx = db.transaction("uploads", "readwrite");
+        const uploads = tx.objectStore("uploads");
+        uploads.openCursor().onsuccess = (e) => {
+          const cursor = e.target.result;
+          if (!cursor) return;
+          const { url, sent, size } = cursor.value;
+          cursor.update({ url, sent, size });
+          rewritten++;
+          cursor.continue();
+        };
+        tx.oncomplete = ok;
+        tx.onerror = () => fail(tx.error);
+      });
+      db.close();
+    }
     // Like a reload: a new connection, a new remote object, the upload session from IndexedDB.
     a = await device(tapesync, "big");
     const resumed = [];
     a.addEventListener("syncprogress", (e) => e.detail.phase === "upload" && resumed.push(e.detail.sent));
     const report = await a.sync(remote(tapesync, cloud), { chunkSize: 256 * 1024 });
-    return { code, firstRun, resumed, report, hash: await digest(blob), state: (await a.get("big")).syncState };
-  }, cloud);
+    return { code, firstRun, resumed, report, rewritten, hash: await digest(blob), state: (await a.get("big")).syncState };
+  }, { cloud, oldSession });
+  if (oldSession) assert.equal(out.rewritten, 1, "one stored session, rewritten to the old shape");
+  assert.equal(starts, 1, "the second run resumed the first run's session instead of starting a new one");
   assert.equal(out.code, "Aborted");
   assert.ok(out.firstRun.some((s) => s > 0), `the first run sent some chunks: ${out.firstRun}`);
   assert.ok(out.resumed[0] > 0, `the second run started where the server was: ${out.resumed}`);
@@ -117,6 +149,7 @@ test("an interrupted multi-chunk upload resumes after reopening and the cloud's 
   assert.equal(bytes.length, 5 * 256 * 1024 + 1234);
   assert.equal(createHash("sha256").update(bytes).digest("hex"), out.hash, "cloud bytes equal local bytes");
 });
+}
 
 test("a lost response (the server took the write, the client never heard) leads to no duplicate object", async () => {
   const { page, cloud, user } = await setup();
