@@ -111,7 +111,8 @@ window.syncBench = {
       while (next < blobs.length) {
         const i = next++;
         const blob = blobs[i];
-        const name = `${cloud.prefix}/r${i}`;
+        // Named like tapesync's audio ({prefix}/blobs/{id}/{64 hex}): storage.rules takes nothing else.
+        const name = `${cloud.prefix}/blobs/r${i}/${i.toString(16).padStart(64, "0")}`;
         const res = await fetch(`${objects}?uploadType=media&name=${encodeURIComponent(name)}`, {
           method: "POST",
           headers: { Authorization: `Firebase ${cloud.token}`, "Content-Type": blob.type },
