@@ -1,6 +1,7 @@
 //! Bearer tokens from the app: asked for when needed, asked again once after a 401, never stored.
 
 use std::cell::RefCell;
+use std::future::Future;
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::JsValue;
@@ -58,5 +59,22 @@ impl Auth {
             .ok_or_else(|| denied("did not give a non-empty string"))?;
         *self.current.borrow_mut() = Some(token.clone());
         Ok(token)
+    }
+
+    /// Runs `send` with the current token; when it answers 401, asks the app for a fresh token
+    /// and runs it once more. The one place a backend's token refresh happens.
+    pub async fn with_token<T, F, Fut>(&self, mut send: F) -> Result<T, Failure>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let mut fresh = false;
+        loop {
+            let token = self.token(fresh).await?;
+            match send(token).await {
+                Err(Failure::Status { status: 401, .. }) if !fresh => fresh = true,
+                other => return other,
+            }
+        }
     }
 }

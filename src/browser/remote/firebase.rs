@@ -95,15 +95,13 @@ impl Firebase {
         body: Option<JsValue>,
         cancel: Option<&AbortSignal>,
     ) -> Result<gloo_net::http::Response, Failure> {
-        let mut fresh = false;
-        loop {
-            let token = self.auth.token(fresh).await?;
-            let request = build().header("Authorization", &format!("Firebase {token}"));
-            match http::send(request, body.clone(), self.timeout_ms, cancel).await {
-                Err(Failure::Status { status: 401, .. }) if !fresh => fresh = true,
-                other => return other,
-            }
-        }
+        let (build, body) = (&build, &body);
+        self.auth
+            .with_token(|token| async move {
+                let request = build().header("Authorization", &format!("Firebase {token}"));
+                http::send(request, body.clone(), self.timeout_ms, cancel).await
+            })
+            .await
     }
 
     /// Asks the app for a fresh token now (the engine does after a 401).

@@ -128,26 +128,22 @@ impl Supabase {
         body: Option<JsValue>,
         cancel: Option<&AbortSignal>,
     ) -> Result<Response, Failure> {
-        let mut fresh = false;
-        loop {
-            let token = self.auth.token(fresh).await?;
-            let request = build()
-                .header("apikey", &self.apikey)
-                .header("Authorization", &format!("Bearer {token}"));
-            let result = http::send(request, body.clone(), self.timeout_ms, cancel).await;
-            let result = match result {
-                Err(e) if rules::is_expired_jwt(&e) => Err(Failure::Status {
-                    status: 401,
-                    message: rules::EXPIRED_JWT.to_owned(),
-                    retry_after_ms: e.retry_after_ms(),
-                }),
-                other => other,
-            };
-            match result {
-                Err(Failure::Status { status: 401, .. }) if !fresh => fresh = true,
-                other => return other,
-            }
-        }
+        let (build, body) = (&build, &body);
+        self.auth
+            .with_token(|token| async move {
+                let request = build()
+                    .header("apikey", &self.apikey)
+                    .header("Authorization", &format!("Bearer {token}"));
+                match http::send(request, body.clone(), self.timeout_ms, cancel).await {
+                    Err(e) if rules::is_expired_jwt(&e) => Err(Failure::Status {
+                        status: 401,
+                        message: rules::EXPIRED_JWT.to_owned(),
+                        retry_after_ms: e.retry_after_ms(),
+                    }),
+                    other => other,
+                }
+            })
+            .await
     }
 
     /// Asks the app for a fresh token now (the engine does after a 401).
