@@ -14,6 +14,7 @@ use super::sync::{round_options, AutoSync, AutoSyncOptions, Hub, SyncOptions};
 use super::types::{
     CaptureOptions, CountOptions, ListOptions, OpenOptions, SaveOptions, UpdateOptions,
 };
+use crate::browser::audio;
 use crate::browser::capture::Capture as RawCapture;
 use crate::browser::error::{Error, Result};
 use crate::browser::store::{ListQuery, NewRecording, Order, Patch, Store};
@@ -52,9 +53,19 @@ impl RecordingStore {
     pub fn open(options: Option<OpenOptions>) -> Promise {
         let options: JsValue = options.into();
         promise(async move {
-            let name = match Options::new(&options, "open options", &["name"])? {
-                Some(o) => o.string("name")?,
-                None => None,
+            let (name, audio_storage) =
+                match Options::new(&options, "open options", &["name", "audioStorage"])? {
+                    Some(o) => (o.string("name")?, o.string("audioStorage")?),
+                    None => (None, None),
+                };
+            let audio_form = match audio_storage.as_deref() {
+                None | Some("auto") => None,
+                Some("chunks") => Some(audio::Form::Chunks),
+                Some(other) => {
+                    return Err(Error::invalid(format!(
+                        "open options.audioStorage must be \"auto\" or \"chunks\", not {other:?}"
+                    )))
+                }
             };
             let name = name.unwrap_or_else(|| "default".to_owned());
             if name.is_empty() || name.len() > 100 {
@@ -62,10 +73,22 @@ impl RecordingStore {
                     "open options.name must be 1 to 100 characters",
                 ));
             }
-            let inner = Store::open(&name).await?;
+            let inner = Store::open(&name, audio_form).await?;
             let hub = Hub::new(inner.clone());
             Ok(RecordingStore { inner, hub }.into())
         })
+    }
+
+    /// How this store keeps audio: `"blob"`, or `"chunks"` where the engine refuses Blobs in
+    /// IndexedDB (Safari's private mode) or `audioStorage: "chunks"` asked for it.
+    ///
+    /// ```js
+    /// const store = await RecordingStore.open({ name: "my-app" });
+    /// store.audioStorage; // "blob" in Chromium, Firefox and Safari; "chunks" in private Safari
+    /// ```
+    #[wasm_bindgen(getter, js_name = audioStorage, unchecked_return_type = "\"blob\" | \"chunks\"")]
+    pub fn audio_storage(&self) -> String {
+        self.inner.audio_form().as_str().to_owned()
     }
 
     /// This database's device id: stable for as long as the database exists.

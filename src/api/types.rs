@@ -31,6 +31,12 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 export interface OpenOptions {
   /** The store's name; each name is its own IndexedDB database. Default "default". */
   name?: string;
+  /**
+   * How audio is kept in IndexedDB. "auto" (default): as Blobs, unless the engine refuses Blobs in
+   * IndexedDB (Safari's private mode, ephemeral web views), where it is kept as ArrayBuffer parts;
+   * found once per database and remembered. "chunks": always as parts (and remembered).
+   */
+  audioStorage?: "auto" | "chunks";
 }
 
 export interface SaveOptions {

@@ -4,16 +4,17 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
+use futures::lock::Mutex;
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::JsValue;
 use web_sys::{IdbKeyRange, IdbTransactionMode as Mode};
 
 use super::error::{Code, Error, Result};
 use super::events::ChangeKind;
-use super::idb;
 use super::platform;
 use super::schema::{BLOBS, CAPTURES, CHUNKS, RECORDINGS, UNHASHED};
-use super::store::{new_record, retype, set, NewRecording, Store};
+use super::store::{new_record, set, NewRecording, Store};
+use super::{audio, idb};
 use crate::core::id::RecordingId;
 
 /// A capture in progress. Its id becomes the recording's id when it is finished.
@@ -23,6 +24,9 @@ pub struct Capture {
     /// The next chunk's sequence number, taken when `append` is called (not when it completes), so
     /// chunks keep their order even when the app does not await each append.
     next_seq: Cell<u32>,
+    /// Held by each append and by finish, in call order: finish sees every chunk appended before
+    /// it was called, even when the app did not await the appends.
+    turn: Mutex<()>,
     info: JsValue,
 }
 
@@ -47,6 +51,7 @@ impl Capture {
             store: store.clone(),
             id,
             next_seq: Cell::new(0),
+            turn: Mutex::new(()),
             info: info.into(),
         })
     }
@@ -71,6 +76,7 @@ impl Capture {
                 store: store.clone(),
                 id,
                 next_seq: Cell::new(0),
+                turn: Mutex::new(()),
                 info,
             };
             // Continue after the highest stored chunk: a failed append leaves a gap in the
@@ -108,6 +114,8 @@ impl Capture {
     pub async fn append(&self, chunk: &web_sys::Blob) -> Result<()> {
         let seq = self.next_seq.get();
         self.next_seq.set(seq + 1);
+        let _turn = self.turn.lock().await;
+        let stored = audio::to_stored(chunk, self.store.audio_form()).await?;
         let tx = self.store.tx(&[CAPTURES, CHUNKS], Mode::Readwrite)?;
         let captures = tx.store(CAPTURES)?;
         let context = "storing the recorded chunk";
@@ -121,7 +129,8 @@ impl Capture {
         set(&info, "chunks", chunks + 1.0);
         set(&info, "updatedAt", platform::now_ms());
         idb::issue(
-            tx.store(CHUNKS)?.put_with_key(chunk, &self.chunk_key(seq)),
+            tx.store(CHUNKS)?
+                .put_with_key(&stored, &self.chunk_key(seq)),
             context,
         )?;
         idb::issue(captures.put(&info), context)?;
@@ -136,29 +145,51 @@ impl Capture {
     /// and removes the capture, so a crash leaves either the capture or the recording, never both
     /// or neither.
     pub async fn finish(&self, extra: NewRecording) -> Result<JsValue> {
+        let context = "finishing the capture";
+        // After the appends called before: `onstop` calls finish while the last append runs.
+        let _turn = self.turn.lock().await;
+        // The chunks' bytes are read first, in a transaction of their own (reading them inside
+        // the writing one would let it commit early), and the audio is stored from memory: see
+        // [`audio::parts_of`] for why a Blob joined from stored Blobs is not stored.
+        let (seen, parts) = {
+            let tx = self.store.tx(&[CAPTURES, CHUNKS], Mode::Readonly)?;
+            let info = idb::some(idb::call(tx.store(CAPTURES)?.get(&self.key()), context).await?)
+                .ok_or_else(|| self.gone())?;
+            let chunks: Array = idb::cast(
+                idb::call(
+                    tx.store(CHUNKS)?
+                        .get_all_with_key(&self.chunk_range()?.into()),
+                    context,
+                )
+                .await?,
+                "chunks",
+            )?;
+            tx.finish(context).await?;
+            (chunk_count(&info)?, audio::parts_of(&chunks).await?)
+        };
         let tx = self.store.tx(
             &[CAPTURES, CHUNKS, RECORDINGS, BLOBS, UNHASHED],
             Mode::Readwrite,
         )?;
-        let context = "finishing the capture";
         let captures = tx.store(CAPTURES)?;
         let info = idb::some(idb::call(captures.get(&self.key()), context).await?)
             .ok_or_else(|| self.gone())?;
+        if chunk_count(&info)? != seen {
+            return Err(Error::new(
+                Code::Conflict,
+                format!(
+                    "capture {} got a chunk while finishing: finish it again",
+                    self.id
+                ),
+            ));
+        }
         let chunks_store = tx.store(CHUNKS)?;
         let range = self.chunk_range()?;
-        let chunks: Array = idb::cast(
-            idb::call(chunks_store.get_all_with_key(&range), context).await?,
-            "chunks",
-        )?;
         let mime_type = Reflect::get(&info, &"mimeType".into())?
             .as_string()
             .unwrap_or_default();
-        // Joining Blobs references their bytes; nothing is copied into wasm memory.
-        let audio = retype(
-            &web_sys::Blob::new_with_blob_sequence(&chunks)
-                .map_err(|e| Error::from_js(context, &e))?,
-            &mime_type,
-        )?;
+        let size = audio::parts_size(&parts);
+        let audio = audio::from_parts(&parts, &mime_type, self.store.audio_form())?;
         let mut extra = extra;
         if extra.name.is_none() {
             extra.name = Reflect::get(&info, &"name".into())?.as_string();
@@ -167,7 +198,7 @@ impl Capture {
             .created_at
             .or_else(|| Reflect::get(&info, &"startedAt".into()).ok()?.as_f64())
             .unwrap_or_else(platform::now_ms);
-        let record = new_record(&self.id, extra, mime_type, audio.size(), created_at);
+        let record = new_record(&self.id, extra, mime_type, size, created_at);
         idb::issue(tx.store(RECORDINGS)?.add(&record), context)?;
         idb::issue(tx.store(BLOBS)?.put_with_key(&audio, &self.key()), context)?;
         idb::issue(chunks_store.delete(&range.into()), context)?;
@@ -217,4 +248,11 @@ impl Capture {
             format!("capture {} was finished or discarded already", self.id),
         )
     }
+}
+
+/// How many chunks a capture's stored info counts.
+fn chunk_count(info: &JsValue) -> Result<f64> {
+    Ok(Reflect::get(info, &"chunks".into())?
+        .as_f64()
+        .unwrap_or(0.0))
 }

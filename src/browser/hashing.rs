@@ -280,7 +280,7 @@ async fn read_batch(store: &Store, ids: &[String]) -> Result<Vec<Job>> {
             .as_ref()
             .and_then(|r| Reflect::get(r, &"contentHash".into()).ok()?.as_string());
         let blob = match (record, idb::some(blob?)) {
-            (Some(_), Some(b)) => Some(idb::cast::<web_sys::Blob>(b, "audio")?),
+            (Some(_), Some(b)) => Some(super::audio::from_stored(b)?),
             _ => None,
         };
         jobs.push(Job {
@@ -345,7 +345,7 @@ async fn write_batch(
         };
         // The audio could have been replaced while hashing: only the same size is trusted, and a
         // replaced take stays queued for the next drain.
-        let stored = blob.and_then(|b| Reflect::get(&b, &"size".into()).ok()?.as_f64());
+        let stored = blob.as_ref().and_then(super::audio::stored_size);
         if stored.is_none() || stored != *size {
             continue;
         }

@@ -87,12 +87,14 @@ impl Tx {
             .map_err(|e| Error::from_js("opening an object store", &e))
     }
 
-    /// Commits and waits until the data is written; reports the error that aborted it otherwise.
+    /// Waits until the data is written; reports the error that aborted it otherwise.
+    ///
+    /// The transaction commits by itself once its requests are done. It is never hurried with
+    /// `IDBTransaction.commit()`: after that call WebKit commits even when a request of the
+    /// transaction failed (a refused Blob, an `add` of an existing key), keeping the other writes:
+    /// half a save, reported as done.
     pub async fn commit(mut self, context: &str) -> Result<()> {
         self.finished = true;
-        // `commit()` only hurries things along; a transaction with no pending request commits anyway.
-        #[allow(deprecated)] // deprecated in web-sys only for old Safari; harmless where missing
-        let _ = self.raw.commit();
         self.wait(context).await
     }
 

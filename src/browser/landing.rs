@@ -11,14 +11,16 @@ use std::collections::BTreeMap;
 
 use futures::channel::oneshot;
 use futures::future::join_all;
+use wasm_bindgen::JsValue;
 use web_sys::{Blob, IdbTransactionMode as Mode};
 
+use super::audio;
 use super::entries;
 use super::error::{Code, Error, Result};
 use super::idb;
 use super::remote::wire::audio_mime;
 use super::schema::{BLOBS, RECORDINGS, SYNC};
-use super::store::{retype, Store};
+use super::store::Store;
 use crate::core::commit::audio_arrived;
 use crate::core::fields::ContentHash;
 use crate::core::id::RecordingId;
@@ -27,7 +29,8 @@ use crate::core::id::RecordingId;
 struct Arrival {
     recording: RecordingId,
     hash: ContentHash,
-    blob: Blob,
+    /// The audio in the store's form (see [`audio`]), not yet typed.
+    audio: JsValue,
     done: oneshot::Sender<Result<()>>,
 }
 
@@ -49,11 +52,12 @@ impl Landing {
         hash: ContentHash,
         blob: Blob,
     ) -> Result<()> {
+        let audio = audio::to_stored(&blob, store.audio_form()).await?;
         let (done, written) = oneshot::channel();
         self.waiting.borrow_mut().push(Arrival {
             recording,
             hash,
-            blob,
+            audio,
             done,
         });
         if !self.writing.replace(true) {
@@ -112,13 +116,8 @@ async fn write(store: &Store, batch: &[Arrival]) -> Result<()> {
         // so that a log cannot make the app treat the bytes as a page, an image or a script.
         let declared = entry.public().map(|r| r.mime_type).unwrap_or_default();
         let mime = audio_mime(&declared);
-        let blob = if a.blob.type_() == mime {
-            a.blob.clone()
-        } else {
-            retype(&a.blob, mime)?
-        };
         idb::issue(
-            blobs.put_with_key(&blob, &a.recording.as_str().into()),
+            blobs.put_with_key(&audio::typed(&a.audio, mime)?, &a.recording.as_str().into()),
             context,
         )?;
         entries::write(&sync, &recordings, &entry)?;

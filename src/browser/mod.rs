@@ -1,6 +1,7 @@
 //! The IO adapters: IndexedDB, the browser's clock and randomness, events. wasm32 only.
 
 pub mod account;
+pub mod audio;
 pub mod capture;
 pub mod driver;
 pub mod entries;

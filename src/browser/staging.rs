@@ -193,7 +193,7 @@ async fn read_one(
     );
     let current = here?.is_some_and(|h| h == u.hash.as_str());
     match idb::some(blob?) {
-        Some(b) if current => Ok(Some(idb::cast::<Blob>(b, "audio")?)),
+        Some(b) if current => Ok(Some(super::audio::from_stored(b)?)),
         _ => Ok(None),
     }
 }

@@ -18,7 +18,7 @@ use super::events::{ChangeKind, Events};
 use super::hashing::{self, Hasher};
 use super::idb::{self, Tx};
 use super::schema::{self, BLOBS, BY_CREATED, BY_SYNC_STATE, META, RECORDINGS, SYNC, UNHASHED};
-use super::{hash, platform};
+use super::{audio, hash, platform};
 use crate::core::device::DeviceId;
 use crate::core::entry::{Edit, EditError, LocalEntry};
 use crate::core::hlc::Clock;
@@ -96,6 +96,8 @@ pub struct Store {
     events: Events,
     hasher: Hasher,
     closed_by_other_tab: Rc<Cell<bool>>,
+    /// How this database keeps audio (see [`audio`]).
+    audio_form: audio::Form,
     /// Held while open, so that `destroy` can tell (see [`super::account::destroy`]).
     open_lock: RefCell<Option<super::lock::Shared>>,
     _on_version_change: Closure<dyn FnMut()>,
@@ -105,11 +107,18 @@ const DEVICE_ID: &str = "deviceId";
 
 impl Store {
     /// Opens the store `name` (the IndexedDB database `tapesync/{name}`), creating or upgrading it.
-    pub async fn open(name: &str) -> Result<Rc<Store>> {
+    ///
+    /// `audio_form`: `Some(Form::Chunks)` keeps audio as `ArrayBuffer` parts even where the engine
+    /// stores Blobs; `None` lets the database's remembered form, or the probe, decide.
+    pub async fn open(name: &str, audio_form: Option<audio::Form>) -> Result<Rc<Store>> {
         let factory = platform::indexed_db()?;
         let db = schema::open(&factory, &format!("tapesync/{name}")).await?;
-        let device_id = match load_device_id(&db).await {
-            Ok(id) => id,
+        let opened = async {
+            let id = load_device_id(&db).await?;
+            Ok::<_, Error>((id, audio::form_of(&factory, &db, audio_form).await?))
+        };
+        let (device_id, audio_form) = match opened.await {
+            Ok(opened) => opened,
             Err(e) => {
                 db.close();
                 return Err(e);
@@ -140,6 +149,7 @@ impl Store {
             events: Events::new()?,
             hasher: Hasher::default(),
             closed_by_other_tab,
+            audio_form,
             open_lock: RefCell::new(super::lock::hold_shared(&super::account::open_lock(name))),
             _on_version_change: on_version_change,
         });
@@ -153,6 +163,12 @@ impl Store {
     /// This database's device id, made once when the database was created.
     pub fn device_id(&self) -> &str {
         &self.device_id
+    }
+
+    /// How this database keeps audio: Blobs, or `ArrayBuffer` parts where the engine refuses
+    /// Blobs in IndexedDB.
+    pub fn audio_form(&self) -> audio::Form {
+        self.audio_form
     }
 
     /// The target apps add `change` listeners to.
@@ -210,17 +226,19 @@ impl Store {
         let blob = if blob.type_() == mime_type {
             blob.clone()
         } else {
-            retype(blob, &mime_type)?
+            audio::retype(blob, &mime_type)?
         };
         let created_at = new.created_at.unwrap_or(now);
         let record = new_record(&id, new, mime_type, blob.size(), created_at);
 
         let _writing = self.hasher.writing();
+        // Read before the transaction opens: it would commit while the parts are read.
+        let stored = audio::to_stored(&blob, self.audio_form).await?;
         let tx = self.tx(&[RECORDINGS, BLOBS, UNHASHED], Mode::Readwrite)?;
         // `add`, not `put`: an id that exists already is a conflict, never an overwrite.
         idb::issue(tx.store(RECORDINGS)?.add(&record), "saving the recording")?;
         idb::issue(
-            tx.store(BLOBS)?.put_with_key(&blob, &id.as_str().into()),
+            tx.store(BLOBS)?.put_with_key(&stored, &id.as_str().into()),
             "saving the audio",
         )?;
         hashing::enqueue(&tx, &id)?;
@@ -266,7 +284,7 @@ impl Store {
         )
         .await?;
         tx.finish("reading the audio").await?;
-        idb::some(value).map(|v| idb::cast(v, "audio")).transpose()
+        idb::some(value).map(audio::from_stored).transpose()
     }
 
     /// Edits a recording's metadata and marks it pending, so the next sync pushes the change.
@@ -317,6 +335,7 @@ impl Store {
     ) -> Result<JsValue> {
         let context = "replacing the audio";
         let digest = hash::sha256_hex(blob).await?;
+        let stored = audio::to_stored(blob, self.audio_form).await?;
         let tx = self.tx(&[RECORDINGS, BLOBS, SYNC, META, UNHASHED], Mode::Readwrite)?;
         let recordings = tx.store(RECORDINGS)?;
         let record = idb::some(idb::call(recordings.get(&id.as_str().into()), context).await?)
@@ -327,13 +346,9 @@ impl Store {
                 .unwrap_or_default(),
             t => t,
         };
-        let blob = if blob.type_() == mime_type {
-            blob.clone()
-        } else {
-            retype(blob, &mime_type)?
-        };
         idb::issue(
-            tx.store(BLOBS)?.put_with_key(&blob, &id.as_str().into()),
+            tx.store(BLOBS)?
+                .put_with_key(&audio::typed(&stored, &mime_type)?, &id.as_str().into()),
             context,
         )?;
         let sync = tx.store(SYNC)?;
@@ -655,14 +670,6 @@ fn opt_num(n: Option<f64>) -> JsValue {
 
 fn strings(items: &[String]) -> Array {
     items.iter().map(|s| JsValue::from_str(s)).collect()
-}
-
-/// `blob` with another MIME type, sharing its bytes.
-pub(crate) fn retype(blob: &web_sys::Blob, mime_type: &str) -> Result<web_sys::Blob> {
-    let opts = web_sys::BlobPropertyBag::new();
-    opts.set_type(mime_type);
-    web_sys::Blob::new_with_blob_sequence_and_options(&Array::of1(blob), &opts)
-        .map_err(|e| Error::from_js("preparing the audio", &e))
 }
 
 /// Where a page ended: the `[createdAt, id]` of its last item, as an opaque string.

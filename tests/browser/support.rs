@@ -144,3 +144,49 @@ extern "C" {
     #[wasm_bindgen(js_name = writeOldDatabase)]
     pub fn write_old_database(name: &str, version: u32, id: &str, bytes: &[u8]) -> js_sys::Promise;
 }
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export function storesBlobs() {
+  // A raw IndexedDB write of a Blob in a database of its own: the oracle the store's choice is
+  // checked against. WebKit's ephemeral sessions abort it; a hang counts as a refusal.
+  return new Promise((resolve) => {
+    const name = "oracle-" + Math.random();
+    const open = indexedDB.open(name, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore("s");
+    open.onerror = () => resolve(false);
+    open.onsuccess = () => {
+      const db = open.result;
+      const end = (v) => { db.close(); indexedDB.deleteDatabase(name); resolve(v); };
+      try {
+        const tx = db.transaction("s", "readwrite");
+        tx.objectStore("s").put(new Blob(["x"]), 1);
+        tx.oncomplete = () => end(true);
+        tx.onabort = () => end(false);
+      } catch (e) { end(false); }
+      setTimeout(() => end(false), 5000);
+    };
+  });
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = storesBlobs)]
+    fn stores_blobs_promise() -> js_sys::Promise;
+}
+
+/// Whether this engine stores a Blob in IndexedDB (false in WebKit's ephemeral sessions).
+pub async fn engine_stores_blobs() -> bool {
+    JsFuture::from(stores_blobs_promise())
+        .await
+        .map(|v| v.is_truthy())
+        .unwrap_or(false)
+}
+
+/// Opens `name` with `audioStorage: "chunks"`.
+pub async fn open_chunked(name: &str) -> RecordingStore {
+    let opts = obj(&[("name", name.into()), ("audioStorage", "chunks".into())]);
+    store_from(
+        JsFuture::from(RecordingStore::open(Some(opts.unchecked_into())))
+            .await
+            .expect("open"),
+    )
+}
