@@ -24,6 +24,24 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# The other engines users run: Firefox ESR, and WebKitGTK (Safari's engine) with its WebDriver, a
+# virtual display for it, and the GObject bindings tests/engines/webkit-browser.py is written with.
+engine_pkgs=(firefox-esr webkit2gtk-driver xvfb xauth python3-gi gir1.2-webkit2-4.1)
+missing=()
+for p in "${engine_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  say "installing Debian's ${missing[*]} (Firefox and WebKit browser tests)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v geckodriver >/dev/null; then
+  say "installing geckodriver from crates.io (Firefox's WebDriver), about 2 minutes"
+  cargo install geckodriver --version 0.37.1 --locked --quiet
+fi
+
 # wasm-bindgen-cli must be exactly the version Cargo.lock pins for the wasm-bindgen crate.
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)

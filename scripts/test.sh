@@ -3,8 +3,9 @@
 # ", N skipped" when tests were skipped), the counts over every step:
 #   1. cargo fmt --check; cargo clippy -D warnings, native and wasm32
 #   2. native tests: the core's unit tests, doctests and the multi-device sync simulation
-#   3. browser tests (wasm-bindgen-test, headless Chromium): the store in a page, a dedicated worker
-#      and a service worker
+#   3. browser tests (wasm-bindgen-test): the store in a page, a dedicated worker and a service worker,
+#      in each engine: Chromium, Firefox, WebKit with an on-disk profile (Safari) and WebKit ephemeral
+#      (Safari's private mode, where IndexedDB refuses Blobs); WebKit under a virtual display
 #   4. the npm package (scripts/pkg.sh), then the end-to-end tests of it (node --test + playwright-core):
 #      the built package, real servers. They run only against the package this run built: when the build
 #      fails, they are not run (and count as failed), never against an older pkg/.
@@ -86,7 +87,17 @@ wasm_tests=()
 for f in tests/*.rs; do
   grep -q '^#!\[cfg(target_arch = "wasm32")\]' "$f" && wasm_tests+=(--test "$(basename "$f" .rs)")
 done
-step "browser tests (wasm-bindgen-test)" cargo test --target wasm32-unknown-unknown "${wasm_tests[@]}"
+wasm_test=(cargo test --target wasm32-unknown-unknown "${wasm_tests[@]}")
+step "browser tests (Chromium)" "${wasm_test[@]}"
+# The runner takes the first driver variable it finds (GECKODRIVER, SAFARIDRIVER, CHROMEDRIVER), so
+# each engine's step unsets the others. A WebKit session started without a display hangs silently:
+# every run is bounded by a timeout.
+step "browser tests (Firefox)" env -u CHROMEDRIVER GECKODRIVER="$(command -v geckodriver)" \
+  timeout 900 "${wasm_test[@]}"
+step "browser tests (WebKit)" env -u CHROMEDRIVER SAFARIDRIVER="$PWD/tests/engines/webkit-driver.mjs" \
+  timeout 900 xvfb-run -a "${wasm_test[@]}"
+step "browser tests (WebKit ephemeral: Safari private mode)" env -u CHROMEDRIVER \
+  SAFARIDRIVER=/usr/bin/WebKitWebDriver timeout 900 xvfb-run -a "${wasm_test[@]}"
 if step "npm package (make pkg)" scripts/pkg.sh; then
   # One start of the emulators for all the test files: this script registers as their user for the whole
   # step (each file's harness finds them running and registers too), so they are not started and stopped
