@@ -24,6 +24,15 @@ export interface Recording {
   syncState: SyncState;
   /** `syncState === "synced"`. */
   synced: boolean;
+  /** Whether this engine can play the audio, so an app can say so instead of failing when it
+   * plays (a WebM/Opus take from Chrome on an older iPhone, an MP4/AAC one in a Firefox without
+   * the codec). Computed when the recording is returned, per engine, never stored or synced:
+   * - in a page: `new Audio().canPlayType(mimeType)`; "probably" or "maybe" is true, "" false;
+   * - an empty mimeType: true (unknown; the audio element sniffs the bytes);
+   * - in workers and service workers, which have no audio element: true (the page that plays it
+   *   answers for itself);
+   * so false only ever means this engine said it cannot play that type. Asked once per type. */
+  playable: boolean;
 }
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
