@@ -189,17 +189,20 @@ async fn fetch_without_abort_signal_statics_answers_times_out_and_aborts() {
         .expect("the test server answers");
     assert!(response.ok());
 
-    // A deadline that passes before any answer can come.
+    // A deadline that has passed: the fetch is refused and the failure is a timeout. (Waiting for
+    // the timer first keeps it deterministic: a 0 ms deadline raced against a local answer is
+    // not, and WebKit's answer sometimes wins.)
     let cancel = AbortController::new().unwrap();
-    let failure = http::send(
-        RequestBuilder::new(&format!("{}?stall", own_url())),
-        None,
-        0,
-        Some(&cancel.signal()),
-    )
-    .await
-    .err();
+    let deadline = Deadline::new(0, Some(&cancel.signal()));
+    wait(50).await;
+    let failure = http::exchange(RequestBuilder::new(&own_url()), None, &deadline)
+        .await
+        .err();
     assert_eq!(failure, Some(Failure::Timeout));
+    assert!(
+        !deadline.listening(),
+        "the timer took the cancel listener with it"
+    );
 
     // Cancelled by the app while in flight.
     let cancel = AbortController::new().unwrap();
@@ -244,7 +247,9 @@ async fn fetch_with_the_native_signals_behaves_the_same() {
     cancel.abort();
     assert!(deadline.signal().unwrap().aborted());
     assert!(deadline.cancelled() && !deadline.timed_out());
-    let failure = http::send(RequestBuilder::new(&own_url()), None, 0, None)
+    let deadline = Deadline::new(0, None);
+    wait(50).await;
+    let failure = http::exchange(RequestBuilder::new(&own_url()), None, &deadline)
         .await
         .err();
     assert_eq!(failure, Some(Failure::Timeout));
