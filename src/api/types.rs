@@ -83,6 +83,9 @@ export interface CountOptions {
   syncState?: SyncState;
 }
 
+/** From `navigator.storage`. `usage` and `quota` are null where the browser has no Storage API
+ * (WebKitGTK ships it off; Safari before 17 has no `estimate()`) or refuses it; `persisted` is
+ * then false. */
 export interface StorageEstimate {
   usage: number | null;
   quota: number | null;
