@@ -13,6 +13,10 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 /// (`navigator.locks.request` throwing or rejecting before it grants, e.g. a `SecurityError` in
 /// an opaque origin), `work` runs unguarded: the sync protocol is still correct then (its writes
 /// are idempotent), only less efficient.
+///
+/// ```text
+/// let report = lock::with_lock(&format!("tapesync-sync/{name}"), async move { round.await }).await?;
+/// ```
 pub async fn with_lock<F>(name: &str, work: F) -> Result<JsValue, JsValue>
 where
     F: Future<Output = Result<JsValue, JsValue>> + 'static,
@@ -84,7 +88,12 @@ impl Drop for Shared {
 /// missing.
 ///
 /// The request is granted at once unless an exclusive holder ([`if_unheld`]) has it, which only
-/// lasts while a database is being deleted.
+/// lasts while a database is being deleted. Where the lock manager refuses (a rejection), the
+/// guard holds nothing and `destroy` cannot see this store open.
+///
+/// ```text
+/// let open_guard = lock::hold_shared(&account::open_lock(name)); // kept by the open store
+/// ```
 pub fn hold_shared(name: &str) -> Option<Shared> {
     let locks = lock_manager()?;
     let request: Function = Reflect::get(&locks, &"request".into())
@@ -115,6 +124,13 @@ pub fn hold_shared(name: &str) -> Option<Shared> {
 /// Runs `work` holding the exclusive lock `name` if nobody holds it (shared or exclusive);
 /// `Ok(None)` without running it otherwise. Where Web Locks are missing or refuse the request
 /// (see [`with_lock`]), `work` just runs.
+///
+/// ```text
+/// match lock::if_unheld(&account::open_lock(name), delete).await? {
+///     Some(_) => { /* deleted */ }
+///     None => { /* open somewhere: refused */ }
+/// }
+/// ```
 pub async fn if_unheld<F>(name: &str, work: F) -> Result<Option<JsValue>, JsValue>
 where
     F: Future<Output = Result<JsValue, JsValue>> + 'static,

@@ -61,6 +61,10 @@ pub struct Deadline {
 
 impl Deadline {
     /// The signal for a request with `deadline_ms`, cancelled early by `cancel`.
+    ///
+    /// ```text
+    /// let deadline = Deadline::new(self.timeout_ms, cancel); // cancel: Option<&AbortSignal>
+    /// ```
     pub fn new(deadline_ms: u32, cancel: Option<&AbortSignal>) -> Deadline {
         let link = Rc::new(RefCell::new(None));
         let cancel = cancel.cloned();
@@ -129,16 +133,28 @@ impl Deadline {
     }
 
     /// The request's signal (`None` only where `AbortController` is missing).
+    ///
+    /// ```text
+    /// let request = builder.abort_signal(deadline.signal());
+    /// ```
     pub fn signal(&self) -> Option<&AbortSignal> {
         self.signal.as_ref()
     }
 
     /// Whether the app's cancel signal has fired.
+    ///
+    /// ```text
+    /// if deadline.cancelled() { return Err(Failure::Aborted) }
+    /// ```
     pub fn cancelled(&self) -> bool {
         self.cancel.as_ref().is_some_and(|c| c.aborted())
     }
 
     /// Whether the deadline passed (and the app did not cancel first: a cancel wins).
+    ///
+    /// ```text
+    /// if deadline.timed_out() { return Err(Failure::Timeout) }
+    /// ```
     pub fn timed_out(&self) -> bool {
         if self.cancelled() {
             return false;
@@ -152,6 +168,11 @@ impl Deadline {
 
     /// Removes the fallback's listener on the cancel signal now, when nothing of the exchange is
     /// left to abort (it failed, or its body has been read).
+    ///
+    /// ```text
+    /// let text = response.text().await;
+    /// deadline.release();
+    /// ```
     pub fn release(&self) {
         self.link.borrow_mut().take();
     }
