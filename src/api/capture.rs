@@ -66,7 +66,7 @@ impl Capture {
         let options: JsValue = options.into();
         promise(async move {
             let extra = new_recording(&options, "finish options", false)?;
-            capture.finish(extra).await
+            capture.finish(extra).await.map(super::playable::mark)
         })
     }
 

@@ -7,6 +7,7 @@
 mod capture;
 mod error;
 mod options;
+mod playable;
 mod remotes;
 mod store;
 mod sync;

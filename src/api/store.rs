@@ -9,6 +9,7 @@ use wasm_bindgen::prelude::*;
 use super::capture::Capture;
 use super::error::to_js;
 use super::options::Options;
+use super::playable;
 use super::remotes::target_of;
 use super::sync::{round_options, AutoSync, AutoSyncOptions, Hub, SyncOptions};
 use super::types::{
@@ -109,7 +110,7 @@ impl RecordingStore {
         promise(async move {
             let blob = as_blob(&blob, "save(blob)")?;
             let new = new_recording(&options, "save options", true)?;
-            store.save(&blob, new).await
+            store.save(&blob, new).await.map(playable::mark)
         })
     }
 
@@ -119,7 +120,9 @@ impl RecordingStore {
         let store = self.inner.clone();
         promise(async move {
             let id = parse_id(&id)?;
-            Ok(store.get(&id).await?.unwrap_or(JsValue::NULL))
+            Ok(playable::mark(
+                store.get(&id).await?.unwrap_or(JsValue::NULL),
+            ))
         })
     }
 
@@ -160,6 +163,7 @@ impl RecordingStore {
                 }
             }
             let page = store.list(query).await?;
+            playable::mark_all(&page.items);
             let out = Object::new();
             Reflect::set(&out, &"items".into(), &page.items)?;
             Reflect::set(
@@ -198,7 +202,7 @@ impl RecordingStore {
                 patch.tags.as_deref().unwrap_or_default(),
                 patch.custom.as_ref(),
             )?;
-            store.update(&id, patch).await
+            store.update(&id, patch).await.map(playable::mark)
         })
     }
 
@@ -214,7 +218,7 @@ impl RecordingStore {
         promise(async move {
             let id = parse_id(&id)?;
             let blob = as_blob(&blob, "replaceAudio(id, blob)")?;
-            store.replace_audio(&id, &blob).await
+            store.replace_audio(&id, &blob).await.map(playable::mark)
         })
     }
 
@@ -254,19 +258,28 @@ impl RecordingStore {
         })
     }
 
-    /// `{ usage, quota, persisted }` from `navigator.storage`.
+    /// `{ usage, quota, persisted }` from `navigator.storage`. Never rejects: where the browser
+    /// has no Storage API (WebKitGTK) `usage` and `quota` are `null` and `persisted` is `false`.
+    ///
+    /// ```js
+    /// const { usage, quota, persisted } = await store.estimate();
+    /// ```
     #[wasm_bindgen(unchecked_return_type = "Promise<StorageEstimate>")]
     pub fn estimate(&self) -> Promise {
-        let store = self.inner.clone();
-        promise(async move { store.estimate().await })
+        promise(async move { Ok(crate::browser::platform::estimate().await) })
     }
 
     /// Asks the browser to keep this site's data under storage pressure; resolves to whether it
-    /// will.
+    /// will (`false` where it cannot be asked: no Storage API, or a worker). Firefox shows a
+    /// prompt and the promise stays pending until the user answers, so do not await it before
+    /// anything else: tapesync never waits for it.
+    ///
+    /// ```js
+    /// store.persist().then((kept) => console.log("persistent storage:", kept)); // not awaited
+    /// ```
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
     pub fn persist(&self) -> Promise {
-        let store = self.inner.clone();
-        promise(async move { Ok(store.persist().await?.into()) })
+        promise(async move { Ok(crate::browser::platform::persist().await.into()) })
     }
 
     /// Resolves when the content hashing queued so far has finished. No flow needs it (a sync

@@ -24,6 +24,15 @@ export interface Recording {
   syncState: SyncState;
   /** `syncState === "synced"`. */
   synced: boolean;
+  /** Whether this engine can play the audio, so an app can say so instead of failing when it
+   * plays (a WebM/Opus take from Chrome on an older iPhone, an MP4/AAC one in a Firefox without
+   * the codec). Computed when the recording is returned, per engine, never stored or synced:
+   * - in a page: `new Audio().canPlayType(mimeType)`; "probably" or "maybe" is true, "" false;
+   * - an empty mimeType: true (unknown; the audio element sniffs the bytes);
+   * - in workers and service workers, which have no audio element: true (the page that plays it
+   *   answers for itself);
+   * so false only ever means this engine said it cannot play that type. Asked once per type. */
+  playable: boolean;
 }
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -80,6 +89,9 @@ export interface CountOptions {
   syncState?: SyncState;
 }
 
+/** From `navigator.storage`. `usage` and `quota` are null where the browser has no Storage API
+ * (WebKitGTK ships it off; Safari before 17 has no `estimate()`) or refuses it; `persisted` is
+ * then false. */
 export interface StorageEstimate {
   usage: number | null;
   quota: number | null;

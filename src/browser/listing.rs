@@ -51,8 +51,13 @@ pub async fn get_all(
         .map_err(|v| Error::from_js(context, &v))
 }
 
+/// IndexedDB 3's `getAll({ query, count, direction })` came with `getAllRecords` (Chrome 141; not
+/// in Firefox or Safari yet): its presence is the only test, since an older `getAll` takes the
+/// options object for a key and throws `DataError`.
 fn has_directional_get_all(index: &IdbIndex) -> bool {
-    Reflect::has(index, &"getAllRecords".into()).unwrap_or(false)
+    Reflect::get(index, &"getAllRecords".into())
+        .map(|f| f.is_function())
+        .unwrap_or(false)
 }
 
 async fn reverse_cursor(

@@ -1,40 +1,66 @@
 //! One sync per origin at a time, across tabs and workers: a Web Lock held for the whole sync.
 
+use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 /// Runs `work` while holding the exclusive Web Lock `name`; other tabs asking for it wait.
-/// Where Web Locks are missing (old browsers), `work` runs unguarded: the sync protocol is still
-/// correct then (its writes are idempotent), only less efficient.
+/// Where Web Locks are missing (Safari before 15.4, Firefox before 96) or refuse the request
+/// (`navigator.locks.request` throwing or rejecting before it grants, e.g. a `SecurityError` in
+/// an opaque origin), `work` runs unguarded: the sync protocol is still correct then (its writes
+/// are idempotent), only less efficient.
+///
+/// ```text
+/// let report = lock::with_lock(&format!("tapesync-sync/{name}"), async move { round.await }).await?;
+/// ```
 pub async fn with_lock<F>(name: &str, work: F) -> Result<JsValue, JsValue>
 where
     F: Future<Output = Result<JsValue, JsValue>> + 'static,
 {
-    let locks = Reflect::get(&js_sys::global(), &"navigator".into())
-        .and_then(|n| Reflect::get(&n, &"locks".into()))
-        .ok()
-        .filter(|l| !l.is_undefined() && !l.is_null());
-    let Some(locks) = locks else {
+    let Some(locks) = lock_manager() else {
         return work.await;
     };
-    let request: Function = Reflect::get(&locks, &"request".into())?.unchecked_into();
     // The lock is held until the promise the callback returns settles, i.e. until `work` ends.
-    let mut work = Some(work);
-    let callback = Closure::once(move |_lock: JsValue| -> Promise {
-        match work.take() {
-            Some(w) => future_to_promise(w),
-            None => Promise::resolve(&JsValue::UNDEFINED),
+    let work = Rc::new(RefCell::new(Some(work)));
+    let callback = Closure::once({
+        let work = work.clone();
+        move |_lock: JsValue| -> Promise {
+            match work.borrow_mut().take() {
+                Some(w) => future_to_promise(w),
+                None => Promise::resolve(&JsValue::UNDEFINED),
+            }
         }
     });
-    let held = request.call2(&locks, &name.into(), callback.as_ref().unchecked_ref())?;
-    let result = JsFuture::from(Promise::from(held)).await;
+    let result = request(&locks, name, None, callback.as_ref().unchecked_ref()).await;
     drop(callback);
-    result
+    // Still here: the callback never ran, so the lock manager refused. Run without it.
+    let unguarded = work.borrow_mut().take();
+    match unguarded {
+        Some(w) => w.await,
+        None => result,
+    }
 }
 
+/// `locks.request(name, options?, callback)`, its synchronous throw as a rejection.
+async fn request(
+    locks: &JsValue,
+    name: &str,
+    options: Option<&js_sys::Object>,
+    callback: &Function,
+) -> Result<JsValue, JsValue> {
+    let request: Function = Reflect::get(locks, &"request".into())?.dyn_into()?;
+    let held = match options {
+        Some(o) => request.call3(locks, &name.into(), o, callback)?,
+        None => request.call2(locks, &name.into(), callback)?,
+    };
+    JsFuture::from(Promise::resolve(&held)).await
+}
+
+/// `navigator.locks`, if this scope has Web Locks.
 fn lock_manager() -> Option<JsValue> {
     Reflect::get(&js_sys::global(), &"navigator".into())
         .and_then(|n| Reflect::get(&n, &"locks".into()))
@@ -62,7 +88,12 @@ impl Drop for Shared {
 /// missing.
 ///
 /// The request is granted at once unless an exclusive holder ([`if_unheld`]) has it, which only
-/// lasts while a database is being deleted.
+/// lasts while a database is being deleted. Where the lock manager refuses (a rejection), the
+/// guard holds nothing and `destroy` cannot see this store open.
+///
+/// ```text
+/// let open_guard = lock::hold_shared(&account::open_lock(name)); // kept by the open store
+/// ```
 pub fn hold_shared(name: &str) -> Option<Shared> {
     let locks = lock_manager()?;
     let request: Function = Reflect::get(&locks, &"request".into())
@@ -83,7 +114,7 @@ pub fn hold_shared(name: &str) -> Option<Shared> {
         )
         .ok()?;
     // Its rejection (the page going away) needs no handling; keep it from surfacing as uncaught.
-    super::idb::ignore_rejection(&Promise::from(granted));
+    super::idb::ignore_rejection(&Promise::resolve(&granted));
     Some(Shared {
         release,
         _callback: callback,
@@ -91,7 +122,15 @@ pub fn hold_shared(name: &str) -> Option<Shared> {
 }
 
 /// Runs `work` holding the exclusive lock `name` if nobody holds it (shared or exclusive);
-/// `Ok(None)` without running it otherwise. Where Web Locks are missing, `work` just runs.
+/// `Ok(None)` without running it otherwise. Where Web Locks are missing or refuse the request
+/// (see [`with_lock`]), `work` just runs.
+///
+/// ```text
+/// match lock::if_unheld(&account::open_lock(name), delete).await? {
+///     Some(_) => { /* deleted */ }
+///     None => { /* open somewhere: refused */ }
+/// }
+/// ```
 pub async fn if_unheld<F>(name: &str, work: F) -> Result<Option<JsValue>, JsValue>
 where
     F: Future<Output = Result<JsValue, JsValue>> + 'static,
@@ -99,15 +138,16 @@ where
     let Some(locks) = lock_manager() else {
         return work.await.map(Some);
     };
-    let request: Function = Reflect::get(&locks, &"request".into())?.unchecked_into();
     let options = js_sys::Object::new();
     Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE)?;
-    let ran = std::rc::Rc::new(std::cell::Cell::new(false));
-    let mut work = Some(work);
+    let ran = Rc::new(Cell::new(false));
+    let answered = Rc::new(Cell::new(false));
+    let work = Rc::new(RefCell::new(Some(work)));
     let callback = Closure::once({
-        let ran = ran.clone();
+        let (ran, answered, work) = (ran.clone(), answered.clone(), work.clone());
         move |lock: JsValue| -> Promise {
-            match work.take() {
+            answered.set(true);
+            match work.borrow_mut().take() {
                 Some(w) if !lock.is_null() => {
                     ran.set(true);
                     future_to_promise(w)
@@ -116,13 +156,20 @@ where
             }
         }
     });
-    let held = request.call3(
+    let result = request(
         &locks,
-        &name.into(),
-        &options,
+        name,
+        Some(&options),
         callback.as_ref().unchecked_ref(),
-    )?;
-    let result = JsFuture::from(Promise::from(held)).await;
+    )
+    .await;
     drop(callback);
+    if !answered.get() {
+        // Refused before answering (granted or not): run without the lock.
+        let unguarded = work.borrow_mut().take();
+        if let Some(w) = unguarded {
+            return w.await.map(Some);
+        }
+    }
     Ok(if ran.get() { Some(result?) } else { None })
 }

@@ -59,3 +59,75 @@ pub fn storage_manager() -> Option<web_sys::StorageManager> {
         .dyn_into()
         .ok()
 }
+
+/// `navigator.storage`, read as a plain object: present where the browser has the Storage API
+/// (Chrome 55, Firefox 57, Safari 15.2; WebKitGTK ships it off, so there it is absent).
+fn storage() -> Option<JsValue> {
+    let navigator = global_get("navigator")?;
+    Reflect::get(&navigator, &"storage".into())
+        .ok()
+        .filter(|s| s.is_object())
+}
+
+/// Calls `storage.<method>()` if it is a function and awaits it; `None` if the method is missing
+/// (`persist` is not exposed in workers), throws or rejects.
+async fn call_storage(storage: &JsValue, method: &str) -> Option<JsValue> {
+    let f: js_sys::Function = Reflect::get(storage, &method.into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let promise = js_sys::Promise::resolve(&f.call0(storage).ok()?);
+    wasm_bindgen_futures::JsFuture::from(promise).await.ok()
+}
+
+/// `{ usage, quota, persisted }` from `navigator.storage.estimate()` and `persisted()`. Never
+/// fails: where the Storage API is missing (WebKitGTK, Safari before 15.2/17 for `estimate`) or
+/// refuses, `usage` and `quota` are `null` and `persisted` is `false`.
+///
+/// ```text
+/// let estimate = platform::estimate().await; // { usage: 1234, quota: 5e9, persisted: false }
+/// ```
+pub async fn estimate() -> JsValue {
+    let out = js_sys::Object::new();
+    let storage = storage();
+    let estimate = match &storage {
+        Some(s) => call_storage(s, "estimate").await,
+        None => None,
+    };
+    for field in ["usage", "quota"] {
+        let v = estimate
+            .as_ref()
+            .and_then(|e| Reflect::get(e, &field.into()).ok())
+            .filter(|v| v.as_f64().is_some())
+            .unwrap_or(JsValue::NULL);
+        let _ = Reflect::set(&out, &field.into(), &v);
+    }
+    let persisted = match &storage {
+        Some(s) => call_storage(s, "persisted").await,
+        None => None,
+    };
+    let persisted = persisted.and_then(|v| v.as_bool()).unwrap_or(false);
+    let _ = Reflect::set(&out, &"persisted".into(), &persisted.into());
+    out.into()
+}
+
+/// Asks the browser to keep this origin's data under storage pressure
+/// (`navigator.storage.persist()`); whether it will. `false`, never an error, where the Storage
+/// API or `persist` is missing (WebKitGTK, workers) or refuses.
+///
+/// Firefox asks the user with a prompt and this stays pending until they answer: nothing in
+/// tapesync awaits it (opening, saving and syncing never do), and apps should not await it
+/// before those either.
+///
+/// ```text
+/// let granted = platform::persist().await;
+/// ```
+pub async fn persist() -> bool {
+    let Some(storage) = storage() else {
+        return false;
+    };
+    call_storage(&storage, "persist")
+        .await
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}

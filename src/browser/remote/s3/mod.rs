@@ -15,12 +15,12 @@
 use std::cell::Cell;
 
 use gloo_net::http::{Method, RequestBuilder, Response};
-use js_sys::{Array, Function, Reflect, Uint8Array};
+use js_sys::{Function, Reflect, Uint8Array};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Blob, RequestCache};
 
-use super::http::Failure;
+use super::http::{self, Failure};
 use super::wire;
 use super::{Call, Listing, Remote, Upload, UploadSession};
 use crate::browser::hash;
@@ -455,33 +455,20 @@ impl S3 {
     }
 }
 
-/// One `fetch` with a deadline and cancellation; any status is an answer.
+/// One `fetch` with a deadline and cancellation; any status is an answer. The signal is
+/// [`http::Deadline`]'s, which works where `AbortSignal.any`/`timeout` are missing.
 async fn exchange(
     request: RequestBuilder,
     body: Option<JsValue>,
     deadline_ms: u32,
     cancel: Option<&AbortSignal>,
 ) -> Result<Response, Failure> {
-    let deadline = AbortSignal::timeout_with_u32(deadline_ms);
-    let signal = match cancel {
-        Some(c) => AbortSignal::any(&Array::of2(c, &deadline)),
-        None => deadline.clone(),
-    };
-    let request = request.abort_signal(Some(&signal));
-    let request = match body {
-        Some(body) => request.body(body),
-        None => request.build(),
+    let deadline = http::Deadline::new(deadline_ms, cancel);
+    let result = http::exchange(request, body, &deadline).await;
+    if result.is_err() {
+        deadline.release();
     }
-    .map_err(network)?;
-    request.send().await.map_err(|e| {
-        if cancel.is_some_and(|c| c.aborted()) {
-            Failure::Aborted
-        } else if deadline.aborted() {
-            Failure::Timeout
-        } else {
-            Failure::Network(e.to_string())
-        }
-    })
+    result
 }
 
 fn network(e: gloo_net::Error) -> Failure {
