@@ -9,7 +9,6 @@ use std::rc::Rc;
 
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbKeyRange, IdbTransactionMode as Mode};
 
 use super::entries;
@@ -495,56 +494,6 @@ impl Store {
             }
         }
         Ok(Page { items, cursor })
-    }
-
-    /// `navigator.storage.estimate()` and `persisted()`, as `{ usage, quota, persisted }`.
-    pub async fn estimate(&self) -> Result<JsValue> {
-        let out = Object::new();
-        let Some(storage) = platform::storage_manager() else {
-            set(&out, "usage", JsValue::NULL);
-            set(&out, "quota", JsValue::NULL);
-            set(&out, "persisted", false);
-            return Ok(out.into());
-        };
-        let context = "estimating storage";
-        let estimate = JsFuture::from(
-            storage
-                .estimate()
-                .map_err(|e| Error::from_js(context, &e))?,
-        )
-        .await
-        .map_err(|e| Error::from_js(context, &e))?;
-        for field in ["usage", "quota"] {
-            let v = Reflect::get(&estimate, &field.into()).unwrap_or(JsValue::NULL);
-            set(
-                &out,
-                field,
-                if v.is_undefined() { JsValue::NULL } else { v },
-            );
-        }
-        // `persisted()` is missing in workers of some browsers; then it is simply not known.
-        let persisted = match storage.persisted() {
-            Ok(p) => JsFuture::from(p)
-                .await
-                .ok()
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false),
-            Err(_) => false,
-        };
-        set(&out, "persisted", persisted);
-        Ok(out.into())
-    }
-
-    /// Asks the browser to keep this site's data under storage pressure.
-    pub async fn persist(&self) -> Result<bool> {
-        let Some(storage) = platform::storage_manager() else {
-            return Ok(false);
-        };
-        let context = "asking for persistent storage";
-        let granted = JsFuture::from(storage.persist().map_err(|e| Error::from_js(context, &e))?)
-            .await
-            .map_err(|e| Error::from_js(context, &e))?;
-        Ok(granted.as_bool().unwrap_or(false))
     }
 }
 
