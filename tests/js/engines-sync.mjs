@@ -224,7 +224,7 @@ export function engineSuite(engine, { timeout = 120_000 } = {}) {
       return { report, huge, hugeBlob: hugeBlob ? hugeBlob.size : null, save, local: await store.get("local-huge"), localBlob: !!(await store.getBlob("local-huge")) };
     }, { c, size: SIZE });
     const codes = [out.report.rejected?.code, out.report.outcome?.error?.code, ...(out.report.failed ?? []).map((f) => f.code)];
-    assert.ok(codes.includes("QuotaExceeded"), `the pull reports QuotaExceeded: ${JSON.stringify(out.report)}`);
+    assert.ok(codes.includes("QuotaExceeded"), `the pull reports QuotaExceeded: ${JSON.stringify(out)}`);
     assert.notEqual(out.huge?.syncState, "synced", `the recording that did not fit is not synced: ${JSON.stringify(out.huge)}`);
     assert.equal(out.hugeBlob, null, "no partial audio of it");
     assert.equal(out.save.code, "QuotaExceeded", `a save over the quota: ${JSON.stringify(out.save)}`);
