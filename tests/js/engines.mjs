@@ -17,7 +17,6 @@
 // `error` and `unhandledrejection` that runs before the package loads, and an `afterEach` hook asserts
 // that no page of any device opened through here reported one since the previous test ended.
 // A missing engine is an error that names what to install, never a skip: CI installs every engine.
-import { afterEach, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statfsSync } from "node:fs";
@@ -181,12 +180,18 @@ async function recipe(engine, port, { smallQuota } = {}) {
 /** Open devices of this process (for the afterEach check and the final cleanup). */
 const devices = new Set();
 let current = "(no test)";
-beforeEach((t) => {
-  current = t.name;
-});
-afterEach(async () => {
-  await assertNoPageErrors();
-});
+// The hooks only in a test run: a script (bench/engines.mjs) that imports this module is no test file,
+// and registering hooks would make node:test print an empty test report after it.
+const underTest = process.env.NODE_TEST_CONTEXT !== undefined || process.execArgv.includes("--test") || /\.test\.m?js$/.test(process.argv[1] ?? "");
+if (underTest) {
+  const { afterEach, beforeEach } = await import("node:test");
+  beforeEach((t) => {
+    current = t.name;
+  });
+  afterEach(async () => {
+    await assertNoPageErrors();
+  });
+}
 
 /** Throws if a page of an open device reported an uncaught error or unhandled rejection; forgets them. */
 export async function assertNoPageErrors() {
@@ -313,6 +318,11 @@ async function startDevice(engine, base, options) {
       await driver.get(base + WATCHED);
       await ready();
     },
+    /** Opens another page of the repository (`path` from its root), e.g. the benchmarks' page. */
+    async goto(path) {
+      pending.push(...(await device.takeErrors()));
+      await driver.get(base + path);
+    },
     /** Reloads the page (what a user's reload or a crash and restart does), then waits for the package. */
     async reload() {
       const before = await device.takeErrors();
@@ -347,6 +357,11 @@ async function startDevice(engine, base, options) {
   const pending = [];
   async function ready() {
     await device.evaluate(async () => {
+      // WebKit's driver may answer the navigation before the page's module ran: wait for it.
+      for (let i = 0; !window.tapesyncReady; i++) {
+        if (i > 300) throw new Error("the page's module did not run within 30 s");
+        await new Promise((ok) => setTimeout(ok, 100));
+      }
       await window.tapesyncReady;
       window.kit = await import("/tests/js/pages/sync-kit.js");
     });
