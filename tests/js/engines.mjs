@@ -41,19 +41,32 @@ const SESSION_START_MS = 60_000;
 export const BLANK = "/tests/js/pages/blank.html";
 const WATCHED = "/__engines__/blank.html";
 
-/** Process groups (negative pids) started here and not yet killed: killed on exit whatever happens. */
+/** Children started here (each the leader of its process group), not yet killed: killed on exit. */
 const groups = new Set();
-process.on("exit", () => {
+const killAll = () => {
   for (const g of groups) killGroup(g);
-});
+};
+process.on("exit", killAll);
+// A runner's timeout or Ctrl-C: no exit handler runs then. Kill ours, then die of the signal as before
+// (unless another handler, such as the emulators' harness, is still there to do that).
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.once(signal, () => {
+    killAll();
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  });
+}
 
-function killGroup(pid) {
-  groups.delete(pid);
+/** Kills `child` and everything in its process group, and lets go of its pipes. */
+function killGroup(child) {
+  groups.delete(child);
   try {
-    process.kill(-pid, "SIGKILL");
+    process.kill(-child.pid, "SIGKILL");
   } catch {
     // Already gone.
   }
+  // A grandchild that left the group could hold the pipes open: they must not keep node running.
+  for (const s of child.stdio) s?.destroy();
+  child.unref();
 }
 
 function mustExist(path, what) {
@@ -89,7 +102,7 @@ async function waitForPort(port, child, ms, what) {
 /** Spawns `cmd` in a process group of its own (so it and its children can be killed at once). */
 function start(cmd, args, env, extraFds = []) {
   const child = spawn(cmd, args, { env, detached: true, stdio: ["ignore", "pipe", "pipe", ...extraFds] });
-  groups.add(child.pid);
+  groups.add(child);
   let out = "";
   const keep = (d) => {
     out = (out + d).slice(-4000);
@@ -102,8 +115,16 @@ function start(cmd, args, env, extraFds = []) {
 
 let xvfb = null;
 /** The DISPLAY of this process's Xvfb, started on first use on a display number Xvfb picks. */
-async function display() {
-  if (xvfb) return xvfb.display;
+function display() {
+  // One start even when two devices start at once.
+  xvfb ??= startDisplay().catch((e) => {
+    xvfb = null;
+    throw e;
+  });
+  return xvfb.then((x) => x.display);
+}
+
+async function startDisplay() {
   mustExist("/usr/bin/Xvfb", "Xvfb (package xvfb)");
   const child = start("/usr/bin/Xvfb", ["-displayfd", "3", "-nolisten", "tcp", "-screen", "0", "1280x1024x24"], process.env, ["pipe"]);
   const number = await new Promise((resolve, reject) => {
@@ -118,13 +139,13 @@ async function display() {
     });
     child.once("exit", (code) => reject(new Error(`Xvfb exited (${code}): ${child.output()}`)));
   });
-  xvfb = { child, display: `:${number}` };
-  return xvfb.display;
+  return { child, display: `:${number}` };
 }
 
-function stopDisplay() {
-  if (xvfb) killGroup(xvfb.child.pid);
+async function stopDisplay() {
+  const x = await xvfb?.catch(() => null);
   xvfb = null;
+  if (x) killGroup(x.child);
 }
 
 /**
@@ -188,8 +209,14 @@ if (underTest) {
   beforeEach((t) => {
     current = t.name;
   });
+  // A test's devices end with it (a test that timed out leaves a page stuck in a script: it must not
+  // hold a browser for the rest of the file).
   afterEach(async () => {
-    await assertNoPageErrors();
+    try {
+      await assertNoPageErrors();
+    } finally {
+      for (const d of [...devices]) await d.close();
+    }
   });
 }
 
@@ -225,7 +252,7 @@ export async function launchEngine(engine, { routes = {} } = {}) {
         errors.push(...(await d.takeErrors().catch(() => [])));
         await d.close();
       }
-      stopDisplay();
+      await stopDisplay();
       await server.close();
       assert.deepEqual(errors, [], "uncaught errors or unhandled rejections in the browser (after the last test)");
     },
@@ -273,7 +300,7 @@ async function startDevice(engine, base, options) {
   const name = `${engine} device (opened by "${current}")`;
   let driver = null;
   const kill = () => {
-    killGroup(child.pid);
+    killGroup(child);
     if (r.profile) rmSync(r.profile, { recursive: true, force: true });
   };
   try {
