@@ -377,7 +377,7 @@ async function startDevice(engine, base, options) {
       closed = true;
       devices.delete(device);
       // A graceful quit first (the browser flushes and exits), bounded: a page stuck in a script may hold it.
-      await Promise.race([driver.quit().catch(() => {}), new Promise((ok) => setTimeout(ok, 5000))]);
+      await Promise.race([driver.quit().catch(() => {}), new Promise((ok) => setTimeout(ok, 2000))]);
       kill();
     },
   };
