@@ -88,7 +88,7 @@ export function engineSuite(engine, { timeout = 120_000 } = {}) {
         return { report, hash: await kit.digest(blob), state: (await store.get("take-1")).syncState };
       }, c);
       assert.equal(saved.report.outcome.kind, "complete", JSON.stringify(saved.report));
-      assert.equal(saved.state, "synced");
+      assert.equal(saved.state, "synced", JSON.stringify(saved));
 
       const onB = await b.evaluate(async (c) => {
         const store = await tapesync.RecordingStore.open({ name: "tapes" });
@@ -105,8 +105,8 @@ export function engineSuite(engine, { timeout = 120_000 } = {}) {
         return got;
       }, c);
       assert.equal(onB.report.outcome.kind, "complete", JSON.stringify(onB.report));
-      assert.equal(onB.report.downloaded, 1);
-      assert.equal(onB.rec?.syncState, "synced");
+      assert.equal(onB.report.downloaded, 1, JSON.stringify(onB.report));
+      assert.equal(onB.rec?.syncState, "synced", JSON.stringify(onB.rec));
       assert.equal(onB.rec.name, "A's take");
       assert.deepEqual(onB.rec.custom, { mic: "usb" });
       assert.equal(onB.size, 300_000);
@@ -181,7 +181,7 @@ export function engineSuite(engine, { timeout = 120_000 } = {}) {
         return { resumed, report, state: (await store.get("big")).syncState };
       }, { c, options });
       assert.equal(second.report.outcome.kind, "complete", JSON.stringify(second.report));
-      assert.equal(second.state, "synced");
+      assert.equal(second.state, "synced", JSON.stringify(second));
       assert.ok(second.resumed[0] >= chunk && second.resumed[0] < size, `the second run started where the server was, not at 0: ${second.resumed}`);
       if (kind === "supabase") {
         const creates = (await adminHooks.requests()).filter((r) => r.method === "POST" && /\/upload\/resumable\/?$/.test(r.path));
