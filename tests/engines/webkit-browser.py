@@ -21,9 +21,12 @@ gi.require_version("WebKit2", "4.1")
 from gi.repository import Gtk, WebKit2  # noqa: E402
 
 profile = os.environ.get("TAPESYNC_WEBKIT_PROFILE") or tempfile.mkdtemp(prefix="tapesync-webkit-")
+# TAPESYNC_WEBKIT_ORIGIN_STORAGE_RATIO: each site's quota as a share of the volume (the quota tests).
+ratio = os.environ.get("TAPESYNC_WEBKIT_ORIGIN_STORAGE_RATIO")
 manager = WebKit2.WebsiteDataManager(
     base_data_directory=os.path.join(profile, "data"),
     base_cache_directory=os.path.join(profile, "cache"),
+    **({"origin_storage_ratio": float(ratio)} if ratio else {}),
 )
 context = WebKit2.WebContext(website_data_manager=manager)
 automated = "WEBKIT_INSPECTOR_SERVER" in os.environ
