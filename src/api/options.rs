@@ -204,8 +204,10 @@ fn is_plain_object(v: &JsValue) -> bool {
     if !v.is_object() || Array::is_array(v) {
         return false;
     }
+    // A plain object's prototype is `Object.prototype`, of this realm or of another (an iframe, an
+    // extension's or a WebDriver's sandbox), whose own prototype is null; or it has none.
     let proto = Object::get_prototype_of(v);
-    proto.is_null() || proto == Object::get_prototype_of(&Object::new())
+    proto.is_null() || Object::get_prototype_of(&proto).is_null()
 }
 
 /// `Ok` when `v` is JSON; otherwise the path to the first offending value.

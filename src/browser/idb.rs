@@ -56,7 +56,12 @@ pub struct Tx {
     raw: IdbTransaction,
     done: Promise,
     finished: bool,
+    on_quota: Option<QuotaHook>,
 }
+
+/// What a transaction that failed for quota awaits before it reports the failure: the store's
+/// reconnection (see `Store::reconnect`).
+pub type QuotaHook = std::rc::Rc<dyn Fn() -> futures::future::LocalBoxFuture<'static, ()>>;
 
 impl Tx {
     /// Starts a transaction over `stores`.
@@ -77,7 +82,15 @@ impl Tx {
             raw,
             done,
             finished: false,
+            on_quota: None,
         })
+    }
+
+    /// Runs `hook` when the transaction fails with `QuotaExceeded`, before the failure is reported,
+    /// so the caller's next transaction already has what the hook did.
+    pub fn on_quota(mut self, hook: QuotaHook) -> Tx {
+        self.on_quota = Some(hook);
+        self
     }
 
     /// One of the transaction's object stores.
@@ -105,16 +118,20 @@ impl Tx {
     }
 
     async fn wait(&self, context: &str) -> Result<()> {
-        match JsFuture::from(self.done.clone()).await {
-            Ok(_) => Ok(()),
-            Err(_) => Err(match self.raw.error() {
-                Some(dom) => Error::from_js(context, &dom),
-                None => Error::new(
-                    super::error::Code::Aborted,
-                    format!("{context} was aborted"),
-                ),
-            }),
+        if JsFuture::from(self.done.clone()).await.is_ok() {
+            return Ok(());
         }
+        let error = match self.raw.error() {
+            Some(dom) => Error::from_js(context, &dom),
+            None => Error::new(
+                super::error::Code::Aborted,
+                format!("{context} was aborted"),
+            ),
+        };
+        if let (super::error::Code::QuotaExceeded, Some(hook)) = (error.code, &self.on_quota) {
+            hook().await;
+        }
+        Err(error)
     }
 }
 

@@ -5,7 +5,7 @@
 //! browser into the database; only the content hash reads it, in bounded chunks.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -99,7 +99,11 @@ pub struct Store {
     audio_form: audio::Form,
     /// Held while open, so that `destroy` can tell (see [`super::account::destroy`]).
     open_lock: RefCell<Option<super::lock::Shared>>,
-    _on_version_change: Closure<dyn FnMut()>,
+    /// The IndexedDB database's name, to connect again (see [`Store::reconnect`]).
+    db_name: String,
+    /// Given to every transaction: connects again after the transaction failed for quota.
+    quota_hook: idb::QuotaHook,
+    on_version_change: Closure<dyn FnMut()>,
 }
 
 const DEVICE_ID: &str = "deviceId";
@@ -123,34 +127,50 @@ impl Store {
                 return Err(e);
             }
         };
-        // Another tab upgrading or deleting the database must not wait on us forever: close, and
-        // answer later calls with `Closed`.
-        let closed_by_other_tab = Rc::new(Cell::new(false));
-        let on_version_change = Closure::<dyn FnMut()>::new({
-            let db = db.clone();
-            let flag = closed_by_other_tab.clone();
-            move || {
-                flag.set(true);
-                db.close();
-            }
-        });
-        db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
         let device = DeviceId::parse(&device_id).map_err(|e| {
             Error::new(
                 Code::Internal,
                 format!("the stored device id is unusable: {e}"),
             )
         })?;
-        let store = Rc::new(Store {
-            db: RefCell::new(Some(db)),
-            device_id,
-            device,
-            events: Events::new()?,
-            hasher: Hasher::default(),
-            closed_by_other_tab,
-            audio_form,
-            open_lock: RefCell::new(super::lock::hold_shared(&super::account::open_lock(name))),
-            _on_version_change: on_version_change,
+        let events = Events::new()?;
+        let store = Rc::new_cyclic(|me: &Weak<Store>| {
+            // Another tab upgrading or deleting the database must not wait on us forever: close,
+            // and answer later calls with `Closed`.
+            let on_version_change = Closure::<dyn FnMut()>::new({
+                let me = me.clone();
+                move || {
+                    if let Some(store) = me.upgrade() {
+                        store.closed_by_other_tab.set(true);
+                        store.disconnect();
+                    }
+                }
+            });
+            db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
+            let quota_hook: idb::QuotaHook = Rc::new({
+                let me = me.clone();
+                move || {
+                    let me = me.clone();
+                    Box::pin(async move {
+                        if let Some(store) = me.upgrade() {
+                            store.reconnect().await;
+                        }
+                    })
+                }
+            });
+            Store {
+                db: RefCell::new(Some(db)),
+                device_id,
+                device,
+                events,
+                hasher: Hasher::default(),
+                closed_by_other_tab: Rc::new(Cell::new(false)),
+                audio_form,
+                open_lock: RefCell::new(super::lock::hold_shared(&super::account::open_lock(name))),
+                db_name: format!("tapesync/{name}"),
+                quota_hook,
+                on_version_change,
+            }
         });
         hashing::adopt(&store).await?;
         if hashing::queued(&store).await? {
@@ -178,9 +198,39 @@ impl Store {
     /// Closes the connection; later calls fail with `Closed`.
     pub fn close(&self) {
         self.open_lock.borrow_mut().take();
+        self.disconnect();
+    }
+
+    fn disconnect(&self) {
         if let Some(db) = self.db.borrow_mut().take() {
             db.set_onversionchange(None);
             db.close();
+        }
+    }
+
+    /// Replaces the connection with a new one, unless the store was closed.
+    ///
+    /// Why: after a transaction aborted with `QuotaExceededError`, Firefox refuses every later
+    /// write on that connection (`InvalidStateError`), so one full disk would close the store for
+    /// good. A new connection writes again once there is room. Harmless elsewhere.
+    async fn reconnect(&self) {
+        if self.db.borrow().is_none() || self.closed_by_other_tab.get() {
+            return;
+        }
+        let Ok(factory) = platform::indexed_db() else {
+            return;
+        };
+        let Ok(db) = schema::open(&factory, &self.db_name).await else {
+            return;
+        };
+        if self.db.borrow().is_none() || self.closed_by_other_tab.get() {
+            db.close();
+            return;
+        }
+        db.set_onversionchange(Some(self.on_version_change.as_ref().unchecked_ref()));
+        if let Some(old) = self.db.borrow_mut().replace(db) {
+            old.set_onversionchange(None);
+            old.close();
         }
     }
 
@@ -208,7 +258,7 @@ impl Store {
     }
 
     pub(crate) fn tx(&self, stores: &[&str], mode: Mode) -> Result<Tx> {
-        Tx::new(&self.db()?, stores, mode)
+        Ok(Tx::new(&self.db()?, stores, mode)?.on_quota(self.quota_hook.clone()))
     }
 
     /// Saves a recording and its audio in one transaction: both or neither.

@@ -154,9 +154,11 @@ async function stopDisplay() {
  * 1 MiB temporary storage limit (a site's limit is that limit when it is under 10 MB; `estimate()`
  * reports 1 MiB). WebKit on-disk: an origin storage ratio of a few bytes of the profile's volume (WebKit
  * rounds it up to a minimum of its own: here an 8 MiB save still fits, a 16 MiB one does not). WebKit
- * ephemeral (MiniBrowser) has no setting for it.
+ * ephemeral (MiniBrowser) has no setting for it. `profile` (optional, Firefox and WebKit on-disk): a
+ * folder the caller made and removes; a device started on it after another one was killed is the same
+ * browser restarted after a crash.
  */
-async function recipe(engine, port, { smallQuota } = {}) {
+async function recipe(engine, port, { smallQuota, profile: kept } = {}) {
   if (engine === "firefox") {
     mustExist(GECKODRIVER, "geckodriver (cargo install geckodriver --locked)");
     mustExist(FIREFOX, "Firefox ESR (package firefox-esr)");
@@ -172,7 +174,10 @@ async function recipe(engine, port, { smallQuota } = {}) {
       cmd: GECKODRIVER,
       args: ["--host", "127.0.0.1", "--port", String(port)],
       env: process.env,
-      caps: { browserName: "firefox", "moz:firefoxOptions": { binary: FIREFOX, args: ["-headless"], prefs } },
+      caps: {
+        browserName: "firefox",
+        "moz:firefoxOptions": { binary: FIREFOX, args: ["-headless", ...(kept ? ["-profile", kept] : [])], prefs },
+      },
     };
   }
   if (engine === "webkit" || engine === "webkit-ephemeral") {
@@ -182,16 +187,16 @@ async function recipe(engine, port, { smallQuota } = {}) {
     const caps = {};
     let profile = null;
     if (engine === "webkit") {
-      profile = mkdtempSync(join(os.tmpdir(), "tapesync-webkit-"));
-      env.TAPESYNC_WEBKIT_PROFILE = profile;
+      profile = kept ? null : mkdtempSync(join(os.tmpdir(), "tapesync-webkit-"));
+      env.TAPESYNC_WEBKIT_PROFILE = kept ?? profile;
       if (smallQuota) {
         // WebKit sets an origin's quota as a share of the volume that holds the profile: 1000 bytes' worth.
         const fs = statfsSync(profile);
         env.TAPESYNC_WEBKIT_ORIGIN_STORAGE_RATIO = String(1000 / (fs.blocks * fs.bsize));
       }
       caps["webkitgtk:browserOptions"] = { binary: WEBKIT_BROWSER, args: [] };
-    } else if (smallQuota) {
-      throw new Error("webkit-ephemeral: MiniBrowser has no way to set a quota");
+    } else if (smallQuota || kept) {
+      throw new Error("webkit-ephemeral: MiniBrowser keeps no profile and has no way to set a quota");
     }
     return { cmd: WEBKIT_WEBDRIVER, args: [`--port=${port}`], env, caps, profile };
   }
