@@ -1,0 +1,18 @@
+//! tapesync's optional encoder module: a second wasm module, loaded by tapesync on the first save
+//! or capture that asks for compression, so apps that never compress never download it.
+//!
+//! - [`wav`]: WAV headers and sample conversion.
+//! - [`flac`]: a streaming FLAC encoder (over the flacenc crate).
+//! - [`resample`]: streaming resampling to 48 kHz for Opus.
+//! - [`ogg`]: Ogg Opus pages around the packets of WebCodecs' `AudioEncoder`.
+//!
+//! The wasm-bindgen classes (wasm32 only) wrap these for `compress/js/`, which runs them in a
+//! worker. See docs/compression.md.
+
+pub mod flac;
+pub mod ogg;
+pub mod resample;
+pub mod wav;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
