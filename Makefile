@@ -15,6 +15,7 @@ pkg: setup
 ## make bench: speed and memory against raw IndexedDB, Dexie and localForage, in headless Chromium.
 bench: pkg
 	@node bench/run.mjs
+	@node bench/compress.mjs
 
 clean:
 	rm -rf pkg target .tools

@@ -270,7 +270,7 @@ impl PcmEncoder {
     pub fn push(&self, chunk: &JsValue) -> impl std::future::Future<Output = Result<Option<Blob>>> {
         let context = "encoding the recorded chunk";
         let started = Reflect::get(&self.handle, &"push".into())
-            .and_then(|f| f.dyn_into::<Function>().map_err(JsValue::from))
+            .and_then(|f| f.dyn_into::<Function>())
             .and_then(|f| f.call1(&self.handle, chunk))
             .map_err(|e| from_encoder(context, &e));
         let mime_type = self.mime_type.clone();

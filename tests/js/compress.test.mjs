@@ -298,3 +298,98 @@ test("a PCM capture of Int16Array chunks can be Opus, and its options are checke
   assert.equal(r.captures, 0);
   await p.context().close();
 });
+
+test("the encoder module is a separate download, fetched only by the first save that compresses", async () => {
+  const p = await env.page();
+  const fetched = [];
+  p.on("request", (req) => fetched.push(new URL(req.url()).pathname));
+  await p.evaluate(async () => {
+    await window.tapesyncReady;
+    window.kit = await import("/tests/js/pages/compress-kit.js");
+    const store = await tapesync.RecordingStore.open({ name: "lazy" });
+    const wav = kit.wav(kit.signal({ seconds: 0.5, sampleRate: 8000, channels: 1 }), 8000);
+    await store.save(wav);
+    await store.save(new Blob(["x"], { type: "audio/webm" }), { compress: "auto" });
+  });
+  assert.deepEqual(fetched.filter((u) => u.includes("/compress/")), [], "nothing of pkg/compress/ before it is needed");
+  await p.evaluate(async () => {
+    const store = await tapesync.RecordingStore.open({ name: "lazy" });
+    await store.save(kit.wav(kit.signal({ seconds: 0.5, sampleRate: 8000, channels: 1 }), 8000), { compress: "flac" });
+  });
+  const loaded = fetched.filter((u) => u.includes("/compress/"));
+  assert.ok(loaded.includes("/pkg/compress/index.js"), loaded.join(", "));
+  assert.ok(loaded.includes("/pkg/compress/worker.js"), "the worker was started");
+  assert.ok(loaded.includes("/pkg/compress/tapesync_compress_bg.wasm"), "the encoder's wasm");
+  const { readFile } = await import("node:fs/promises");
+  const base = await readFile(new URL("../../pkg/tapesync_bg.wasm", import.meta.url));
+  assert.equal(base.includes(Buffer.from("OpusHead")), false, "no encoder code in the base wasm");
+  const dts = await readFile(new URL("../../pkg/tapesync.d.ts", import.meta.url), "utf8");
+  assert.match(dts, /compress\?: Compress;/);
+  assert.match(dts, /replaceAudio\(id: string, blob: Blob, options\?: ReplaceAudioOptions \| null\): Promise<Recording>;/);
+  await p.context().close();
+});
+
+test("where no worker can start, encoding runs on the calling thread in short slices", async () => {
+  const p = await env.page();
+  const r = await p.evaluate(async () => {
+    await window.tapesyncReady;
+    window.kit = await import("/tests/js/pages/compress-kit.js");
+    // As in a service worker: no Worker constructor.
+    delete window.Worker;
+    const store = await tapesync.RecordingStore.open({ name: "inline" });
+    const pcm = kit.signal({ seconds: 20, sampleRate: 48000, channels: 1, seed: 4 });
+    const wav = kit.wav(pcm, 48000, "i16");
+    let worst = 0;
+    let last = performance.now();
+    let ticking = true;
+    const tick = () => {
+      const t = performance.now();
+      worst = Math.max(worst, t - last);
+      last = t;
+      if (ticking) setTimeout(tick, 0);
+    };
+    setTimeout(tick, 0);
+    const rec = await store.save(wav, { compress: "flac" });
+    ticking = false;
+    const decoded = await kit.decode(await store.getBlob(rec.id), 48000);
+    const orig = await kit.decode(wav, 48000);
+    return { mimeType: rec.mimeType, worst, diff: kit.maxDiff(decoded, orig), length: decoded.length, expected: orig.length };
+  });
+  assert.equal(r.mimeType, "audio/flac");
+  assert.equal(r.diff, 0);
+  assert.equal(r.length, r.expected);
+  // Slices of 128 KiB (~1.4 s of audio) take a few tens of ms here; a whole 1.9 MB file in one go
+  // would block for much longer.
+  assert.ok(r.worst < 200, `the longest task was ${r.worst.toFixed(0)} ms`);
+  await p.context().close();
+});
+
+test("in a service worker (static import of tapesync/compress, no Worker) \"auto\" saves FLAC that the page decodes", async () => {
+  const p = await env.page();
+  const r = await p.evaluate(async () => {
+    await window.tapesyncReady;
+    window.kit = await import("/tests/js/pages/compress-kit.js");
+    const reg = await navigator.serviceWorker.register("/tests/js/pages/compress-sw.js", { type: "module", scope: "/tests/js/pages/" });
+    await navigator.serviceWorker.ready;
+    const worker = reg.active ?? reg.waiting ?? reg.installing;
+    const wav = kit.wav(kit.signal({ seconds: 3, sampleRate: 16000, channels: 1, seed: 9 }), 16000, "i16");
+    const ask = (compress) => new Promise((resolve) => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = (e) => resolve(e.data);
+      worker.postMessage({ name: "sw", wav, compress }, [channel.port2]);
+    });
+    const auto = await ask("auto");
+    const opus = await ask("opus");
+    const store = await tapesync.RecordingStore.open({ name: "sw" });
+    const decoded = auto.rec ? await kit.decode(await store.getBlob(auto.rec.id), 16000) : null;
+    const orig = await kit.decode(wav, 16000);
+    return { auto, opus, diff: decoded ? kit.maxDiff(decoded, orig) : null, count: await store.count() };
+  });
+  assert.equal(r.auto.error, undefined, r.auto.error);
+  assert.equal(r.auto.rec.mimeType, "audio/flac", "no WebCodecs in a service worker: FLAC");
+  assert.equal(r.auto.rec.compression.format, "flac");
+  assert.equal(r.diff, 0);
+  assert.match(r.opus.error, /^InvalidArgument: /);
+  assert.equal(r.count, 1);
+  await p.context().close();
+});
