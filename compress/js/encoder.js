@@ -189,8 +189,7 @@ export class OpusStream {
     this.ensureMux(meta);
     const data = new Uint8Array(chunk.byteLength);
     chunk.copyTo(data);
-    const samples = Math.round(((chunk.duration ?? 20000) * 48000) / 1e6);
-    const page = this.mux.packet(data, samples);
+    const page = this.mux.packet(data);
     if (page.length) this.pages.push(page);
   }
 

@@ -34,7 +34,7 @@ const PACKETS_PER_PAGE: usize = 50;
 /// use tapesync_compress::ogg::OggOpus;
 /// let mut ogg = OggOpus::new(1, 16000, 312, 7);
 /// let mut file = ogg.headers();
-/// file.extend(ogg.packet(&[0xf8, 0xff, 0xfe], 960));
+/// file.extend(ogg.packet(&[0xf8, 0xff, 0xfe]));
 /// file.extend(ogg.finish(960));
 /// assert_eq!(&file[0..4], b"OggS");
 /// ```
@@ -99,14 +99,16 @@ impl OggOpus {
         out
     }
 
-    /// Adds one Opus packet of `samples` 48 kHz samples; returns a page when one filled.
+    /// Adds one Opus packet; returns a page when one filled. Its duration comes from the packet's
+    /// own TOC byte (RFC 6716, 3.1), not from the encoder's metadata, which engines fill unevenly.
     ///
     /// ```
     /// use tapesync_compress::ogg::OggOpus;
     /// let mut ogg = OggOpus::new(1, 48000, 312, 1);
-    /// assert!(ogg.packet(&[0xf8], 960).is_empty());
+    /// assert!(ogg.packet(&[0xf8]).is_empty());
     /// ```
-    pub fn packet(&mut self, data: &[u8], samples: u32) -> Vec<u8> {
+    pub fn packet(&mut self, data: &[u8]) -> Vec<u8> {
+        let samples = packet_samples(data);
         let lacing = lacing_of(data.len());
         let mut out = Vec::new();
         if self.lacing.len() + lacing.len() > 255 {
@@ -166,6 +168,35 @@ impl OggOpus {
     }
 }
 
+/// The 48 kHz samples in an Opus packet, from its TOC byte (and frame count byte); 0 for an empty
+/// or malformed packet.
+///
+/// ```
+/// use tapesync_compress::ogg::packet_samples;
+/// assert_eq!(packet_samples(&[0xf8]), 960); // CELT 20 ms, one frame
+/// assert_eq!(packet_samples(&[(2 << 3) | 1]), 3840); // SILK 40 ms, two frames
+/// ```
+pub fn packet_samples(data: &[u8]) -> u32 {
+    let Some(&toc) = data.first() else {
+        return 0;
+    };
+    let config = toc >> 3;
+    let frame = match config {
+        0..=11 => [480, 960, 1920, 2880][usize::from(config & 3)],
+        12..=15 => [480, 960][usize::from(config & 1)],
+        _ => [120, 240, 480, 960][usize::from(config & 3)],
+    };
+    let frames = match toc & 3 {
+        0 => 1,
+        1 | 2 => 2,
+        _ => match data.get(1) {
+            Some(b) => u32::from(b & 0x3f),
+            None => 0,
+        },
+    };
+    frame * frames
+}
+
 /// Ogg lacing values for a packet of `len` bytes: 255s, then the rest (0 after an exact multiple).
 fn lacing_of(len: usize) -> Vec<u8> {
     let mut l = vec![255u8; len / 255];
@@ -189,8 +220,10 @@ mod tests {
         let h = ogg.headers();
         assert_eq!(h[5], 0x02);
         let mut pages = Vec::new();
+        // TOC 0xf8: CELT, 20 ms, one frame.
+        let packet: Vec<u8> = std::iter::once(0xf8).chain([1; 299]).collect();
         for _ in 0..60 {
-            pages.extend(ogg.packet(&[1; 300], 960));
+            pages.extend(ogg.packet(&packet));
         }
         // The 50th packet filled a page (300 bytes = 2 lacing values each: 100 values).
         assert!(!pages.is_empty());

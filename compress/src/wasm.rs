@@ -191,7 +191,7 @@ impl To48k {
 /// ```js
 /// const ogg = new OggOpusMuxer(1, 16000, 312, serial);
 /// parts.push(ogg.headers());
-/// parts.push(ogg.packet(chunkBytes, 960));
+/// parts.push(ogg.packet(chunkBytes));
 /// parts.push(ogg.finish(totalSamplesAt48k));
 /// ```
 #[wasm_bindgen]
@@ -208,9 +208,9 @@ impl OggOpusMuxer {
     pub fn headers(&mut self) -> Vec<u8> {
         self.0.headers()
     }
-    /// Adds a packet of `samples` 48 kHz samples; returns a page when one filled.
-    pub fn packet(&mut self, data: &[u8], samples: u32) -> Vec<u8> {
-        self.0.packet(data, samples)
+    /// Adds a packet (its duration read from its TOC); returns a page when one filled.
+    pub fn packet(&mut self, data: &[u8]) -> Vec<u8> {
+        self.0.packet(data)
     }
     /// The last page; `input_samples` trims the final packet's padding.
     pub fn finish(&mut self, input_samples: f64) -> Vec<u8> {

@@ -340,27 +340,33 @@ test("where no worker can start, encoding runs on the calling thread in short sl
     const pcm = kit.signal({ seconds: 20, sampleRate: 48000, channels: 1, seed: 4 });
     const wav = kit.wav(pcm, 48000, "i16");
     let worst = 0;
+    let ticks = 0;
     let last = performance.now();
     let ticking = true;
     const tick = () => {
       const t = performance.now();
       worst = Math.max(worst, t - last);
       last = t;
+      ticks++;
       if (ticking) setTimeout(tick, 0);
     };
     setTimeout(tick, 0);
+    const t0 = performance.now();
     const rec = await store.save(wav, { compress: "flac" });
+    const total = performance.now() - t0;
     ticking = false;
     const decoded = await kit.decode(await store.getBlob(rec.id), 48000);
     const orig = await kit.decode(wav, 48000);
-    return { mimeType: rec.mimeType, worst, diff: kit.maxDiff(decoded, orig), length: decoded.length, expected: orig.length };
+    return { mimeType: rec.mimeType, worst, total, ticks, diff: kit.maxDiff(decoded, orig), length: decoded.length, expected: orig.length };
   });
   assert.equal(r.mimeType, "audio/flac");
   assert.equal(r.diff, 0);
   assert.equal(r.length, r.expected);
-  // Slices of 128 KiB (~1.4 s of audio) take a few tens of ms here; a whole 1.9 MB file in one go
-  // would block for much longer.
-  assert.ok(r.worst < 200, `the longest task was ${r.worst.toFixed(0)} ms`);
+  // 1.9 MB in slices of 128 KiB: the page's timer runs between the slices, and no gap is more than
+  // a fraction of the whole (measured as a share, so a loaded machine, which stretches both, does
+  // not fail it; on a quiet one the gaps are a few tens of ms).
+  assert.ok(r.ticks >= 10, `the page's timer ran ${r.ticks} times while encoding`);
+  assert.ok(r.worst < r.total / 4, `the longest gap was ${r.worst.toFixed(0)} ms of ${r.total.toFixed(0)} ms`);
   await p.context().close();
 });
 
