@@ -5,6 +5,7 @@ use std::rc::Rc;
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
+use super::error::to_js;
 use super::store::{new_recording, promise};
 use super::types::{CaptureInfo, FinishOptions};
 use crate::browser::capture::Capture as RawCapture;
@@ -81,11 +82,9 @@ impl Capture {
         let capture = self.inner.clone();
         if let Some(encoder) = &self.encoder {
             if chunk.is_instance_of::<web_sys::Blob>() {
-                return promise(async {
-                    Err(Error::invalid(
-                        "append(chunk) on an \"audio/pcm\" capture takes samples, not a Blob",
-                    ))
-                });
+                return Promise::reject(&to_js(Error::invalid(
+                    "append(chunk) on an \"audio/pcm\" capture takes samples, not a Blob",
+                )));
             }
             let encoded = encoder.push(&chunk);
             return promise(async move {

@@ -45,6 +45,11 @@ pub struct Request {
 
 impl Request {
     /// Reads `options.compress` (`options` is an options object already checked for its keys).
+    ///
+    /// ```text
+    /// // { compress: { format: "opus", bitrate: 32000 } }
+    /// Request::parse(&options, "save options")? == Some(Request { format: "opus", bitrate: Some(32000.0) })
+    /// ```
     pub fn parse(options: &JsValue, what: &str) -> Result<Option<Request>> {
         if !options.is_object() {
             return Ok(None);
@@ -149,6 +154,10 @@ pub struct Compressed {
 
 impl Compressed {
     /// `{ format, originalSize, size, ratio }`: the report apps get on the saved recording.
+    ///
+    /// ```text
+    /// Reflect::set(&saved, &"compression".into(), &compressed.report())?;
+    /// ```
     pub fn report(&self) -> JsValue {
         let o = Object::new();
         let size = self.blob.size();
@@ -220,6 +229,11 @@ fn number(o: &JsValue, key: &str) -> f64 {
 }
 
 /// Compresses a WAV Blob as `request` says, in the encoder module's worker.
+///
+/// ```text
+/// let compressed = compress::transcode(&wav, &request).await?; // InvalidArgument for a bad WAV
+/// store.save(&compressed.blob, new).await?;
+/// ```
 pub async fn transcode(blob: &Blob, request: &Request) -> Result<Compressed> {
     let m = module().await?;
     let out = call(
@@ -252,6 +266,11 @@ pub struct PcmEncoder {
 
 impl PcmEncoder {
     /// Opens an encoder for `channels` channels at `sample_rate`.
+    ///
+    /// ```text
+    /// let encoder = PcmEncoder::open(&request, 48_000, 1).await?;
+    /// RawCapture::start(&store, encoder.mime_type.clone(), name).await?;
+    /// ```
     pub async fn open(request: &Request, sample_rate: u32, channels: u32) -> Result<PcmEncoder> {
         let m = module().await?;
         let o = request.to_js();
@@ -267,6 +286,10 @@ impl PcmEncoder {
     /// Hands one chunk of samples to the encoder now (it is copied before this returns, so the
     /// app may reuse its buffer); the returned future gives the bytes to store, if any, as a Blob.
     /// Chunks are encoded in the order of the calls.
+    ///
+    /// ```text
+    /// if let Some(blob) = encoder.push(&chunk).await? { capture.append(&blob).await?; }
+    /// ```
     pub fn push(&self, chunk: &JsValue) -> impl std::future::Future<Output = Result<Option<Blob>>> {
         let context = "encoding the recorded chunk";
         let started = Reflect::get(&self.handle, &"push".into())
@@ -283,6 +306,10 @@ impl PcmEncoder {
     }
 
     /// Ends the stream: the last bytes, and the duration of everything pushed.
+    ///
+    /// ```text
+    /// let (tail, duration_ms) = encoder.finish().await?;
+    /// ```
     pub async fn finish(&self) -> Result<(Option<Blob>, f64)> {
         let out = call(
             &self.handle,
@@ -299,6 +326,10 @@ impl PcmEncoder {
     }
 
     /// Drops the encoder (the capture was discarded).
+    ///
+    /// ```text
+    /// encoder.close().await?;
+    /// ```
     pub async fn close(&self) -> Result<()> {
         call(&self.handle, "close", &[], "closing the capture's encoder").await?;
         Ok(())
