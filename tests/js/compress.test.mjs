@@ -399,3 +399,22 @@ test("in a service worker (static import of tapesync/compress, no Worker) \"auto
   assert.equal(r.count, 1);
   await p.context().close();
 });
+
+test("encoding streams: a 3-minute WAV (17 MB) grows the encoder's wasm memory by far less than the file", async () => {
+  const p = await page();
+  const r = await p.evaluate(async () => {
+    // The code the worker runs, on the page, where its wasm memory is visible.
+    const enc = await import("/pkg/compress/encoder.js");
+    const wasm = await enc.load();
+    const second = kit.wav(kit.signal({ seconds: 1, sampleRate: 48000, channels: 1, seed: 2 }), 48000, "i16");
+    const body = await second.slice(44).arrayBuffer();
+    const wav = new Blob([kit.header("i16", 1, 48000, body.byteLength * 180), ...Array(180).fill(body)], { type: "audio/wav" });
+    const before = wasm.memory.buffer.byteLength;
+    const out = await enc.transcode(wav, { format: "flac" });
+    return { before, after: wasm.memory.buffer.byteLength, wav: wav.size, flac: out.size, durationMs: out.durationMs };
+  });
+  assert.equal(r.durationMs, 180_000);
+  assert.ok(r.flac < r.wav / 2, `${r.flac} of ${r.wav}`);
+  assert.ok(r.after - r.before < 8 * 2 ** 20, `wasm memory grew from ${r.before} to ${r.after} bytes`);
+  await p.context().close();
+});
