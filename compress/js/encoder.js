@@ -3,7 +3,7 @@
 // slices of SLICE bytes, each slice goes through the wasm encoder and out again, so neither wasm
 // memory nor the JS heap ever holds the whole recording (the output is gathered into Blobs, which
 // the browser may keep on disk).
-import init, { parseWav, FlacEncoder, To48k, OggOpusMuxer } from "./tapesync_compress.js";
+import init, { parseWav, FlacEncoder, To48k, OggOpusMuxer, WebmOpusMuxer } from "./tapesync_compress.js";
 
 /** Bytes of WAV samples read and encoded per step: ~5 s of 48 kHz 16-bit stereo. */
 export const SLICE = 1 << 20;
@@ -42,18 +42,27 @@ export async function opusEncodes(channels, bitrate = DEFAULT_BITRATE * channels
 }
 
 /**
- * "flac" or "opus" for a requested format: "auto" is Opus where this thread's WebCodecs encodes it
- * and `playsOgg` (the page's `<audio>` plays Ogg Opus), else FLAC; "opus" where it is impossible
- * is an InvalidArgument.
+ * What a requested format becomes: `{ format: "flac" | "opus", container: "flac" | "ogg" | "webm" }`.
+ * Opus needs this thread's WebCodecs to encode it and a container the page's `<audio>` plays
+ * (`plays`: `{ ogg, webm }` from canPlayType; Ogg preferred: it is every engine's but Safari's).
+ * "auto" falls back to FLAC; "opus" where it is impossible is an InvalidArgument.
  */
-export async function chooseFormat(format, channels, bitrate, playsOgg) {
-  if (format === "flac") return "flac";
-  if (playsOgg && (await opusEncodes(channels, bitrate ?? DEFAULT_BITRATE * channels))) return "opus";
-  if (format === "auto") return "flac";
+export async function choose(format, channels, bitrate, plays = { ogg: true, webm: true }) {
+  if (format === "flac") return { format: "flac", container: "flac" };
+  const container = plays.ogg ? "ogg" : plays.webm ? "webm" : null;
+  if (container && (await opusEncodes(channels, bitrate ?? DEFAULT_BITRATE * channels))) {
+    return { format: "opus", container };
+  }
+  if (format === "auto") return { format: "flac", container: "flac" };
   throw invalid(
-    'compress: "opus" needs WebCodecs AudioEncoder with Opus and <audio> that plays Ogg Opus, ' +
+    'compress: "opus" needs WebCodecs AudioEncoder with Opus and <audio> that plays Opus in Ogg or WebM, ' +
       'which this browser lacks; use "auto" (Opus where possible, else FLAC) or "flac"',
   );
+}
+
+/** The type of what a container holds. */
+export function mimeTypeOf(container) {
+  return container === "flac" ? "audio/flac" : container === "webm" ? WEBM_OPUS : OGG_OPUS;
 }
 
 function opusConfig(channels, bitrate) {
@@ -115,9 +124,9 @@ export async function readWav(blob) {
  * thread's chance to breathe when there is no worker).
  * Resolves to `{ blob, mimeType, durationMs, originalSize, size, format }`.
  */
-export async function transcode(blob, { format: asked, bitrate, playsOgg }, pause = async () => {}, slice = SLICE) {
+export async function transcode(blob, { format: asked, bitrate, plays }, pause = async () => {}, slice = SLICE) {
   const wav = await readWav(blob);
-  const format = await chooseFormat(asked, wav.channels, bitrate, playsOgg);
+  const { format, container } = await choose(asked, wav.channels, bitrate, plays);
   const step = Math.max(1, Math.floor(slice / wav.frameBytes)) * wav.frameBytes;
   const end = wav.dataOffset + wav.dataLength;
   const slices = async function* () {
@@ -138,14 +147,15 @@ export async function transcode(blob, { format: asked, bitrate, playsOgg }, paus
       enc.free();
     }
   } else {
-    const opus = new OpusStream(wav.sampleRate, wav.channels, bitrate);
+    // A file's WebM header is made last, with the duration.
+    const opus = new OpusStream(wav.sampleRate, wav.channels, bitrate, container, container === "ogg");
     try {
       const sink = new Sink();
       for await (const bytes of slices()) {
         sink.push(await opus.push((r) => r.pushWav(bytes, wav.format)));
       }
       sink.push(await opus.finish());
-      out = sink.blob(OGG_OPUS);
+      out = sink.blob(mimeTypeOf(container), container === "webm" ? opus.header(wav.durationMs) : null);
     } finally {
       opus.free();
     }
@@ -161,6 +171,7 @@ export async function transcode(blob, { format: asked, bitrate, playsOgg }, paus
 }
 
 export const OGG_OPUS = "audio/ogg; codecs=opus";
+export const WEBM_OPUS = "audio/webm; codecs=opus";
 
 /**
  * Opus through WebCodecs: resampled to 48 kHz in wasm, encoded by the engine's AudioEncoder,
@@ -168,7 +179,10 @@ export const OGG_OPUS = "audio/ogg; codecs=opus";
  * output, and resolves to the Ogg pages completed so far.
  */
 export class OpusStream {
-  constructor(sampleRate, channels, bitrate) {
+  /** `container`: "ogg" or "webm"; `headerFirst`: emit the header with the first packet (captures). */
+  constructor(sampleRate, channels, bitrate, container = "ogg", headerFirst = true) {
+    this.container = container;
+    this.headerFirst = headerFirst;
     this.channels = channels;
     this.to48k = new To48k(sampleRate, channels);
     this.mux = null;
@@ -204,9 +218,14 @@ export class OpusStream {
           preSkip = b[10] | (b[11] << 8);
         }
       }
-      const serial = (Math.random() * 0xffffffff) >>> 0;
-      this.mux = new OggOpusMuxer(this.channels, this.sampleRate, preSkip, serial);
-      this.pages.push(this.mux.headers());
+      if (this.container === "webm") {
+        this.mux = new WebmOpusMuxer(this.channels, preSkip);
+        if (this.headerFirst) this.pages.push(this.mux.header(-1));
+      } else {
+        const serial = (Math.random() * 0xffffffff) >>> 0;
+        this.mux = new OggOpusMuxer(this.channels, this.sampleRate, preSkip, serial);
+        this.pages.push(this.mux.headers());
+      }
     }
   }
 
@@ -257,8 +276,14 @@ export class OpusStream {
     await this.encoder.flush();
     if (this.failed) throw this.failed;
     this.ensureMux(null);
-    this.pages.push(this.mux.finish(this.frames));
+    this.pages.push(this.container === "webm" ? this.mux.finish() : this.mux.finish(this.frames));
     return this.take();
+  }
+
+  /** A WebM header made last (a file's), with the duration. */
+  header(durationMs) {
+    this.ensureMux(null);
+    return this.mux.header(durationMs);
   }
 
   free() {
@@ -277,9 +302,10 @@ export class OpusStream {
  * the app's chunks are (an AudioWorklet gives 128 frames).
  */
 export class PcmSession {
-  /** `format` is "flac" or "opus", already chosen (chooseFormat). */
-  constructor({ format, sampleRate, channels, bitrate }) {
+  /** `format` ("flac" or "opus") and `container` as `choose` gave them. */
+  constructor({ format, container, sampleRate, channels, bitrate }) {
     this.format = format;
+    this.container = container;
     this.sampleRate = sampleRate;
     this.channels = channels;
     this.bitrate = bitrate;
@@ -292,7 +318,7 @@ export class PcmSession {
   }
 
   get mimeType() {
-    return this.format === "flac" ? "audio/flac" : OGG_OPUS;
+    return mimeTypeOf(this.container);
   }
 
   start(kind) {
@@ -302,7 +328,7 @@ export class PcmSession {
       // Totals unknown yet: decoders accept that, and a crash keeps a playable file.
       this.held.push(this.enc.header());
     } else {
-      this.opus = new OpusStream(this.sampleRate, this.channels, this.bitrate);
+      this.opus = new OpusStream(this.sampleRate, this.channels, this.bitrate, this.container, true);
     }
   }
 

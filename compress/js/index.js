@@ -6,7 +6,7 @@
 // Encoding runs in a module worker started here (worker.js). Where no worker can be started
 // (service workers have no Worker; a CSP may forbid it), it runs on the calling thread in slices
 // of SLICE_INLINE bytes with a macrotask between them, so the thread is never busy for long.
-import { transcode as transcodeHere, PcmSession, chooseFormat, invalid, load, OGG_OPUS } from "./encoder.js";
+import { transcode as transcodeHere, PcmSession, choose, invalid, load, mimeTypeOf, OGG_OPUS, WEBM_OPUS } from "./encoder.js";
 
 /** Bytes encoded per step on the calling thread: ~10-20 ms of work. */
 const SLICE_INLINE = 128 << 10;
@@ -77,10 +77,11 @@ function call(op, args, key, transfer = []) {
 
 const breathe = () => new Promise((r) => setTimeout(r, 0));
 
-/** Whether `<audio>` here plays Ogg Opus; true where there is no document to ask (workers). */
-function playsOggOpus() {
-  if (typeof document === "undefined") return true;
-  return document.createElement("audio").canPlayType(OGG_OPUS) !== "";
+/** Which Opus containers `<audio>` plays here; both where there is no document to ask (workers). */
+function plays() {
+  if (typeof document === "undefined") return { ogg: true, webm: true };
+  const audio = document.createElement("audio");
+  return { ogg: audio.canPlayType(OGG_OPUS) !== "", webm: audio.canPlayType(WEBM_OPUS) !== "" };
 }
 
 /**
@@ -90,7 +91,7 @@ function playsOggOpus() {
  */
 export async function transcode(blob, { format, bitrate }) {
   const w = await startWorker();
-  const options = { format, bitrate, playsOgg: playsOggOpus() };
+  const options = { format, bitrate, plays: plays() };
   return w ? call("transcode", { blob, options }) : transcodeHere(blob, options, breathe, SLICE_INLINE);
 }
 
@@ -105,9 +106,9 @@ let nextSession = 1;
 export async function openPcm({ format, sampleRate, channels, bitrate }) {
   const w = await startWorker();
   const chosen = w
-    ? await call("choose", { format, channels, bitrate, playsOgg: playsOggOpus() })
-    : await chooseFormat(format, channels, bitrate, playsOggOpus());
-  const options = { format: chosen, sampleRate, channels, bitrate };
+    ? await call("choose", { format, channels, bitrate, plays: plays() })
+    : await choose(format, channels, bitrate, plays());
+  const options = { ...chosen, sampleRate, channels, bitrate };
   const key = `pcm-${nextSession++}`;
   let local = null;
   let chain = Promise.resolve();
@@ -122,10 +123,10 @@ export async function openPcm({ format, sampleRate, channels, bitrate }) {
     await load();
     local = new PcmSession(options);
   }
-  const mimeType = chosen === "flac" ? "audio/flac" : OGG_OPUS;
+  const mimeType = mimeTypeOf(chosen.container);
   return {
     mimeType,
-    format: chosen,
+    format: chosen.format,
     push(chunk) {
       // Copied (and interleaved) now: an AudioWorklet reuses its buffers.
       const samples = interleave(chunk, channels);

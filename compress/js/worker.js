@@ -1,6 +1,6 @@
 // The worker tapesync starts for encoding (index.js starts it on first use): the page's main
 // thread only posts Blobs and typed arrays here and gets Blobs and bytes back.
-import { load, transcode, PcmSession, chooseFormat } from "./encoder.js";
+import { load, transcode, PcmSession, choose } from "./encoder.js";
 
 const sessions = new Map();
 /** Per-key promise chains: a capture's chunks are encoded in order, apart from other work. */
@@ -24,7 +24,7 @@ self.onmessage = (event) => {
       if (op === "transcode") {
         result = await transcode(args.blob, args.options);
       } else if (op === "choose") {
-        result = await chooseFormat(args.format, args.channels, args.bitrate, args.playsOgg);
+        result = await choose(args.format, args.channels, args.bitrate, args.plays);
       } else if (op === "open") {
         sessions.get(key)?.free();
         sessions.set(key, new PcmSession(args));

@@ -7,6 +7,7 @@ use crate::flac::FlacStream;
 use crate::ogg::OggOpus;
 use crate::resample::Resampler;
 use crate::wav::{self, SampleFormat};
+use crate::webm::WebmOpus;
 
 fn format_of(name: &str) -> Result<SampleFormat, JsError> {
     Ok(match name {
@@ -307,5 +308,54 @@ impl OggOpusMuxer {
     /// ```
     pub fn finish(&mut self, input_samples: f64) -> Vec<u8> {
         self.0.finish(input_samples.max(0.0) as u64)
+    }
+}
+
+/// WebM clusters around `AudioEncoder` packets.
+///
+/// ```js
+/// const webm = new WebmOpusMuxer(1, 312);
+/// parts.push(webm.packet(chunkBytes));
+/// parts.push(webm.finish());
+/// parts.unshift(webm.header(durationMs));
+/// ```
+#[wasm_bindgen]
+pub struct WebmOpusMuxer(WebmOpus);
+
+#[wasm_bindgen]
+impl WebmOpusMuxer {
+    /// A stream of `channels` channels with the encoder's pre-skip.
+    ///
+    /// ```js
+    /// const webm = new WebmOpusMuxer(2, 312);
+    /// ```
+    #[wasm_bindgen(constructor)]
+    pub fn new(channels: u8, pre_skip: u16) -> WebmOpusMuxer {
+        WebmOpusMuxer(WebmOpus::new(channels, pre_skip))
+    }
+    /// The header; `duration_ms` below 0 when unknown (a capture's header, made first).
+    ///
+    /// ```js
+    /// const head = webm.header(-1);
+    /// ```
+    pub fn header(&self, duration_ms: f64) -> Vec<u8> {
+        self.0
+            .header(Some(duration_ms).filter(|d| *d >= 0.0 && d.is_finite()))
+    }
+    /// Adds a packet; returns a cluster when one filled.
+    ///
+    /// ```js
+    /// const cluster = webm.packet(packetBytes); // empty until a cluster fills
+    /// ```
+    pub fn packet(&mut self, data: &[u8]) -> Vec<u8> {
+        self.0.packet(data)
+    }
+    /// The last cluster.
+    ///
+    /// ```js
+    /// parts.push(webm.finish());
+    /// ```
+    pub fn finish(&mut self) -> Vec<u8> {
+        self.0.finish()
     }
 }

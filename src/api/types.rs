@@ -59,9 +59,9 @@ export interface SaveOptions {
 }
 
 /**
- * How to compress PCM (WAV) audio: "flac" (lossless), "opus" (lossy, for speech; Ogg Opus through
- * WebCodecs), "auto" (Opus where this engine encodes it and `<audio>` plays Ogg Opus, else FLAC), or
- * false (store as given). The object form sets Opus's bitrate in bits per second (default 24000 a
+ * How to compress PCM (WAV) audio: "flac" (lossless), "opus" (lossy, for speech; through WebCodecs,
+ * in Ogg, or in WebM where `<audio>` plays only that), "auto" (Opus where this engine encodes it and
+ * `<audio>` plays it, else FLAC), or false (store as given). The object form sets Opus's bitrate in bits per second (default 24000 a
  * channel).
  */
 export type Compress =

@@ -142,7 +142,7 @@ pub fn is_wav(mime_type: &str) -> bool {
 pub struct Compressed {
     /// The encoded audio.
     pub blob: Blob,
-    /// Its type: `audio/flac` or `audio/ogg; codecs=opus`.
+    /// Its type: `audio/flac`, `audio/ogg; codecs=opus` or `audio/webm; codecs=opus`.
     pub mime_type: String,
     /// The duration of the PCM.
     pub duration_ms: f64,
@@ -260,7 +260,7 @@ pub async fn transcode(blob: &Blob, request: &Request) -> Result<Compressed> {
 /// A PCM capture's encoder in the encoder module.
 pub struct PcmEncoder {
     handle: JsValue,
-    /// The type of what it makes: `audio/flac` or `audio/ogg; codecs=opus`.
+    /// The type of what it makes: `audio/flac`, `audio/ogg; codecs=opus` or `audio/webm; codecs=opus`.
     pub mime_type: String,
 }
 

@@ -418,3 +418,54 @@ test("encoding streams: a 3-minute WAV (17 MB) grows the encoder's wasm memory b
   assert.ok(r.after - r.before < 8 * 2 ** 20, `wasm memory grew from ${r.before} to ${r.after} bytes`);
   await p.context().close();
 });
+
+test("where <audio> plays Opus in WebM but not in Ogg (Safari), Opus is muxed into WebM; where neither, \"auto\" is FLAC", async () => {
+  const p = await page();
+  const r = await p.evaluate(async () => {
+    // As Safari answers: no Ogg. (Only the answer changes: Chromium still decodes and plays both.)
+    const real = HTMLMediaElement.prototype.canPlayType;
+    let refuse = /ogg/;
+    HTMLMediaElement.prototype.canPlayType = function (type) {
+      return refuse.test(type) ? "" : real.call(this, type);
+    };
+    const store = await tapesync.RecordingStore.open({ name: "webm" });
+    const wav = kit.wav(kit.signal({ seconds: 3, sampleRate: 24000, channels: 2, seed: 12 }), 24000, "i16");
+    const rec = await store.save(wav, { compress: "opus" });
+    const blob = await store.getBlob(rec.id);
+    const decoded = await kit.decode(blob, 48000);
+    const orig = await kit.decode(wav, 48000);
+    const played = await kit.plays(blob);
+    const cap = await store.startCapture({ mimeType: "audio/pcm", sampleRate: 16000, compress: "auto" });
+    const pcm = kit.signal({ seconds: 2.5, sampleRate: 16000, channels: 1, seed: 13 });
+    for (let at = 0; at < pcm[0].length; at += 800) await cap.append(pcm[0].subarray(at, at + 800));
+    const captured = await cap.finish();
+    const capDecoded = await kit.decode(await store.getBlob(captured.id), 48000);
+    refuse = /ogg|webm/;
+    const auto = await store.save(wav, { compress: "auto" });
+    let opus;
+    try {
+      await store.save(wav, { compress: "opus" });
+      opus = "saved";
+    } catch (e) {
+      opus = e.code;
+    }
+    HTMLMediaElement.prototype.canPlayType = real;
+    return {
+      mimeType: rec.mimeType, magic: [...new Uint8Array(await blob.slice(0, 4).arrayBuffer())],
+      seconds: decoded.duration, origSeconds: orig.duration,
+      rms: [kit.rms(decoded, 1, 0.5, 2.5), kit.rms(orig, 1, 0.5, 2.5)], played,
+      capType: captured.mimeType, capSeconds: capDecoded.duration, auto: auto.mimeType, opus,
+    };
+  });
+  assert.equal(r.mimeType, "audio/webm; codecs=opus");
+  assert.deepEqual(r.magic, [0x1a, 0x45, 0xdf, 0xa3], "an EBML header");
+  assert.ok(Math.abs(r.seconds - r.origSeconds) < 0.03, `decoded ${r.seconds} s of ${r.origSeconds} s`);
+  assert.ok(Math.abs(r.rms[0] / r.rms[1] - 1) < 0.25, `loudness ${r.rms[0]} vs ${r.rms[1]}`);
+  assert.ok(Math.abs(r.played.duration - 3) < 0.05, `<audio> duration ${r.played.duration}`);
+  assert.ok(r.played.advanced > 0, "<audio> played");
+  assert.equal(r.capType, "audio/webm; codecs=opus");
+  assert.ok(Math.abs(r.capSeconds - 2.5) < 0.03, `the capture decoded to ${r.capSeconds} s`);
+  assert.equal(r.auto, "audio/flac");
+  assert.equal(r.opus, "InvalidArgument");
+  await p.context().close();
+});
