@@ -16,6 +16,7 @@ pkg: setup
 bench: pkg
 	@node bench/run.mjs
 	@node bench/engines.mjs
+	@node bench/compress.mjs
 
 clean:
 	rm -rf pkg target .tools

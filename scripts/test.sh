@@ -80,9 +80,9 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-120}
 
 step "cargo fmt --check" cargo fmt --check
-step "clippy (native)" cargo clippy --quiet --all-targets -- -D warnings
-step "clippy (wasm32)" cargo clippy --quiet --all-targets --target wasm32-unknown-unknown -- -D warnings
-step "native tests" cargo test
+step "clippy (native)" cargo clippy --quiet --workspace --all-targets -- -D warnings
+step "clippy (wasm32)" cargo clippy --quiet --workspace --all-targets --target wasm32-unknown-unknown -- -D warnings
+step "native tests" cargo test --workspace
 wasm_tests=()
 for f in tests/*.rs; do
   grep -q '^#!\[cfg(target_arch = "wasm32")\]' "$f" && wasm_tests+=(--test "$(basename "$f" .rs)")

@@ -423,8 +423,12 @@ async fn recordings_say_whether_this_engine_plays_them() {
     let changes = obj(&[("name", "renamed".into())]);
     let updated = ok(store.update(odd_id.clone().into(), changes.unchecked_into())).await;
     assert_eq!(field(&updated, "playable"), JsValue::FALSE, "update");
-    let replaced =
-        ok(store.replace_audio(odd_id.clone().into(), blob(b"RIFF", "audio/wav").into())).await;
+    let replaced = ok(store.replace_audio(
+        odd_id.clone().into(),
+        blob(b"RIFF", "audio/wav").into(),
+        None,
+    ))
+    .await;
     assert_eq!(field(&replaced, "playable"), JsValue::TRUE, "replaceAudio");
 
     // A finished capture.

@@ -13,10 +13,12 @@ use super::playable;
 use super::remotes::target_of;
 use super::sync::{round_options, AutoSync, AutoSyncOptions, Hub, SyncOptions};
 use super::types::{
-    CaptureOptions, CountOptions, ListOptions, OpenOptions, SaveOptions, UpdateOptions,
+    CaptureOptions, CountOptions, ListOptions, OpenOptions, ReplaceAudioOptions, SaveOptions,
+    UpdateOptions,
 };
 use crate::browser::audio;
 use crate::browser::capture::Capture as RawCapture;
+use crate::browser::compress;
 use crate::browser::error::{Error, Result};
 use crate::browser::store::{ListQuery, NewRecording, Order, Patch, Store};
 use crate::core::engine::Direction;
@@ -99,6 +101,17 @@ impl RecordingStore {
     }
 
     /// Saves a recording: its metadata and audio in one transaction.
+    ///
+    /// With `compress`, WAV audio is first encoded (FLAC or Opus, in a worker, streamed) and the
+    /// encoded audio is what is saved: its type and size, `durationMs` from the PCM unless given,
+    /// and a `compression` report on the returned recording. Audio that is not WAV is saved as
+    /// given; a broken WAV is an `InvalidArgument` and nothing is saved.
+    ///
+    /// ```js
+    /// const rec = await store.save(wavFile, { name: "Interview", compress: "auto" });
+    /// rec.mimeType;          // "audio/ogg; codecs=opus" or "audio/flac"
+    /// rec.compression.ratio; // e.g. 0.03
+    /// ```
     #[wasm_bindgen(unchecked_return_type = "Promise<Recording>")]
     pub fn save(
         &self,
@@ -109,8 +122,18 @@ impl RecordingStore {
         let options: JsValue = options.into();
         promise(async move {
             let blob = as_blob(&blob, "save(blob)")?;
-            let new = new_recording(&options, "save options", true)?;
-            store.save(&blob, new).await.map(playable::mark)
+            let mut new = new_recording(&options, "save options", true)?;
+            let request = compress::Request::parse(&options, "save options")?;
+            let mime_type = new.mime_type.clone().unwrap_or_else(|| blob.type_());
+            let Some(request) = request.filter(|_| compress::is_wav(&mime_type)) else {
+                return store.save(&blob, new).await.map(playable::mark);
+            };
+            let compressed = compress::transcode(&blob, &request).await?;
+            new.mime_type = Some(compressed.mime_type.clone());
+            new.duration_ms = new.duration_ms.or(Some(compressed.duration_ms));
+            let saved = store.save(&compressed.blob, new).await?;
+            Reflect::set(&saved, &"compression".into(), &compressed.report())?;
+            Ok(playable::mark(saved))
         })
     }
 
@@ -208,17 +231,40 @@ impl RecordingStore {
 
     /// Replaces a recording's audio with a new take, keeping its id and metadata; the recording
     /// becomes pending. Concurrent takes on two devices never lose audio: see the sync policies.
+    ///
+    /// `compress` works as in `save`; a compressed take also sets `durationMs` from the PCM.
+    ///
+    /// ```js
+    /// await store.replaceAudio(rec.id, newTake);
+    /// await store.replaceAudio(rec.id, wavTake, { compress: "flac" });
+    /// ```
     #[wasm_bindgen(js_name = replaceAudio, unchecked_return_type = "Promise<Recording>")]
     pub fn replace_audio(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "Blob")] blob: JsValue,
+        options: Option<ReplaceAudioOptions>,
     ) -> Promise {
         let store = self.inner.clone();
+        let options: JsValue = options.into();
         promise(async move {
             let id = parse_id(&id)?;
             let blob = as_blob(&blob, "replaceAudio(id, blob)")?;
-            store.replace_audio(&id, &blob).await.map(playable::mark)
+            let what = "replaceAudio options";
+            Options::new(&options, what, &["compress"])?;
+            let request = compress::Request::parse(&options, what)?;
+            let Some(request) = request.filter(|_| compress::is_wav(&blob.type_())) else {
+                return store.replace_audio(&id, &blob).await.map(playable::mark);
+            };
+            let compressed = compress::transcode(&blob, &request).await?;
+            store.replace_audio(&id, &compressed.blob).await?;
+            let patch = Patch {
+                duration_ms: Some(Some(compressed.duration_ms)),
+                ..Patch::default()
+            };
+            let updated = store.update(&id, patch).await?;
+            Reflect::set(&updated, &"compression".into(), &compressed.report())?;
+            Ok(playable::mark(updated))
         })
     }
 
@@ -300,14 +346,44 @@ impl RecordingStore {
         let options: JsValue = options.into();
         promise(async move {
             let what = "startCapture options";
-            let o = Options::new(&options, what, &["mimeType", "name"])?
-                .ok_or_else(|| Error::invalid(format!("{what} must be an object")))?;
+            let o = Options::new(
+                &options,
+                what,
+                &["mimeType", "name", "sampleRate", "channels", "compress"],
+            )?
+            .ok_or_else(|| Error::invalid(format!("{what} must be an object")))?;
             let mime_type = o
                 .string("mimeType")?
                 .ok_or_else(|| Error::invalid(format!("{what}.mimeType is required")))?;
             let name = o.string("name")?.unwrap_or_default();
-            let raw = RawCapture::start(&store, mime_type, name).await?;
-            Ok(Capture::from(raw).into())
+            let pcm_only = ["sampleRate", "channels", "compress"];
+            if mime_type != "audio/pcm" {
+                if let Some(key) = pcm_only.iter().find(|k| o.has(k)) {
+                    return Err(Error::invalid(format!(
+                        "{what}.{key} is for mimeType \"audio/pcm\"; other chunks are stored as they are"
+                    )));
+                }
+                let raw = RawCapture::start(&store, mime_type, name).await?;
+                return Ok(Capture::from(raw).into());
+            }
+            let sample_rate = o.positive_int("sampleRate", 655_350)?.ok_or_else(|| {
+                Error::invalid(format!(
+                    "{what}.sampleRate is required for \"audio/pcm\" (e.g. an AudioContext's sampleRate)"
+                ))
+            })?;
+            let channels = o.positive_int("channels", 2)?.unwrap_or(1);
+            if o.has("compress") && compress::Request::parse(&options, what)?.is_none() {
+                return Err(Error::invalid(format!(
+                    "{what}.compress cannot be false for \"audio/pcm\": raw samples are stored compressed"
+                )));
+            }
+            let request = compress::Request::parse(&options, what)?.unwrap_or(compress::Request {
+                format: "flac",
+                bitrate: None,
+            });
+            let encoder = compress::PcmEncoder::open(&request, sample_rate, channels).await?;
+            let raw = RawCapture::start(&store, encoder.mime_type.clone(), name).await?;
+            Ok(Capture::pcm(raw, encoder).into())
         })
     }
 
@@ -512,6 +588,7 @@ pub(crate) fn new_recording(
             "createdAt",
             "tags",
             "custom",
+            "compress",
         ]
     } else {
         &["name", "durationMs", "createdAt", "tags", "custom"]

@@ -33,6 +33,8 @@ export interface Recording {
    *   answers for itself);
    * so false only ever means this engine said it cannot play that type. Asked once per type. */
   playable: boolean;
+  /** Only on what `save` and `replaceAudio` return when they compressed the audio. */
+  compression?: CompressionReport;
 }
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -58,6 +60,40 @@ export interface SaveOptions {
   createdAt?: number | Date;
   tags?: string[];
   custom?: { [key: string]: JsonValue };
+  /**
+   * Compresses WAV audio (audio/wav, audio/x-wav, audio/wave) before it is stored; other audio is
+   * stored as given. Default false. See `Compress`.
+   */
+  compress?: Compress;
+}
+
+/**
+ * How to compress PCM (WAV) audio: "flac" (lossless), "opus" (lossy, for speech; through WebCodecs,
+ * in Ogg, or in WebM where `<audio>` plays only that), "auto" (Opus where this engine encodes it and
+ * `<audio>` plays it, else FLAC), or false (store as given). The object form sets Opus's bitrate in bits per second (default 24000 a
+ * channel).
+ */
+export type Compress =
+  | false
+  | "flac"
+  | "opus"
+  | "auto"
+  | { format: "flac" | "opus" | "auto"; bitrate?: number };
+
+/** What compression did, on the recording that `save` or `replaceAudio` returns. Not stored. */
+export interface CompressionReport {
+  format: "flac" | "opus";
+  /** The WAV's size in bytes. */
+  originalSize: number;
+  /** The stored audio's size in bytes. */
+  size: number;
+  /** size / originalSize. */
+  ratio: number;
+}
+
+export interface ReplaceAudioOptions {
+  /** As in `SaveOptions.compress`. */
+  compress?: Compress;
 }
 
 export interface UpdateOptions {
@@ -99,9 +135,19 @@ export interface StorageEstimate {
 }
 
 export interface CaptureOptions {
-  /** The type of the chunks, e.g. MediaRecorder's mimeType. */
+  /**
+   * The type of the chunks, e.g. MediaRecorder's mimeType; or "audio/pcm" for raw samples
+   * (append Float32Array[] one per channel, a mono Float32Array, or an interleaved Int16Array),
+   * which are compressed as they arrive (`compress`, default "flac").
+   */
   mimeType: string;
   name?: string;
+  /** For "audio/pcm": the samples' rate in Hz (e.g. an AudioContext's sampleRate). */
+  sampleRate?: number;
+  /** For "audio/pcm": 1 or 2 (default 1). */
+  channels?: 1 | 2;
+  /** For "audio/pcm": "flac" (default), "opus" or "auto", or the object form; not false. */
+  compress?: Compress;
 }
 
 export interface FinishOptions {
@@ -377,6 +423,9 @@ extern "C" {
     /// `CountOptions` in TypeScript.
     #[wasm_bindgen(typescript_type = "CountOptions")]
     pub type CountOptions;
+    /// `ReplaceAudioOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "ReplaceAudioOptions")]
+    pub type ReplaceAudioOptions;
     /// `CaptureOptions` in TypeScript.
     #[wasm_bindgen(typescript_type = "CaptureOptions")]
     pub type CaptureOptions;

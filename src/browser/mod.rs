@@ -3,6 +3,7 @@
 pub mod account;
 pub mod audio;
 pub mod capture;
+pub mod compress;
 pub mod driver;
 pub mod entries;
 pub mod error;

@@ -544,7 +544,7 @@ async fn audio_kept_as_parts_round_trips_on_every_path() {
     );
 
     let take = pattern(3000, 5);
-    ok(store.replace_audio(id.clone().into(), blob(&take, "audio/ogg").into())).await;
+    ok(store.replace_audio(id.clone().into(), blob(&take, "audio/ogg").into(), None)).await;
     let b: web_sys::Blob = ok(store.get_blob(id.clone().into())).await.unchecked_into();
     assert_eq!((b.type_(), bytes_of(&b).await), ("audio/ogg".into(), take));
 

@@ -8,7 +8,7 @@
 // - The service worker example (it listens for `self`'s events) is the worker script of a page, as written;
 //   the page saves and asks for a Background Sync as the example's closing comment says.
 // - Only the names an app provides are stubbed, with real values: `blob` (audio), `recorder` (a
-//   MediaRecorder on Chromium's fake microphone), `durationMs`, `user` (a signed-up emulator user with
+//   MediaRecorder on Chromium's fake microphone), `wav` (a WAV file), `durationMs`, `user` (a signed-up emulator user with
 //   `uid` and `getIdToken()`), `bucket`, `uid`, `getToken`. The examples name no `baseUrl`, so they talk to
 //   https://firebasestorage.googleapis.com: the browser context routes that origin to the Storage
 //   emulator on 127.0.0.1 (nothing leaves the machine).
@@ -150,6 +150,17 @@ async function appPage(extra = {}) {
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
     Object.assign(globalThis, {
       blob: new Blob([new Uint8Array(4096).map((_, i) => (i * 7) & 255)], { type: "audio/webm" }),
+      wav: (() => {
+        // Half a second of a 440 Hz tone, 16-bit mono at 48 kHz: what a native recorder plugin gives.
+        const rate = 48000, n = rate / 2, view = new DataView(new ArrayBuffer(44 + 2 * n));
+        const text = (at, s) => [...s].forEach((c, i) => view.setUint8(at + i, c.charCodeAt(0)));
+        text(0, "RIFF"); view.setUint32(4, 36 + 2 * n, true); text(8, "WAVE"); text(12, "fmt ");
+        view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 1, true);
+        view.setUint32(24, rate, true); view.setUint32(28, 2 * rate, true); view.setUint16(32, 2, true);
+        view.setUint16(34, 16, true); text(36, "data"); view.setUint32(40, 2 * n, true);
+        for (let i = 0; i < n; i++) view.setInt16(44 + 2 * i, Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), true);
+        return new Blob([view.buffer], { type: "audio/wav" });
+      })(),
       recorder: new MediaRecorder(stream),
       durationMs: 1000,
       user: { uid, getIdToken: async () => token },
