@@ -131,6 +131,7 @@ impl RecordingStore {
             let compressed = compress::transcode(&blob, &request).await?;
             new.mime_type = Some(compressed.mime_type.clone());
             new.duration_ms = new.duration_ms.or(Some(compressed.duration_ms));
+            new.original_size = Some(compressed.original_size);
             let saved = store.save(&compressed.blob, new).await?;
             Reflect::set(&saved, &"compression".into(), &compressed.report())?;
             Ok(playable::mark(saved))
@@ -254,10 +255,15 @@ impl RecordingStore {
             Options::new(&options, what, &["compress"])?;
             let request = compress::Request::parse(&options, what)?;
             let Some(request) = request.filter(|_| compress::is_wav(&blob.type_())) else {
-                return store.replace_audio(&id, &blob).await.map(playable::mark);
+                return store
+                    .replace_audio(&id, &blob, None)
+                    .await
+                    .map(playable::mark);
             };
             let compressed = compress::transcode(&blob, &request).await?;
-            store.replace_audio(&id, &compressed.blob).await?;
+            store
+                .replace_audio(&id, &compressed.blob, Some(compressed.original_size as u64))
+                .await?;
             let patch = Patch {
                 duration_ms: Some(Some(compressed.duration_ms)),
                 ..Patch::default()
@@ -610,6 +616,7 @@ pub(crate) fn new_recording(
         created_at: o.time("createdAt")?,
         tags: o.strings("tags")?.unwrap_or_default(),
         custom: o.json_object("custom")?,
+        original_size: None,
     };
     check_limits(what, new.name.as_deref(), &new.tags, new.custom.as_ref())?;
     Ok(new)

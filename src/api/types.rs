@@ -35,6 +35,9 @@ export interface Recording {
   playable: boolean;
   /** Only on what `save` and `replaceAudio` return when they compressed the audio. */
   compression?: CompressionReport;
+  /** The audio's size before this device compressed it (a WAV saved with `compress`), for as long
+   * as that take is the recording's audio. Local: other devices do not know it. */
+  originalSize?: number;
 }
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };

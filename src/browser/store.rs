@@ -41,6 +41,8 @@ pub struct NewRecording {
     pub tags: Vec<String>,
     /// App-defined fields, a plain JSON object already checked by the caller.
     pub custom: Option<JsValue>,
+    /// The audio's size before tapesync compressed it (see `Recording::original_size`).
+    pub original_size: Option<f64>,
 }
 
 /// A metadata edit: `None` leaves a field as it is.
@@ -377,10 +379,13 @@ impl Store {
 
     /// Replaces a recording's audio (a re-recording), keeping its id and metadata. The new take
     /// is hashed first, in bounded chunks, then written with the entry in one transaction.
+    ///
+    /// `original_size`: the take's size before tapesync compressed it, if it did.
     pub async fn replace_audio(
         self: &Rc<Self>,
         id: &RecordingId,
         blob: &web_sys::Blob,
+        original_size: Option<u64>,
     ) -> Result<JsValue> {
         let context = "replacing the audio";
         let digest = hash::sha256_hex(blob).await?;
@@ -409,8 +414,14 @@ impl Store {
                     size: blob.size() as u64,
                     mime_type,
                 };
+                let original = original_size.map(|size| crate::core::entry::Original {
+                    hash: audio.hash.clone(),
+                    size,
+                });
                 self.stamp(&tx, &mut entry, |e, clock, now| {
-                    e.replace_audio(audio, clock, now)
+                    e.replace_audio(audio, clock, now)?;
+                    e.original = original;
+                    Ok(())
                 })
                 .await?;
                 entries::to_js(&entry.public().ok_or_else(|| not_found(id))?)?
@@ -420,6 +431,15 @@ impl Store {
                 set(&record, "mimeType", mime_type);
                 set(&record, "size", blob.size());
                 set(&record, "contentHash", digest);
+                match original_size {
+                    Some(size) => set(&record, "originalSize", size as f64),
+                    None => {
+                        Reflect::delete_property(
+                            record.unchecked_ref::<Object>(),
+                            &"originalSize".into(),
+                        )?;
+                    }
+                }
                 set(&record, "updatedAt", platform::now_ms());
                 set_state(&record, SyncState::Pending);
                 idb::issue(recordings.put(&record), context)?;
@@ -599,6 +619,9 @@ pub(crate) fn new_record(
         new.custom.unwrap_or_else(|| Object::new().into()),
     );
     set(&record, "contentHash", JsValue::NULL);
+    if let Some(size) = new.original_size {
+        set(&record, "originalSize", size);
+    }
     set_state(&record, SyncState::Pending);
     record
 }

@@ -69,6 +69,19 @@ pub struct LocalEntry {
     /// `Some(1)` while the sync engine has work for this entry; absent otherwise (a sparse index key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work: Option<u8>,
+    /// The size before compression of the take this device compressed (see
+    /// [`Recording::original_size`]); local, never in the log. Shown only while that take is current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<Original>,
+}
+
+/// The size a take had before this device compressed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Original {
+    /// The compressed take's content hash.
+    pub hash: ContentHash,
+    /// Its size before compression, in bytes.
+    pub size: u64,
 }
 
 /// A metadata edit: each `Some` field is set, the others left alone.
@@ -153,6 +166,7 @@ impl LocalEntry {
             phase: Phase::Synced,
             failure: None,
             work: None,
+            original: None,
         }
     }
 
@@ -222,6 +236,10 @@ impl LocalEntry {
             .map_err(EditError::Invalid)?;
         let mut e = LocalEntry {
             local,
+            original: recording.original_size.map(|size| Original {
+                hash: hash.clone(),
+                size,
+            }),
             audio_here: Some(hash),
             phase: Phase::Pending,
             ..LocalEntry::remote(recording.id.clone())
@@ -289,6 +307,11 @@ impl LocalEntry {
             content_hash: Some(audio.audio.hash.to_string()),
             sync_state: state,
             synced: state.is_synced(),
+            original_size: self
+                .original
+                .as_ref()
+                .filter(|o| o.hash == audio.audio.hash)
+                .map(|o| o.size),
         })
     }
 

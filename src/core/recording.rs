@@ -95,6 +95,10 @@ pub struct Recording {
     pub sync_state: SyncState,
     /// `sync_state == Synced`, kept as a field because apps filter and show it.
     pub synced: bool,
+    /// The size of the audio before tapesync compressed it on this device (a WAV saved with
+    /// `compress`), if it did. Local: another device's copy does not know it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_size: Option<u64>,
 }
 
 impl Recording {
@@ -113,6 +117,7 @@ impl Recording {
             content_hash: None,
             sync_state: SyncState::Pending,
             synced: false,
+            original_size: None,
         }
     }
 

@@ -117,7 +117,16 @@ test('compress "auto" picks Opus in Chromium; other audio is stored as given; re
     const replacedBack = await store.getBlob(plain.id);
     const decoded = await kit.decode(replacedBack, 22050);
     const orig = await kit.decode(take, 22050);
+    // The size before compression stays in the local metadata, also once the recording was hashed
+    // (its sync entry made), and goes when a take that was not compressed replaces it.
+    await store.settled();
+    const kept = { auto: (await store.get(auto.id)).originalSize, replaced: (await store.get(plain.id)).originalSize };
+    const listed = (await store.list()).items.find((x) => x.id === auto.id).originalSize;
+    const uncompressed = await store.replaceAudio(auto.id, webm);
+    const dropped = (await store.get(auto.id)).originalSize ?? null;
     return {
+      kept, listed, wavSize: wav.size, takeSize: take.size, dropped, uncompressed: uncompressed.originalSize ?? null,
+      plainOriginal: plain.originalSize ?? null,
       auto: auto.mimeType, plain: plain.mimeType, plainSize: plainBack.size, plainCompression: plain.compression ?? null,
       replaced: replaced.mimeType, replacedDuration: replaced.durationMs, replacedSize: replaced.size,
       replacedBlob: replacedBack.size, diff: kit.maxDiff(decoded, orig), reportFormat: replaced.compression.format,
@@ -132,6 +141,11 @@ test('compress "auto" picks Opus in Chromium; other audio is stored as given; re
   assert.equal(r.replacedSize, r.replacedBlob);
   assert.equal(r.diff, 0);
   assert.equal(r.reportFormat, "flac");
+  assert.deepEqual(r.kept, { auto: r.wavSize, replaced: r.takeSize }, "originalSize is kept in the metadata");
+  assert.equal(r.listed, r.wavSize);
+  assert.equal(r.plainOriginal, null, "audio stored as given has no originalSize");
+  assert.equal(r.dropped, null, "an uncompressed take replacing it drops originalSize");
+  assert.equal(r.uncompressed, null);
   await p.context().close();
 });
 
