@@ -14,6 +14,7 @@ pkg: setup
 
 ## make bench: speed and memory against raw IndexedDB, Dexie and localForage, in headless Chromium.
 bench: pkg
+	@scripts/setup.sh --bench
 	@node bench/run.mjs
 	@node bench/engines.mjs
 	@node bench/compress.mjs

@@ -56,4 +56,12 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# `make bench` only: the speech and noise the compression benchmark encodes.
+if [[ "${1:-}" == "--bench" ]] && { ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; }; then
+  say "installing Debian's espeak-ng and sox (speech and noise for bench/compress.mjs)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends espeak-ng sox >/dev/null
+fi
+
 say "ready"
