@@ -12,7 +12,7 @@ test: setup
 pkg: setup
 	@scripts/pkg.sh
 
-## make bench: speed and memory against raw IndexedDB, Dexie and localForage, in headless Chromium.
+## make bench: speed and memory against raw IndexedDB, Dexie and localForage in Chromium, against raw IndexedDB in Firefox and WebKit, and the compression figures.
 bench: pkg
 	@scripts/setup.sh --bench
 	@node bench/run.mjs
