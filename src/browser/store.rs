@@ -195,6 +195,12 @@ impl Store {
         &self.device
     }
 
+    /// `Err(Closed)` once the store is closed (by `close()` or by another tab): for calls that
+    /// would fail for another reason first (a sync while offline).
+    pub(crate) fn check_open(&self) -> Result<()> {
+        self.db().map(|_| ())
+    }
+
     fn db(&self) -> Result<IdbDatabase> {
         if self.closed_by_other_tab.get() {
             return Err(Error::new(
