@@ -118,3 +118,35 @@ test(`${runs()} SIGKILLs of Chromium mid-capture (${cloud.name}): every appended
   t.diagnostic(`crash-capture figures ${JSON.stringify({ ...figures, violations: figures.violations.length })}`);
   assert.deepEqual(figures.violations, [], `replay: CRASH_SEED=${seed} CRASH_RUNS=${runs()} CRASH_CLOUD=${cloud.name} node --test tests/js/crash-capture.test.mjs`);
 });
+
+test("appends not awaited, then finish() at once (as MediaRecorder's onstop does): the recording is every chunk, in call order", async () => {
+  const errors = [];
+  const b = await startChromium(ws.dir);
+  try {
+    const page = await openPage(b, ws.url, errors);
+    const out = await page.evaluate(async () => {
+      const store = await tapesync.RecordingStore.open({ name: "capture-order" });
+      const cap = await store.startCapture({ mimeType: "audio/webm" });
+      const sizes = [];
+      const parts = [];
+      for (let k = 0; k < 120; k++) {
+        const bytes = crash.bytes(500 + ((k * 7919) % 40_000), 900 + k);
+        sizes.push(bytes.length);
+        parts.push(bytes);
+        cap.append(new Blob([bytes], { type: "audio/webm" }));
+        // Some appends in the same task, some after a timer: both orders of wakeups.
+        if (k % 3 === 0) await new Promise((ok) => setTimeout(ok, 0));
+      }
+      const rec = await cap.finish({ durationMs: 1 });
+      const want = await crash.digest(new Blob(parts));
+      const got = await crash.digest(await store.getBlob(rec.id));
+      store.close();
+      return { size: rec.size, want: sizes.reduce((a, n) => a + n, 0), same: got === want };
+    });
+    assert.equal(out.size, out.want, "finish() saw every chunk appended before it");
+    assert.ok(out.same, "the chunks are in call order");
+    assert.deepEqual(errors, []);
+  } finally {
+    await b.close();
+  }
+});
