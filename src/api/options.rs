@@ -280,7 +280,7 @@ fn check_json(v: &JsValue, depth: usize) -> std::result::Result<(), String> {
     if try_is_array(v).unwrap_or(false) {
         let items = items_of(v).ok_or_else(String::new)?;
         for (i, item) in items.iter().enumerate() {
-            check_json(&item, depth + 1).map_err(|p| format!("[{i}]{p}"))?;
+            check_json(item, depth + 1).map_err(|p| format!("[{i}]{p}"))?;
         }
         return Ok(());
     }
