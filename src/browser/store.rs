@@ -113,6 +113,21 @@ impl Store {
     pub async fn open(name: &str, audio_form: Option<audio::Form>) -> Result<Rc<Store>> {
         let factory = platform::indexed_db()?;
         let db = schema::open(&factory, &format!("tapesync/{name}")).await?;
+        // Another tab upgrading or deleting the database must not wait on us forever: close, and
+        // answer later calls with `Closed`. Listened for at once: a `destroy()` that ran while
+        // this open was still reading (before it holds the open lock) found no listener, and its
+        // deletion stayed blocked by this connection for as long as the store was open (found by
+        // tests/js/fuzz.test.mjs). Now this open loses the race instead: it fails with `Closed`.
+        let closed_by_other_tab = Rc::new(Cell::new(false));
+        let on_version_change = Closure::<dyn FnMut()>::new({
+            let db = db.clone();
+            let flag = closed_by_other_tab.clone();
+            move || {
+                flag.set(true);
+                db.close();
+            }
+        });
+        db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
         let opened = async {
             let id = load_device_id(&db).await?;
             Ok::<_, Error>((id, audio::form_of(&factory, &db, audio_form).await?))
@@ -124,18 +139,12 @@ impl Store {
                 return Err(e);
             }
         };
-        // Another tab upgrading or deleting the database must not wait on us forever: close, and
-        // answer later calls with `Closed`.
-        let closed_by_other_tab = Rc::new(Cell::new(false));
-        let on_version_change = Closure::<dyn FnMut()>::new({
-            let db = db.clone();
-            let flag = closed_by_other_tab.clone();
-            move || {
-                flag.set(true);
-                db.close();
-            }
-        });
-        db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
+        if closed_by_other_tab.get() {
+            return Err(Error::new(
+                Code::Closed,
+                "the store was deleted or upgraded by another tab while it opened: open it again",
+            ));
+        }
         let device = DeviceId::parse(&device_id).map_err(|e| {
             Error::new(
                 Code::Internal,

@@ -149,7 +149,7 @@ export function fuzzKit(seed) {
 
   // ---- calls ----
   const store = () => (chance(0.05) && state.closed.length ? { s: pick(state.closed), closed: true } : state.stores.length ? { s: pick(state.stores), closed: false } : null);
-  const reentrant = (s) => () => {
+  const reentrant = (s) => Object.assign(() => {
     // A listener that calls the store back, synchronously, from inside the event (and never awaits it).
     const calls = [() => s.list({ limit: 3 }), () => s.count(), () => s.get(validId()), () => s.update(validId(), { name: "from a listener" }),
       () => s.delete(validId()), () => s.save(smallBlob(), { id: validId() }), () => s.setOnline(chance(0.5)), () => s.settled()];
@@ -161,7 +161,7 @@ export function fuzzKit(seed) {
         judge("listener call", e);
       }
     }
-  };
+  }, { reentrant: true });
 
   let pending = [];
   let out;
@@ -232,7 +232,11 @@ export function fuzzKit(seed) {
   const ACTIONS = [
     [8, () => call("RecordingStore.open", () => RecordingStore.open(chance(0.7) ? { name: `fz-${int(3)}`, audioStorage: pick([undefined, "auto", "chunks"]) } : options({ name: "fz-0" })), false,
       (s) => { if (s) state.stores.push(s); })],
-    [2, () => call("RecordingStore.destroy", () => RecordingStore.destroy(chance(0.5) ? `fz-gone-${int(5)}` : chance(0.5) ? `fz-${int(3)}` : weird()))],
+    [2, () => {
+      const name = chance(0.5) ? `fz-gone-${int(5)}` : chance(0.5) ? `fz-${int(3)}` : null;
+      const open = state.stores.length;
+      call(`RecordingStore.destroy(${name ?? "?"}, ${open} open)`, () => RecordingStore.destroy(name ?? weird()));
+    }],
     [12, (x) => call("save", () => x.s.save(blob(), chance(0.8) ? saveOptions() : weird()), x.closed)],
     [8, (x) => call("get", () => x.s.get(id()), x.closed)],
     [5, (x) => call("getBlob", () => x.s.getBlob(id()), x.closed)],
@@ -251,7 +255,11 @@ export function fuzzKit(seed) {
     [1, () => { const c = state.captures.length ? pick(state.captures) : null; if (c) call("capture.discard", () => c.discard()); }],
     [1, () => { const c = state.captures.length ? pick(state.captures) : null; if (c) call("capture.info", () => [c.id, c.info]); }],
     [3, (x) => call("addEventListener", () => {
-      const l = chance(0.8) ? reentrant(x.s) : weird();
+      // Wrong listeners are refused at the call; a function given as a listener is the app's code, and one that
+      // throws (a class, an async function that rejects) is the app's uncaught error, not tapesync's: the
+      // listeners that get called are the re-entrant ones.
+      let l = chance(0.8) ? reentrant(x.s) : weird();
+      if (typeof l === "function" && !l.reentrant) l = reentrant(x.s);
       const kind = chance(0.8) ? pick(["change", "syncstate", "syncprogress", "syncfailure", "networkchange", "syncconflict"]) : weird();
       x.s.addEventListener(kind, l, chance(0.2) ? weird() : undefined);
       state.listeners.push([x.s, kind, l]);

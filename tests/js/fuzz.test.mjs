@@ -51,3 +51,37 @@ test(`${CALLS} hostile calls of the public API (seed ${SEED}): only documented T
   const distinct = [...new Set(violations.map((v) => v.replace(/^calls \d+-\d+: /, "").replace(/fz-\d+/g, "fz-N").slice(0, 160)))];
   assert.deepEqual(distinct, [], `replay: FUZZ_SEED=${SEED} FUZZ_CALLS=${CALLS} node --test tests/js/fuzz.test.mjs\n${violations.slice(0, 20).join("\n")}`);
 });
+
+test("open() and destroy() of one name racing, 40 times at varied offsets: both always settle (no destroy blocked by a half-open store)", { timeout: 120_000 }, async () => {
+  const page = await env.page();
+  const out = await page.evaluate(async () => {
+    await window.tapesyncReady;
+    const { RecordingStore } = tapesync;
+    const settle = (p, ms) => Promise.race([p.then(() => "ok", (e) => e?.code ?? `not a TapesyncError: ${e}`), new Promise((ok) => setTimeout(() => ok("hung"), ms))]);
+    const results = [];
+    for (let i = 0; i < 40; i++) {
+      const name = `race-${i % 4}`;
+      const opening = RecordingStore.open({ name });
+      // The destroy lands at different points of the open: before it, while it reads, after it took the lock.
+      await new Promise((ok) => setTimeout(ok, i % 8));
+      const destroying = RecordingStore.destroy(name);
+      const [o, d] = await Promise.all([settle(opening, 10_000), settle(destroying, 10_000)]);
+      results.push([o, d]);
+      const store = await opening.catch(() => null);
+      store?.close();
+      // What is left is deletable once nobody holds it. (Right after an open, the open lock may still be on its way
+      // to being granted, and released at once: a destroy then says Conflict; a moment later it goes through.)
+      let cleanup;
+      for (let tries = 0; tries < 20 && cleanup !== "ok"; tries++) {
+        cleanup = await settle(RecordingStore.destroy(name), 10_000);
+        if (cleanup === "Conflict") await new Promise((ok) => setTimeout(ok, 50));
+      }
+      if (cleanup !== "ok") results.push(["ok", `cleanup: ${cleanup}`]);
+    }
+    return results;
+  });
+  for (const [o, d] of out) {
+    assert.ok(["ok", "Closed"].includes(o), `open: ${o} (${JSON.stringify(out)})`);
+    assert.ok(["ok", "Conflict"].includes(d), `destroy: ${d} (${JSON.stringify(out)})`);
+  }
+});
