@@ -12,7 +12,8 @@
 //                   sees an aborted upload: a resumable session may keep the part it got)
 //   resetMidBody    forwarded and answered; the status line, headers and half the body reach the
 //                   client, then the connection is reset
-//   lostResponse    forwarded; the server acted; the connection is reset before any answer
+//   lostResponse    forwarded; the server acted; the connection is reset before any answer (or, with
+//                   `lostAfterHeaders`, after the status line and headers: see the option)
 //   stall           the request waits 1-4 s before it is forwarded, or the answer stops midway for
 //                   1-4 s (a slow mobile link; over `timeoutMs` it is a stalled transfer)
 //   truncate        forwarded; half the body is sent as a complete chunked answer (no Content-Length)
@@ -109,8 +110,13 @@ export class ChaosProxy {
    * @param {(req: {method: string, url: string, headers: object}) => boolean} [o.faultable]
    *                             which requests may meet faults (default: all but preflights)
    * @param {[number, number]} [o.stallMs] the range of a stall (default 1000-4000 ms)
+   * @param {boolean} [o.lostAfterHeaders] lostResponse sends the status line and headers before the reset:
+   *                             a browser resends a request on its own when a reused connection is reset before
+   *                             any answer, and a cloud that ignores the request's offset (the Firebase Storage
+   *                             emulator with resumable chunks) then stores that chunk twice
    */
-  constructor({ target, seed = 1, rate = 0, weights = DEFAULT_WEIGHTS, faultable = () => true, stallMs = [1000, 4000] }) {
+  constructor({ target, seed = 1, rate = 0, weights = DEFAULT_WEIGHTS, faultable = () => true, stallMs = [1000, 4000], lostAfterHeaders = false }) {
+    this.lostAfterHeaders = lostAfterHeaders;
     this.target = new URL(target);
     this.seed = String(seed);
     this.rate = rate;
@@ -308,6 +314,15 @@ export class ChaosProxy {
         }
         const kind = decision.kind;
         const hasBody = data.length >= 2 && req.method !== "HEAD";
+        if (kind === "lostResponse" && this.lostAfterHeaders) {
+          res.writeHead(up.statusCode, out);
+          res.flushHeaders();
+          setTimeout(() => {
+            req.socket.destroy();
+            resolve();
+          }, 20);
+          return;
+        }
         if (kind === "lostResponse" || ((kind === "truncate" || kind === "corrupt" || kind === "resetMidBody") && !hasBody)) {
           req.socket.destroy();
           return resolve();

@@ -20,6 +20,11 @@ export function firebase() {
   return {
     name: "firebase",
     target: STORAGE_URL,
+    // The emulator appends every resumable chunk it is sent, whatever its X-Goog-Upload-Offset. A POST whose
+    // reused connection is reset before any answer is resent by Chromium itself (the page never knows), so a
+    // chunk whose answer was lost that way is stored twice and the object is corrupt (seen with seed 2:
+    // docs/reliability.md). Its answers are lost after their headers instead, which browsers do not resend.
+    proxyOptions: { lostAfterHeaders: true },
     start: () => startEmulators(),
     stop: () => stopEmulators(),
     async account() {

@@ -132,3 +132,13 @@ test("the Host header passes unchanged (S3 signs it) and the cloud's own URLs ar
   assert.equal(seen[before].host, new URL(proxy.url).host);
   assert.equal(got.headers.location, `${proxy.url}/upload/next`);
 });
+
+test("lostAfterHeaders: the cloud acted, the status line and headers arrive, then the connection is reset", async () => {
+  const proxy = await startChaosProxy({ target, seed: 1, rate: 1, weights: { lostResponse: 1 }, lostAfterHeaders: true });
+  const before = seen.length;
+  const got = await send(proxy, "/o/chunk", Buffer.alloc(4000, 3));
+  await proxy.close();
+  assert.equal(seen.length - before, 1, "the cloud acted once");
+  assert.equal(got.status, 200);
+  assert.ok(got.error || got.body.length < BODY.length, `the answer never completes: ${JSON.stringify({ ...got, body: got.body?.length })}`);
+});

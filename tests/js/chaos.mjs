@@ -20,7 +20,10 @@
 // The seed decides the changes, their sizes, the devices' timing and the proxy's faults. A failing seed prints the
 // command that replays it: CHAOS_SEEDS=<seed> node --test tests/js/chaos-<cloud>.test.mjs.
 import { createHash } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
 import { startChaosProxy } from "../../emulators/chaos/proxy.mjs";
+import { ROOT } from "./browser.mjs";
 import { installRemote } from "./chaos-clouds.mjs";
 
 const MiB = 1024 * 1024;
@@ -217,7 +220,7 @@ export async function runSeed({ env, cloud, seed, changes = 300, rate = 0.2, dev
   const plans = Array.from({ length: devices }, (_, d) =>
     plan(seed, d, perDevice, d === 0 ? [4] : d === 1 ? [Math.floor(perDevice / 2)] : []));
   const replay = `CHAOS_SEEDS=${seed} node --test tests/js/chaos-${cloud.name}.test.mjs`;
-  const proxy = await startChaosProxy({ target: cloud.target, seed, rate: 0 });
+  const proxy = await startChaosProxy({ target: cloud.target, seed, rate: 0, ...cloud.proxyOptions });
   const pages = [];
   try {
     for (let d = 0; d < devices; d++) {
@@ -360,6 +363,13 @@ async function runPhase({ pages, plans, proxy, cloud, rate, store, timeoutMs, lo
   if (have.length !== haveSet.size) violations.push("an audio object is listed twice");
   const open = await account.openUploads();
   if (open && open.length) log(`${cloud.name}: ${open.length} multipart uploads left open (s3/lifecycle.json aborts them): ${open.slice(0, 3).join(", ")}`);
+  if (violations.length) {
+    // The proxy's log of the run, for the replay's post-mortem (test-output/ is not committed).
+    const file = path.join(ROOT, "test-output", `chaos-${cloud.name}-${store}.json`);
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, JSON.stringify(proxy.log, null, 0).replaceAll("},{", "},\n{"));
+    log(`${cloud.name}: the proxy's log of this run is in ${path.relative(ROOT, file)}`);
+  }
   log(`${cloud.name} ${rate ? "chaos" : "fault-free"} run: ${changes} changes, ${syncs} syncs, ${Object.keys(final).length} recordings, ${requests} requests, ${faults} faults, ${Date.now() - t0} ms`);
   return { violations, changes, syncs, recordings: Object.keys(final).length, requests, faults, byKind, convergeRounds, ms: Date.now() - t0, sha256 };
 }
