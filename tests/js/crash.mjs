@@ -202,6 +202,8 @@ export function audioBytes(log) {
   const per = new Map();
   for (const e of log) {
     if (!["POST", "PUT", "PATCH"].includes(e.method)) continue;
+    // S3's CreateMultipartUpload (empty) and CompleteMultipartUpload (the parts' XML) carry no audio.
+    if (e.method === "POST" && /[?&](uploads|uploadId=)/.test(e.path)) continue;
     const id = audioIdOf(e);
     if (!id) continue;
     const x = per.get(id) ?? { bytes: 0, okAt: null, requests: 0 };
