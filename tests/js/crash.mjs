@@ -54,13 +54,27 @@ export async function workspace() {
   return { dir, url: server.url, done: async () => { await server.close(); await rm(dir, { recursive: true, force: true }); } };
 }
 
+// Chromium runs detached (its own process group): a test that fails before closing it must not leave it running.
+const live = new Set();
+process.on("exit", () => {
+  for (const pid of live) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // Gone already.
+    }
+  }
+});
+
 /** Starts Chromium on the profile `dir`; resolves { pid, browser, context, kill(), close() }. */
 export async function startChromium(dir) {
   const child = spawn(CHROMIUM, [...ARGS, `--user-data-dir=${dir}`, "--remote-debugging-port=0", "about:blank"], {
     detached: true,
     stdio: ["ignore", "ignore", "pipe"],
   });
+  live.add(child.pid);
   const exited = new Promise((ok) => child.once("exit", ok));
+  exited.then(() => live.delete(child.pid));
   const ws = await new Promise((ok, fail) => {
     let err = "";
     const timer = setTimeout(() => fail(new Error(`chromium printed no DevTools URL in 30 s:\n${err}`)), 30_000);
