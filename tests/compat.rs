@@ -293,7 +293,7 @@ async fn locks_missing_or_refusing_run_the_work_unguarded() {
     let (store, name) = fresh_store().await;
     ok(store.save(blob(b"abc", "audio/wav").into(), None)).await;
     store.close();
-    ok(tapesync::api::RecordingStore::destroy(name)).await;
+    ok(tapesync::api::RecordingStore::destroy(name.into())).await;
 }
 
 #[wasm_bindgen_test]

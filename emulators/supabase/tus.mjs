@@ -15,6 +15,7 @@
 //   client that would break on the hosted service breaks here: a PATCH whose body is not 6 MiB and does not end
 //   the upload answers 400 text "Chunk size must be exactly 6291456 bytes (6 MiB), except the last chunk".
 
+import { createHash } from "node:crypto";
 import { copyFile, link, mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { Server } from "@tus/server";
@@ -33,9 +34,23 @@ function tusError(err) {
   return err;
 }
 
-/** The upload id (also the file name and the URL's last segment): base64url("{bucket}/{path}/{version}"). */
+/**
+ * The upload id of the URL's last segment is base64url("{bucket}/{path}/{version}"), as Supabase makes it: with a
+ * user's uuid and a recording's in the path it is over 255 characters, too long for a file name. Files are named by
+ * its SHA-256 instead (the "storage id" @tus/server and the file store see); `longIds` maps back (every request
+ * brings the URL's id, so the map fills again after a restart on the same folder).
+ */
+const longIds = new Map();
+const storageId = (urlId) => {
+  const short = createHash("sha256").update(urlId).digest("hex");
+  longIds.set(short, urlId);
+  return short;
+};
+const urlIdOf = (id) => longIds.get(id) ?? id;
+
+/** The upload's bucket, object and version, from its URL id or storage id. */
 function parseUploadId(id) {
-  const decoded = Buffer.from(id, "base64url").toString("utf8");
+  const decoded = Buffer.from(urlIdOf(id), "base64url").toString("utf8");
   const parts = decoded.split("/");
   if (parts.length < 3) throw ERRORS.invalidParameter("upload id");
   const bucket = parts[0];
@@ -66,10 +81,14 @@ export function createTus(ctx) {
         throw tusError(err);
       }
       const id = `${metadata.bucketName}/${metadata.objectName}/${crypto.randomUUID()}`;
-      return Buffer.from(id, "utf8").toString("base64url");
+      return storageId(Buffer.from(id, "utf8").toString("base64url"));
     },
     generateUrl(_rawReq, { id }) {
-      return `${ctx.publicUrl()}${TUS_PATH}/${id}`;
+      return `${ctx.publicUrl()}${TUS_PATH}/${urlIdOf(id)}`;
+    },
+    getFileIdFromRequest(_rawReq, lastPath) {
+      if (!lastPath || TUS_PATH.endsWith(`/${lastPath}`)) return undefined;
+      return storageId(lastPath);
     },
     maxSize(rawReq, id) {
       if (!id) return ctx.store.fileSizeLimit;
@@ -175,7 +194,7 @@ export function createTus(ctx) {
     },
     /** Admin hook: makes upload URLs (all, or the one whose URL ends with `id`) 25 hours old, so they expire. */
     async age(id) {
-      const ids = id ? [id] : await datastore.configstore.list();
+      const ids = id ? [storageId(id)] : await datastore.configstore.list();
       let n = 0;
       for (const uid of ids) {
         const info = await datastore.configstore.get(uid);

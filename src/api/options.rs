@@ -1,6 +1,7 @@
 //! Reading option objects passed from JS, with a clear `InvalidArgument` for every mistake.
 
-use js_sys::{Array, Object, Reflect};
+use js_sys::{Array, Reflect};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::browser::error::{Error, Result};
@@ -9,6 +10,38 @@ use crate::browser::error::{Error, Result};
 const MAX_JSON_DEPTH: usize = 32;
 /// The longest name or tag accepted, in UTF-16 units as JS counts them.
 const MAX_TEXT: usize = 1024;
+
+// Catching versions of what js-sys binds without `catch`: a revoked Proxy, a Proxy trap or a
+// getter that throws would otherwise throw through the module's frames, out of the task that
+// was running, and leave wasm-bindgen-futures' queue stuck: every later promise of the module
+// then hung (found by tests/js/fuzz.test.mjs). Everything read from an app's value goes through
+// a catching call.
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = keys)]
+    fn try_keys(value: &JsValue) -> std::result::Result<Array, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = entries)]
+    fn try_entries(value: &JsValue) -> std::result::Result<Array, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = getPrototypeOf)]
+    fn try_prototype_of(value: &JsValue) -> std::result::Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = Array, js_name = isArray)]
+    fn try_is_array(value: &JsValue) -> std::result::Result<bool, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = JSON, js_name = stringify)]
+    fn try_stringify(value: &JsValue) -> std::result::Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = JSON, js_name = parse)]
+    fn try_parse(text: &JsValue) -> std::result::Result<JsValue, JsValue>;
+}
+
+/// The items of the array `v`, each read once, or `None` when reading them throws (a Proxy).
+fn items_of(v: &JsValue) -> Option<Vec<JsValue>> {
+    let length = Reflect::get(v, &"length".into()).ok()?.as_f64()?;
+    if !(0.0..=u32::MAX as f64).contains(&length) {
+        return None;
+    }
+    (0..length as u32)
+        .map(|i| Reflect::get_u32(v, i).ok())
+        .collect()
+}
 
 /// An options object: only the listed keys are allowed, so a typo is an error, not a silent no-op.
 pub struct Options {
@@ -25,7 +58,8 @@ impl Options {
         if !is_plain_object(value) {
             return Err(Error::invalid(format!("{what} must be an object")));
         }
-        for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
+        let keys = try_keys(value).map_err(|_| Error::invalid(format!("{what} cannot be read")))?;
+        for key in keys.iter() {
             let key = key.as_string().unwrap_or_default();
             if !allowed.contains(&key.as_str()) {
                 return Err(Error::invalid(format!(
@@ -165,11 +199,20 @@ impl Options {
             return Ok(None);
         };
         let expected = "an array of at most 256 non-empty strings";
-        let Some(items) = v.dyn_ref::<Array>().filter(|a| a.length() <= 256) else {
+        if !try_is_array(&v).unwrap_or(false) {
+            return Err(self.bad(key, expected));
+        }
+        let length = Reflect::get(&v, &"length".into())
+            .ok()
+            .and_then(|n| n.as_f64());
+        if !length.is_some_and(|n| n <= 256.0) {
+            return Err(self.bad(key, expected));
+        }
+        let Some(items) = items_of(&v) else {
             return Err(self.bad(key, expected));
         };
         items
-            .iter()
+            .into_iter()
             .map(|item| match item.as_string() {
                 Some(s) if !s.is_empty() && s.encode_utf16().count() <= MAX_TEXT => Ok(s),
                 _ => Err(self.bad(key, expected)),
@@ -188,26 +231,35 @@ impl Options {
         if !is_plain_object(&v) {
             return Err(self.bad(key, "a plain object of JSON values"));
         }
-        check_json(&v, 0).map_err(|path| {
+        let not_json = |path: String| {
             Error::invalid(format!(
                 "{}.{key}{path} is not JSON (null, boolean, finite number, string, array or plain \
                  object, nested at most {MAX_JSON_DEPTH} deep)",
                 self.what
             ))
-        })?;
-        Ok(Some(v))
+        };
+        check_json(&v, 0).map_err(not_json)?;
+        // What is kept is a copy, checked again: getters that give another value on each read
+        // cannot slip a value past the checks (and the limits the caller checks on this copy).
+        let copy = try_stringify(&v)
+            .and_then(|text| try_parse(&text))
+            .map_err(|_| not_json(String::new()))?;
+        check_json(&copy, 0).map_err(not_json)?;
+        Ok(Some(copy))
     }
 }
 
 /// An object created by `{}` or `Object.create(null)`: not an array, a class instance or a Date.
 fn is_plain_object(v: &JsValue) -> bool {
-    if !v.is_object() || Array::is_array(v) {
+    if !v.is_object() || try_is_array(v).unwrap_or(true) {
         return false;
     }
     // A plain object's prototype is `Object.prototype`, of this realm or of another (an iframe, an
     // extension's or a WebDriver's sandbox), whose own prototype is null; or it has none.
-    let proto = Object::get_prototype_of(v);
-    proto.is_null() || Object::get_prototype_of(&proto).is_null()
+    match try_prototype_of(v) {
+        Ok(proto) => proto.is_null() || try_prototype_of(&proto).is_ok_and(|p| p.is_null()),
+        Err(_) => false,
+    }
 }
 
 /// `Ok` when `v` is JSON; otherwise the path to the first offending value.
@@ -225,15 +277,16 @@ fn check_json(v: &JsValue, depth: usize) -> std::result::Result<(), String> {
             Err(String::new())
         };
     }
-    if let Some(items) = v.dyn_ref::<Array>() {
+    if try_is_array(v).unwrap_or(false) {
+        let items = items_of(v).ok_or_else(String::new)?;
         for (i, item) in items.iter().enumerate() {
-            check_json(&item, depth + 1).map_err(|p| format!("[{i}]{p}"))?;
+            check_json(item, depth + 1).map_err(|p| format!("[{i}]{p}"))?;
         }
         return Ok(());
     }
     if is_plain_object(v) {
         // Symbol keys and getters are not JSON either: `entries` reads own enumerable string keys.
-        for entry in Object::entries(v.unchecked_ref::<Object>()).iter() {
+        for entry in try_entries(v).map_err(|_| String::new())?.iter() {
             let pair: Array = entry.unchecked_into();
             let key = pair.get(0).as_string().unwrap_or_default();
             check_json(&pair.get(1), depth + 1).map_err(|p| format!(".{key}{p}"))?;

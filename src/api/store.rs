@@ -416,11 +416,11 @@ impl RecordingStore {
     #[wasm_bindgen(js_name = addEventListener, skip_typescript)]
     pub fn add_event_listener(
         &self,
-        kind: &str,
-        listener: &Function,
+        kind: JsValue,
+        listener: JsValue,
         options: JsValue,
     ) -> std::result::Result<(), JsValue> {
-        self.forward("addEventListener", kind, listener, options)
+        self.forward("addEventListener", &kind, &listener, options)
     }
 
     /// Removes a listener added with `addEventListener`.
@@ -431,11 +431,11 @@ impl RecordingStore {
     #[wasm_bindgen(js_name = removeEventListener, skip_typescript)]
     pub fn remove_event_listener(
         &self,
-        kind: &str,
-        listener: &Function,
+        kind: JsValue,
+        listener: JsValue,
         options: JsValue,
     ) -> std::result::Result<(), JsValue> {
-        self.forward("removeEventListener", kind, listener, options)
+        self.forward("removeEventListener", &kind, &listener, options)
     }
 
     /// Syncs with the cloud: pulls other devices' changes, pushes this one's. Resolves with a
@@ -501,9 +501,20 @@ impl RecordingStore {
     /// Tells the store whether the network is usable, for hosts that know better than
     /// `navigator.onLine` (e.g. Capacitor's Network plugin). `true` after `false` starts the
     /// automatic syncs' `onOnline` trigger.
+    /// Throws `InvalidArgument` for anything but a boolean (the glue's conversion of a `bool`
+    /// parameter threw a plain TypeError for a Symbol or a BigInt).
     #[wasm_bindgen(js_name = setOnline)]
-    pub fn set_online(&self, online: bool) {
+    pub fn set_online(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "boolean")] online: JsValue,
+    ) -> std::result::Result<(), JsValue> {
+        let online = online.as_bool().ok_or_else(|| {
+            to_js(Error::invalid(
+                "setOnline(online): online must be a boolean",
+            ))
+        })?;
         self.hub.set_online(online);
+        Ok(())
     }
 
     /// Closes the database connection; later calls reject with `Closed`.
@@ -536,8 +547,13 @@ impl RecordingStore {
     /// await RecordingStore.destroy("my-app");
     /// ```
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn destroy(name: String) -> Promise {
+    pub fn destroy(#[wasm_bindgen(unchecked_param_type = "string")] name: JsValue) -> Promise {
         promise(async move {
+            // Checked here, not by the glue: a `String` parameter threw a TypeError (not a
+            // TapesyncError) for a non-string, or trapped the module for `{ length: 1e9 }`.
+            let name = name
+                .as_string()
+                .ok_or_else(|| Error::invalid("destroy(name): the name must be a string"))?;
             crate::browser::account::destroy(&name).await?;
             Ok(JsValue::UNDEFINED)
         })
@@ -545,16 +561,32 @@ impl RecordingStore {
 }
 
 impl RecordingStore {
+    /// Checks the arguments here rather than in the glue (a `&str` parameter made the glue
+    /// convert any value, and e.g. `{ length: 1e9 }` trapped the module) and turns what the
+    /// event target throws (an options getter, say) into a `TapesyncError`.
     fn forward(
         &self,
         method: &str,
-        kind: &str,
-        listener: &Function,
+        kind: &JsValue,
+        listener: &JsValue,
         options: JsValue,
     ) -> std::result::Result<(), JsValue> {
+        let kind = kind.as_string().ok_or_else(|| {
+            to_js(Error::invalid(format!(
+                "{method}: the type must be a string"
+            )))
+        })?;
+        // A function, or null/undefined (which the DOM ignores); an object whose handleEvent is
+        // not callable would throw at each event, outside any call of the app.
+        if !(listener.is_function() || listener.is_null() || listener.is_undefined()) {
+            return Err(to_js(Error::invalid(format!(
+                "{method}: the listener must be a function"
+            ))));
+        }
         let target = self.inner.events().target();
         let f: Function = Reflect::get(target, &method.into())?.unchecked_into();
-        f.call3(target, &kind.into(), listener, &options)?;
+        f.call3(target, &kind.into(), listener, &options)
+            .map_err(|e| to_js(Error::invalid(Error::from_js(method, &e).message)))?;
         Ok(())
     }
 }

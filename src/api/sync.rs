@@ -189,6 +189,8 @@ impl Hub {
     }
 
     async fn run(self: &Rc<Self>, job: &Job) -> Result<JsValue> {
+        // A closed store says so, offline or not (found by tests/js/fuzz.test.mjs).
+        self.store.check_open()?;
         if !self.online() {
             self.state("offline", JsValue::NULL);
             return Err(Error::new(

@@ -1,10 +1,10 @@
 //! Captures: recordings still being recorded, stored chunk by chunk as `MediaRecorder` delivers
 //! them, so that a tab that dies mid-recording keeps everything up to its last chunk.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use futures::lock::Mutex;
+use futures::channel::oneshot;
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::JsValue;
 use web_sys::{IdbKeyRange, IdbTransactionMode as Mode};
@@ -24,9 +24,12 @@ pub struct Capture {
     /// The next chunk's sequence number, taken when `append` is called (not when it completes), so
     /// chunks keep their order even when the app does not await each append.
     next_seq: Cell<u32>,
-    /// Held by each append and by finish, in call order: finish sees every chunk appended before
-    /// it was called, even when the app did not await the appends.
-    turn: Mutex<()>,
+    /// The end of the queue of appends and finish, in call order: each waits for the one called
+    /// before it (its sender dropped), so chunks are committed in order (a crash keeps a prefix of
+    /// them, never a recording with a hole) and finish sees every chunk appended before it was
+    /// called, even when the app did not await the appends. (An async mutex would not do:
+    /// futures' `Mutex` is not fair, and let later appends, or finish, overtake earlier ones.)
+    turn: RefCell<Option<oneshot::Receiver<()>>>,
     info: JsValue,
 }
 
@@ -51,7 +54,7 @@ impl Capture {
             store: store.clone(),
             id,
             next_seq: Cell::new(0),
-            turn: Mutex::new(()),
+            turn: RefCell::new(None),
             info: info.into(),
         })
     }
@@ -76,7 +79,7 @@ impl Capture {
                 store: store.clone(),
                 id,
                 next_seq: Cell::new(0),
-                turn: Mutex::new(()),
+                turn: RefCell::new(None),
                 info,
             };
             // Continue after the highest stored chunk: a failed append leaves a gap in the
@@ -114,7 +117,7 @@ impl Capture {
     pub async fn append(&self, chunk: &web_sys::Blob) -> Result<()> {
         let seq = self.next_seq.get();
         self.next_seq.set(seq + 1);
-        let _turn = self.turn.lock().await;
+        let _turn = self.my_turn().await;
         let stored = audio::to_stored(chunk, self.store.audio_form()).await?;
         let tx = self.store.tx(&[CAPTURES, CHUNKS], Mode::Readwrite)?;
         let captures = tx.store(CAPTURES)?;
@@ -147,7 +150,7 @@ impl Capture {
     pub async fn finish(&self, extra: NewRecording) -> Result<JsValue> {
         let context = "finishing the capture";
         // After the appends called before: `onstop` calls finish while the last append runs.
-        let _turn = self.turn.lock().await;
+        let _turn = self.my_turn().await;
         // The chunks' bytes are read first, in a transaction of their own (reading them inside
         // the writing one would let it commit early), and the audio is stored from memory: see
         // [`audio::parts_of`] for why a Blob joined from stored Blobs is not stored.
@@ -223,6 +226,18 @@ impl Capture {
             .events()
             .changed(ChangeKind::Capture, &[self.id.as_str()]);
         Ok(())
+    }
+
+    /// Waits for the appends and finish called before this one; the returned sender is this
+    /// one's turn: dropping it lets the next one go. The place in the queue is taken when the
+    /// future is first polled, which is in call order (each API call is a task of its own).
+    async fn my_turn(&self) -> oneshot::Sender<()> {
+        let (turn, next) = oneshot::channel();
+        if let Some(previous) = self.turn.replace(Some(next)) {
+            // Err(Canceled) is the previous one's end: its sender was dropped.
+            let _ = previous.await;
+        }
+        turn
     }
 
     fn key(&self) -> JsValue {

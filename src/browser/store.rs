@@ -118,6 +118,22 @@ impl Store {
     pub async fn open(name: &str, audio_form: Option<audio::Form>) -> Result<Rc<Store>> {
         let factory = platform::indexed_db()?;
         let db = schema::open(&factory, &format!("tapesync/{name}")).await?;
+        // Another tab upgrading or deleting the database must not wait on us forever: close, and
+        // answer later calls with `Closed`. Listened for at once: a `destroy()` that ran while
+        // this open was still reading (before it holds the open lock) found no listener, and its
+        // deletion stayed blocked by this connection for as long as the store was open (found by
+        // tests/js/fuzz.test.mjs). Now this open loses the race instead: it fails with `Closed`.
+        // The store's own listener replaces this one once the store exists.
+        let closed_by_other_tab = Rc::new(Cell::new(false));
+        let while_opening = Closure::<dyn FnMut()>::new({
+            let db = db.clone();
+            let flag = closed_by_other_tab.clone();
+            move || {
+                flag.set(true);
+                db.close();
+            }
+        });
+        db.set_onversionchange(Some(while_opening.as_ref().unchecked_ref()));
         let opened = async {
             let id = load_device_id(&db).await?;
             Ok::<_, Error>((id, audio::form_of(&factory, &db, audio_form).await?))
@@ -129,6 +145,12 @@ impl Store {
                 return Err(e);
             }
         };
+        if closed_by_other_tab.get() {
+            return Err(Error::new(
+                Code::Closed,
+                "the store was deleted or upgraded by another tab while it opened: open it again",
+            ));
+        }
         let device = DeviceId::parse(&device_id).map_err(|e| {
             Error::new(
                 Code::Internal,
@@ -137,8 +159,6 @@ impl Store {
         })?;
         let events = Events::new()?;
         let store = Rc::new_cyclic(|me: &Weak<Store>| {
-            // Another tab upgrading or deleting the database must not wait on us forever: close,
-            // and answer later calls with `Closed`.
             let on_version_change = Closure::<dyn FnMut()>::new({
                 let me = me.clone();
                 move || {
@@ -166,7 +186,7 @@ impl Store {
                 device,
                 events,
                 hasher: Hasher::default(),
-                closed_by_other_tab: Rc::new(Cell::new(false)),
+                closed_by_other_tab,
                 audio_form,
                 open_lock: RefCell::new(super::lock::hold_shared(&super::account::open_lock(name))),
                 db_name: format!("tapesync/{name}"),
@@ -244,6 +264,12 @@ impl Store {
     /// This database's device id, as the sync core names devices.
     pub fn device(&self) -> &DeviceId {
         &self.device
+    }
+
+    /// `Err(Closed)` once the store is closed (by `close()` or by another tab): for calls that
+    /// would fail for another reason first (a sync while offline).
+    pub(crate) fn check_open(&self) -> Result<()> {
+        self.db().map(|_| ())
     }
 
     fn db(&self) -> Result<IdbDatabase> {

@@ -423,7 +423,7 @@ async fn storage_estimate_and_change_events() {
     .unwrap()
     .unchecked_into::<js_sys::Function>();
     store
-        .add_event_listener("change", &listener, JsValue::UNDEFINED)
+        .add_event_listener("change".into(), listener.clone().into(), JsValue::UNDEFINED)
         .unwrap();
     let rec = ok(store.save(
         blob(b"abc", "audio/wav").into(),
@@ -433,7 +433,7 @@ async fn storage_estimate_and_change_events() {
     ok(store.settled()).await;
     ok(store.delete(field(&rec, "id"))).await;
     store
-        .remove_event_listener("change", &listener, JsValue::UNDEFINED)
+        .remove_event_listener("change".into(), listener.clone().into(), JsValue::UNDEFINED)
         .unwrap();
     ok(store.save(blob(b"abc", "audio/wav").into(), None)).await;
     let seen: Vec<String> = seen.iter().map(|v| v.as_string().unwrap()).collect();

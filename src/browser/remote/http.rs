@@ -259,11 +259,24 @@ pub async fn exchange(
 
 /// Supabase Storage answers most errors with HTTP 400 and the real status in the body's
 /// `statusCode` (a string); everyone else means what the status line says.
+///
+/// A 400 whose body was damaged on the way (JSON cut short, bytes that are not UTF-8) cannot
+/// say what the server meant: it may be Supabase's 409 "Duplicate" for a write whose first
+/// answer was lost, which the engine settles with a metadata read. Taken as a 400 it failed the
+/// recording for good (found by tests/js/chaos-supabase.test.mjs); it is a 502 instead, an
+/// answer that does not hold up, retried with backoff.
 fn real_status(status: u16, body: &str) -> u16 {
     if status != 400 {
         return status;
     }
-    serde_json::from_str::<serde_json::Value>(body)
+    let parsed = serde_json::from_str::<serde_json::Value>(body);
+    let start = body.trim_start();
+    if parsed.is_err()
+        && (start.starts_with('{') || start.starts_with('[') || body.contains('\u{FFFD}'))
+    {
+        return 502;
+    }
+    parsed
         .ok()
         .and_then(|v| match v.get("statusCode")? {
             serde_json::Value::String(s) => s.parse().ok(),
