@@ -3,7 +3,7 @@
 // the cache answers when the network fails or is too slow. Only same-origin GETs of the shell are handled:
 // Firebase (or emulator) API calls are cross-origin and pass straight through, never cached, and so do the
 // demo server's S3 routes (/s3-config, /sign).
-const CACHE = "tapesync-demo-shell-v1";
+const CACHE = "tapesync-demo-shell-v2";
 const SHELL = [
   "./",
   "./index.html",
@@ -28,13 +28,19 @@ const SHELL = [
 const NETWORK_TIMEOUT_MS = 4000;
 
 const shellUrls = new Set(SHELL.map((p) => new URL(p, self.location).href));
+// Everything of the package counts as shell: tapesync.js imports snippets whose folder is named by a
+// hash of the build, and the compression module is loaded on first use.
+const PKG = new URL("../pkg/", self.location).href;
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(
-    caches.open(CACHE)
-      .then((cache) => cache.addAll(SHELL.map((p) => new Request(p, { cache: "reload" }))))
-      .then(() => self.skipWaiting()),
-  );
+  event.waitUntil((async () => {
+    const cache = await caches.open(CACHE);
+    await cache.addAll(SHELL.map((p) => new Request(p, { cache: "reload" })));
+    const glue = await (await cache.match(new URL("tapesync.js", PKG).href)).text();
+    const snippets = [...glue.matchAll(/from '(\.\/snippets\/[^']+)'/g)].map((m) => new URL(m[1], PKG).href);
+    await cache.addAll(snippets.map((u) => new Request(u, { cache: "reload" })));
+    await self.skipWaiting();
+  })());
 });
 
 self.addEventListener("activate", (event) => {
@@ -53,7 +59,7 @@ self.addEventListener("fetch", (event) => {
   if (url.origin !== self.location.origin) return;   // Auth and Storage APIs: never touched
   url.search = "";
   url.hash = "";
-  const isShell = shellUrls.has(url.href) || request.mode === "navigate";
+  const isShell = shellUrls.has(url.href) || url.href.startsWith(PKG) || request.mode === "navigate";
   if (!isShell) return;
   event.respondWith(networkFirst(request, request.mode === "navigate" ? "./index.html" : url.href));
 });
