@@ -5,7 +5,7 @@
 // wasm-bindgen-test-runner starts its Safari driver with `--port=N` and asks for a session with empty
 // capabilities, so it cannot name a browser. This starts WebKitWebDriver on a free port and relays every
 // request to it, adding `webkitgtk:browserOptions` (tests/engines/webkit-browser.py, on-disk profile) to
-// the new-session request. It ends, and ends the driver, when the runner kills it.
+// the new-session request. When the runner kills it, the driver ends too.
 import { spawn } from "node:child_process";
 import http from "node:http";
 import net from "node:net";
@@ -24,13 +24,15 @@ const inner = await new Promise((resolve) => {
     s.close(() => resolve(p));
   });
 });
-const driver = spawn(process.env.WEBKIT_WEBDRIVER ?? "/usr/bin/WebKitWebDriver", [`--port=${inner}`], {
+// The runner ends this wrapper with SIGKILL, which no handler here sees: a watchdog shell ends the
+// driver (and so its browser) once this process is gone, instead of leaving it running.
+const watchdog = `"$0" "$1" & d=$!; while kill -0 ${process.pid} 2>/dev/null && kill -0 $d 2>/dev/null; do sleep 0.5; done; kill $d 2>/dev/null; wait $d`;
+const driver = spawn("sh", ["-c", watchdog, process.env.WEBKIT_WEBDRIVER ?? "/usr/bin/WebKitWebDriver", `--port=${inner}`], {
   stdio: "inherit",
 });
-const stop = () => driver.kill();
-process.on("SIGTERM", () => (stop(), process.exit(0)));
-process.on("SIGINT", () => (stop(), process.exit(0)));
-process.on("exit", stop);
+// However this process ends, the watchdog ends the driver within half a second.
+process.on("SIGTERM", () => process.exit(0));
+process.on("SIGINT", () => process.exit(0));
 driver.on("exit", (code) => process.exit(code ?? 1));
 
 // Waits for the driver's port, so the runner's first request (it polls ours) finds it up.

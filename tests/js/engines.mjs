@@ -127,9 +127,11 @@ function display() {
 async function startDisplay() {
   mustExist("/usr/bin/Xvfb", "Xvfb (package xvfb)");
   const child = start("/usr/bin/Xvfb", ["-displayfd", "3", "-nolisten", "tcp", "-screen", "0", "1280x1024x24"], process.env, ["pipe"]);
+  // A loaded machine (CI builds beside it, another engine's Xvfb starting) can take long; a start that
+  // fails is killed, or its process would keep node running after the file's tests.
   const number = await new Promise((resolve, reject) => {
     let text = "";
-    const timer = setTimeout(() => reject(new Error(`Xvfb gave no display within 10 s: ${child.output()}`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`Xvfb gave no display within 60 s: ${child.output()}`)), 60_000);
     child.stdio[3].on("data", (d) => {
       text += d;
       if (text.includes("\n")) {
@@ -138,6 +140,9 @@ async function startDisplay() {
       }
     });
     child.once("exit", (code) => reject(new Error(`Xvfb exited (${code}): ${child.output()}`)));
+  }).catch((e) => {
+    killGroup(child);
+    throw e;
   });
   return { child, display: `:${number}` };
 }
