@@ -25,6 +25,7 @@ import path from "node:path";
 import { startChaosProxy } from "../../emulators/chaos/proxy.mjs";
 import { ROOT } from "./browser.mjs";
 import { installRemote } from "./chaos-clouds.mjs";
+import { installBytes } from "./pages/bytes.js";
 
 const MiB = 1024 * 1024;
 
@@ -62,22 +63,7 @@ export function prng(seed) {
 
 /** Installed in each page: the device's store, its remote, and the operations the scenario makes. */
 function pageKit() {
-  const bytes = (n, seed) => {
-    const out = new Uint8Array(n);
-    let x = (seed * 2654435761) >>> 0 || 1;
-    for (let i = 0; i < n; i += 4) {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      out[i] = x & 255;
-      if (i + 1 < n) out[i + 1] = (x >>> 8) & 255;
-      if (i + 2 < n) out[i + 2] = (x >>> 16) & 255;
-      if (i + 3 < n) out[i + 3] = x >>> 24;
-    }
-    return out;
-  };
+  const bytes = window.testBytes; // tests/js/pages/bytes.js, installed first
   const hex = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
   const digest = async (blob) => hex(await crypto.subtle.digest("SHA-256", await blob.arrayBuffer()));
   const plain = (v) => JSON.parse(JSON.stringify(v ?? null));
@@ -229,6 +215,7 @@ export async function runSeed({ env, cloud, seed, changes = 300, rate = 0.2, dev
         await window.tapesyncReady;
       });
       await installRemote(page);
+      await installBytes(page);
       await page.evaluate(pageKit);
       pages.push(page);
     }

@@ -17,6 +17,7 @@ import { chromium } from "playwright-core";
 import { serve } from "../../scripts/serve.mjs";
 import { ROOT } from "./browser.mjs";
 import { installRemote } from "./chaos-clouds.mjs";
+import { installBytes } from "./pages/bytes.js";
 
 export const CHUNK = 6 * 1024 * 1024;
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -29,23 +30,7 @@ const ARGS = [
 /** The runs: CRASH_RUNS (default 10). */
 export const runs = () => Number(process.env.CRASH_RUNS ?? 10);
 
-/** The same deterministic bytes as the page's `crash.bytes(n, seed)` (xorshift32). */
-export function bytes(n, seed) {
-  const out = Buffer.alloc(n);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < n; i += 4) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 255;
-    if (i + 1 < n) out[i + 1] = (x >>> 8) & 255;
-    if (i + 2 < n) out[i + 2] = (x >>> 16) & 255;
-    if (i + 3 < n) out[i + 3] = x >>> 24;
-  }
-  return out;
-}
+export { bytes } from "./pages/bytes.js";
 
 /** A temporary profile folder and the page server; `done()` removes both. */
 export async function workspace() {
@@ -128,27 +113,13 @@ export async function openPage(b, url, errors) {
     await window.tapesyncReady;
   });
   await installRemote(page);
+  await installBytes(page);
   await page.evaluate(crashKit);
   return page;
 }
 
 function crashKit() {
-  const bytes = (n, seed) => {
-    const out = new Uint8Array(n);
-    let x = (seed * 2654435761) >>> 0 || 1;
-    for (let i = 0; i < n; i += 4) {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      out[i] = x & 255;
-      if (i + 1 < n) out[i + 1] = (x >>> 8) & 255;
-      if (i + 2 < n) out[i + 2] = (x >>> 16) & 255;
-      if (i + 3 < n) out[i + 3] = x >>> 24;
-    }
-    return out;
-  };
+  const bytes = window.testBytes; // tests/js/pages/bytes.js, installed first
   const hex = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
   const digest = async (blob) => hex(await crypto.subtle.digest("SHA-256", await blob.arrayBuffer()));
   const crash = (window.crash = {
