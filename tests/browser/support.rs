@@ -156,14 +156,16 @@ export function storesBlobs() {
     open.onerror = () => resolve(false);
     open.onsuccess = () => {
       const db = open.result;
-      const end = (v) => { db.close(); indexedDB.deleteDatabase(name); resolve(v); };
+      let timer;
+      const end = (v) => { clearTimeout(timer); db.close(); indexedDB.deleteDatabase(name); resolve(v); };
+      // Long: a loaded machine may take seconds, and a refusal aborts rather than hangs.
+      timer = setTimeout(() => end(false), 60000);
       try {
         const tx = db.transaction("s", "readwrite");
         tx.objectStore("s").put(new Blob(["x"]), 1);
         tx.oncomplete = () => end(true);
         tx.onabort = () => end(false);
       } catch (e) { end(false); }
-      setTimeout(() => end(false), 5000);
     };
   });
 }
