@@ -12,12 +12,13 @@ test: setup
 pkg: setup
 	@scripts/pkg.sh
 
-## make bench: speed and memory against raw IndexedDB, Dexie and localForage in Chromium, against raw IndexedDB in Firefox and WebKit, and the compression figures.
+## make bench: speed and memory against raw IndexedDB, Dexie and localForage in Chromium, against raw IndexedDB in Firefox and WebKit, the compression figures, and startup (import to first list()) under 4x CPU throttling.
 bench: pkg
 	@scripts/setup.sh --bench
 	@node bench/run.mjs
 	@node bench/engines.mjs
 	@node bench/compress.mjs
+	@node bench/startup.mjs
 
 clean:
 	rm -rf pkg target .tools
