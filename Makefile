@@ -12,13 +12,14 @@ test: setup
 pkg: setup
 	@scripts/pkg.sh
 
-## make bench: speed and memory against raw IndexedDB, Dexie and localForage in Chromium, against raw IndexedDB in Firefox and WebKit, the compression figures, and startup (import to first list()) under 4x CPU throttling.
+## make bench: speed and memory against raw IndexedDB, Dexie and localForage in Chromium, against raw IndexedDB in Firefox and WebKit, the compression figures, startup (import to first list()) under 4x CPU throttling, and where the package's bytes go.
 bench: pkg
 	@scripts/setup.sh --bench
 	@node bench/run.mjs
 	@node bench/engines.mjs
 	@node bench/compress.mjs
 	@node bench/startup.mjs
+	@node bench/size.mjs
 
 clean:
 	rm -rf pkg target .tools

@@ -64,4 +64,10 @@ if [[ "${1:-}" == "--bench" ]] && { ! command -v espeak-ng >/dev/null || ! comma
   apt-get install -y -qq --no-install-recommends espeak-ng sox >/dev/null
 fi
 
+# `make bench` only: twiggy, which tells where the package's bytes go (bench/size.mjs).
+if [[ "${1:-}" == "--bench" ]] && ! command -v twiggy >/dev/null; then
+  say "installing twiggy 0.8.0 from crates.io (the wasm size profiler), about 2 minutes"
+  cargo install twiggy --version 0.8.0 --locked --quiet
+fi
+
 say "ready"
