@@ -89,8 +89,10 @@ for f in tests/*.rs; do
 done
 wasm_test=(cargo test --target wasm32-unknown-unknown "${wasm_tests[@]}")
 # Runs the browser tests with the driver variables given ("$@" is `env ...`), once more when the
-# runner broke before any test reported (a driver or browser that did not start on a loaded machine:
-# nothing of tapesync ran). A test that failed is never run again: its failure stands.
+# runner broke before any test reported: nothing of tapesync ran. Seen on a loaded machine: Firefox
+# failing to evaluate the runner's own service-worker script (it "threw an exception during script
+# evaluation" before the test module loaded; 1 run in 6 here), after which the runner waits out its
+# timeout; a driver slow to start. A test that failed is never run again: its failure stands.
 browser_tests() {
   local out rc=0
   out=$(mktemp)
