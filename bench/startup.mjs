@@ -15,7 +15,7 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const QUICK = process.env.BENCH_QUICK === "1";
 const RUNS = QUICK ? 3 : 15;
 const RECORDS = 100;
-const THROTTLE = 4;
+const THROTTLE = Number(process.env.BENCH_THROTTLE ?? 4);
 const ARGS = [
   "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
   "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
