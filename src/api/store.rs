@@ -409,6 +409,8 @@ impl RecordingStore {
 
     /// Listens for one of the store's events: `change`, `syncstate`, `syncprogress`,
     /// `syncconflict`, `syncfailure`, `networkchange` (typed per event by `TapesyncEventMap`).
+    /// `change` also fires for the changes of the other stores of the same name (other tabs and
+    /// workers, through a `BroadcastChannel` where there is one), so a list stays current.
     ///
     /// ```js
     /// store.addEventListener("change", (e) => console.log(e.detail.kind, e.detail.ids));

@@ -402,6 +402,7 @@ impl AutoSync {
         }
         if on_change {
             let (fire, timers) = (Rc::downgrade(&fire), Rc::downgrade(&timers));
+            let store = Rc::downgrade(&hub.store);
             listeners.push(EventListener::new(
                 hub.store.events().target(),
                 "change",
@@ -410,8 +411,11 @@ impl AutoSync {
                         .and_then(|d| Reflect::get(&d, &"kind".into()))
                         .ok()
                         .and_then(|k| k.as_string());
-                    // Only the app's own edits: pulled changes and hashing need no push.
-                    if !matches!(kind.as_deref(), Some("save" | "update" | "delete")) {
+                    // Only the app's own edits: pulled changes and hashing need no push, and
+                    // another tab's edits are that tab's to push (or every open tab would).
+                    if !matches!(kind.as_deref(), Some("save" | "update" | "delete"))
+                        || store.upgrade().map_or(true, |s| s.events().relaying())
+                    {
                         return;
                     }
                     let Some(timers) = timers.upgrade() else {

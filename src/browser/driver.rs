@@ -24,7 +24,7 @@ use super::remote::{Remote, Upload, UploadSession};
 use super::schema::{BLOBS, BY_WORK, META, RECORDINGS, SYNC, UPLOADS};
 use super::staging::{Staged, Staging, READ_AHEAD};
 use super::store::{set, Store};
-use crate::core::commit::{Commit, Ran};
+use crate::core::commit::{Commit, CommitOutcome, Ran};
 use crate::core::engine::{
     Body, Direction, Engine, EngineConfig, Event, Failure, Op, OpId, Outcome, QueuedUpload,
     RecordingFailure, Report,
@@ -408,16 +408,29 @@ async fn run_commit(store: &Store, commit: &Commit) -> Result<Outcome> {
             idb::issue(blobs.delete(&id.as_str().into()), context)?;
         }
     }
+    let mut shown = Vec::new();
     for entry in &writes.entries {
         let before = read.get(&entry.id).and_then(Option::as_ref);
-        entries::write_over(&sync, &recordings, entry, before)?;
+        if entries::write_over(&sync, &recordings, entry, before)? {
+            shown.push(entry.id.as_str());
+        }
     }
     entries::write_clock(&meta, &writes.clock)?;
     if let Some(m) = &writes.meta {
         entries::write_meta(&meta, m)?;
     }
     tx.commit(context).await?;
+    announce_shown(store, &outcome, &shown);
     Ok(Outcome::Committed(outcome))
+}
+
+/// Fires `change` (`sync`) for the recordings a commit changed as apps see them, e.g. their
+/// `syncState` once pushed or failed, so lists in this and every other tab refresh. Pulled
+/// changes are left out: the engine reports those itself (`Event::Changed`).
+fn announce_shown(store: &Store, outcome: &CommitOutcome, shown: &[&str]) {
+    if !shown.is_empty() && !matches!(outcome, CommitOutcome::Applied { .. }) {
+        store.events().changed(ChangeKind::Sync, shown);
+    }
 }
 
 /// The entries with sync work, found through the sparse `byWork` index.

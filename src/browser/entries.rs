@@ -67,28 +67,30 @@ pub async fn audio_here(sync: &IdbObjectStore, id: &RecordingId) -> Result<Optio
 /// Writes `entry` and the public recording it shows (or removes that recording when the entry is
 /// deleted or its audio not here yet).
 pub fn write(sync: &IdbObjectStore, recordings: &IdbObjectStore, entry: &LocalEntry) -> Result<()> {
-    write_over(sync, recordings, entry, None)
+    write_over(sync, recordings, entry, None).map(|_| ())
 }
 
 /// [`write`], given the entry as it was read in the same transaction: the public recording is
 /// only written when what it shows changed (a confirmed upload, say, changes nothing there).
+/// `Ok(true)` when it was, i.e. what apps see of the recording changed (its sync state, say).
 pub fn write_over(
     sync: &IdbObjectStore,
     recordings: &IdbObjectStore,
     entry: &LocalEntry,
     before: Option<&LocalEntry>,
-) -> Result<()> {
+) -> Result<bool> {
     idb::issue(sync.put(&to_js(entry)?), "writing sync state")?;
     let shown = |e: &LocalEntry| e.public().filter(|_| e.audio_here.is_some());
     let recording = shown(entry);
     if before.is_some_and(|b| shown(b) == recording) {
-        return Ok(());
+        return Ok(false);
     }
     let key: JsValue = entry.id.as_str().into();
     match recording {
         Some(recording) => idb::issue(recordings.put(&to_js(&recording)?), "writing the recording"),
         None => idb::issue(recordings.delete(&key), "removing the recording"),
-    }
+    }?;
+    Ok(true)
 }
 
 /// The device's clock, new if none was stored yet.

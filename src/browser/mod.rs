@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod audio;
+pub mod broadcast;
 pub mod capture;
 pub mod compress;
 pub mod driver;

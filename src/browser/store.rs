@@ -165,6 +165,7 @@ impl Store {
                     if let Some(store) = me.upgrade() {
                         store.closed_by_other_tab.set(true);
                         store.disconnect();
+                        store.events.disconnect();
                     }
                 }
             });
@@ -194,6 +195,7 @@ impl Store {
                 on_version_change,
             }
         });
+        store.events.connect(name);
         hashing::adopt(&store).await?;
         if hashing::queued(&store).await? {
             hashing::kick(&store);
@@ -221,6 +223,7 @@ impl Store {
     pub fn close(&self) {
         self.open_lock.borrow_mut().take();
         self.disconnect();
+        self.events.disconnect();
     }
 
     fn disconnect(&self) {
