@@ -2,7 +2,7 @@
 // tests/consumers/ (offline: only the tarball is installed; Vite, esbuild and TypeScript are the root's
 // pinned devDependencies), type-checked, built, and run in Chromium: save, list, play.
 //
-// - vite/: a Vite + TypeScript app. Its app.ts is README's TypeScript example, type-checked with
+// - vite/: a Vite + TypeScript app (built, and served by `vite dev`). Its app.ts is README's TypeScript example, type-checked with
 //   `tsc --strict`, lib ES2022 + DOM and skipLibCheck false (the package's .d.ts is checked too) with
 //   types-check.ts, which fails on any event detail that is not exactly typed; and again with lib
 //   esnext, where the classes are Disposable.
@@ -169,50 +169,73 @@ test("README's build commands build the Vite and the esbuild app", { timeout: 12
   }
 });
 
+/** Opens the app at `url` in a fresh context: saves a WAV through its file input, finds it listed as
+ * FLAC (the encoder module was found and ran), and plays its <audio>. */
+async function saveListPlay(url, app) {
+  const context = await env.context();
+  try {
+    const page = await context.newPage();
+    const failed = [];
+    page.on("response", (r) => { if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`); });
+    page.on("requestfailed", (r) => failed.push(`failed ${r.url()}: ${r.failure()?.errorText}`));
+    await page.goto(url);
+    await page.waitForSelector("#file:enabled", { timeout: 30_000 }); // the app is ready (the store is open)
+    await page.setInputFiles("#file", { name: "tone.wav", mimeType: "audio/wav", buffer: wav() });
+    const row = page.locator("#recordings li", { hasText: "tone.wav" });
+    await row.waitFor({ timeout: 30_000 });
+    const text = await row.textContent();
+    assert.match(text, /tone\.wav \(audio\/flac/, `the recording is listed, compressed by the encoder module: ${text}`);
+    const played = await row.locator("audio").evaluate(async (audio) => {
+      const ready = audio.readyState >= HTMLMediaElement.HAVE_FUTURE_DATA ? null : new Promise((ok, fail) => {
+        audio.addEventListener("canplay", ok, { once: true });
+        audio.addEventListener("error", () => fail(new Error(`audio error ${audio.error?.code}`)), { once: true });
+      });
+      await ready;
+      audio.muted = true; // no user gesture here: muted playback is always allowed
+      await audio.play();
+      const t0 = audio.currentTime;
+      await new Promise((ok) => setTimeout(ok, 300));
+      return { duration: audio.duration, advanced: audio.currentTime > t0, paused: audio.paused, src: audio.src };
+    });
+    assert.ok(played.src.startsWith("blob:"), `the <audio> plays the stored Blob: ${played.src}`);
+    assert.ok(Math.abs(played.duration - 0.5) < 0.05, `the decoded audio is the half-second tone: ${played.duration}`);
+    assert.ok(played.advanced, `the audio plays: ${JSON.stringify(played)}`);
+    if (app !== "static") {
+      // The typed `change` listener of app.ts ran.
+      assert.match(await page.locator("#status").textContent(), /^(save|hash): /);
+    }
+    assert.deepEqual(failed, [], "every file the app asked for was there");
+  } catch (e) {
+    e.message += `\nconsole:\n${(context.pages()[0]?.logs ?? []).join("\n")}`;
+    throw e;
+  } finally {
+    await context.close();
+  }
+}
+
 for (const app of ["vite", "esbuild", "static"]) {
   test(`the ${app} app in Chromium: saves a WAV (compressed to FLAC), lists it and plays it`, { timeout: 60_000 }, async () => {
     const root = app === "static" ? join(WORK, "static") : join(WORK, app, "dist");
     assert.ok(existsSync(join(root, "index.html")), `${app} was built`);
     const server = await serve({ root });
-    const context = await env.context();
     try {
-      const page = await context.newPage();
-      const failed = [];
-      page.on("response", (r) => { if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`); });
-      page.on("requestfailed", (r) => failed.push(`failed ${r.url()}: ${r.failure()?.errorText}`));
-      await page.goto(`${server.url}/index.html`);
-      await page.waitForSelector("#file:enabled", { timeout: 30_000 }); // the app is ready (the store is open)
-      await page.setInputFiles("#file", { name: "tone.wav", mimeType: "audio/wav", buffer: wav() });
-      const row = page.locator("#recordings li", { hasText: "tone.wav" });
-      await row.waitFor({ timeout: 30_000 });
-      const text = await row.textContent();
-      assert.match(text, /tone\.wav \(audio\/flac/, `the recording is listed, compressed by the encoder module: ${text}`);
-      const played = await row.locator("audio").evaluate(async (audio) => {
-        const ready = audio.readyState >= HTMLMediaElement.HAVE_FUTURE_DATA ? null : new Promise((ok, fail) => {
-          audio.addEventListener("canplay", ok, { once: true });
-          audio.addEventListener("error", () => fail(new Error(`audio error ${audio.error?.code}`)), { once: true });
-        });
-        await ready;
-        audio.muted = true; // no user gesture here: muted playback is always allowed
-        await audio.play();
-        const t0 = audio.currentTime;
-        await new Promise((ok) => setTimeout(ok, 300));
-        return { duration: audio.duration, advanced: audio.currentTime > t0, paused: audio.paused, src: audio.src };
-      });
-      assert.ok(played.src.startsWith("blob:"), `the <audio> plays the stored Blob: ${played.src}`);
-      assert.ok(Math.abs(played.duration - 0.5) < 0.05, `the decoded audio is the half-second tone: ${played.duration}`);
-      assert.ok(played.advanced, `the audio plays: ${JSON.stringify(played)}`);
-      if (app !== "static") {
-        // The typed `change` listener of app.ts ran.
-        assert.match(await page.locator("#status").textContent(), /^(save|hash): /);
-      }
-      assert.deepEqual(failed, [], "every file the app asked for was there");
-    } catch (e) {
-      e.message += `\nconsole:\n${(context.pages()[0]?.logs ?? []).join("\n")}`;
-      throw e;
+      await saveListPlay(`${server.url}/index.html`, app);
     } finally {
-      await context.close();
       await server.close();
     }
   });
 }
+
+test("the Vite app under `vite dev`, with no configuration, as README says", { timeout: 60_000 }, async () => {
+  const { createServer } = await import("vite");
+  const server = await createServer({
+    root: join(WORK, "vite"), configFile: false, logLevel: "error",
+    server: { host: "127.0.0.1", port: 0, strictPort: false },
+  });
+  await server.listen();
+  try {
+    await saveListPlay(server.resolvedUrls.local[0], "vite");
+  } finally {
+    await server.close();
+  }
+});
