@@ -408,7 +408,6 @@ export interface NetworkChangeDetail {
 /**
  * Every event a RecordingStore fires, with its `detail`; `addEventListener` and
  * `removeEventListener` take only these names, and `e.detail` has the event's type.
- * A new event is one line here (and its detail type above).
  */
 export interface TapesyncEventMap {
   change: CustomEvent<ChangeDetail>;
@@ -417,6 +416,8 @@ export interface TapesyncEventMap {
   syncconflict: CustomEvent<SyncConflictDetail>;
   syncfailure: CustomEvent<SyncFailureDetail>;
   networkchange: CustomEvent<NetworkChangeDetail>;
+  // New events go here, one line each (e.g. storagepressure, restored), with their detail type above;
+  // tests/js/consumers.test.mjs fails while an event the code fires is missing here.
 }
 
 /** A listener of the store's event `K`. */

@@ -16,7 +16,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { launch, ROOT } from "./browser.mjs";
@@ -112,6 +112,7 @@ test("the tarball has every file the package imports, and package.json points at
   assert.ok([...files].some((f) => /^snippets\/[^/]+\/inline0\.js$/.test(f)), "the wasm-bindgen snippet");
   // Every relative import, dynamic import, worker and wasm URL of the package's JS resolves inside it.
   const dir = join(WORK, "static", "vendor", "tapesync");
+  const checked = new Set();
   for (const file of [...files].filter((f) => f.endsWith(".js"))) {
     const code = await readFile(join(dir, file), "utf8");
     const specs = [
@@ -121,7 +122,11 @@ test("the tarball has every file the package imports, and package.json points at
     for (const spec of specs) {
       const target = new URL(spec, `file:///${file}`).pathname.slice(1);
       assert.ok(files.has(target), `${file} imports ${spec}, which is in the tarball (${target})`);
+      checked.add(target);
     }
+  }
+  for (const f of ["tapesync_bg.wasm", "compress/index.js", "compress/worker.js", "compress/tapesync_compress_bg.wasm"]) {
+    assert.ok(checked.has(f), `the package's JS refers to ${f} (checked: ${[...checked]})`);
   }
   const pkg = JSON.parse(await readFile(join(dir, "package.json"), "utf8"));
   assert.equal(pkg.type, "module");
@@ -131,6 +136,21 @@ test("the tarball has every file the package imports, and package.json points at
   // A bundler may drop a file without side effects that nothing imports a name from: the encoder
   // module's entry (a service worker imports it for its registration) and the worker must stay.
   for (const f of ["./compress/index.js", "./compress/worker.js"]) assert.ok(pkg.sideEffects.includes(f), `sideEffects lists ${f}`);
+});
+
+test("every event the store fires is in TapesyncEventMap, so its listener is typed", async () => {
+  // The events the Rust code dispatches: `events().emit("name", ...)`, and `change` (`changed()`).
+  const fired = new Set();
+  for (const file of await readdir(join(ROOT, "src"), { recursive: true })) {
+    if (!file.endsWith(".rs")) continue;
+    const code = await readFile(join(ROOT, "src", file), "utf8");
+    for (const m of code.matchAll(/\.emit\(\s*"(\w+)"/g)) fired.add(m[1]);
+  }
+  assert.ok(fired.has("change") && fired.has("syncstate"), `found the events: ${[...fired]}`);
+  const dts = await readFile(join(WORK, "vite", "node_modules", "tapesync", "tapesync.d.ts"), "utf8");
+  const map = /export interface TapesyncEventMap \{([^}]*)\}/.exec(dts)?.[1] ?? "";
+  const typed = new Set([...map.matchAll(/^\s*(\w+): CustomEvent<\w+>;/gm)].map((m) => m[1]));
+  assert.deepEqual([...fired].sort(), [...typed].sort(), "TapesyncEventMap (src/api/types.rs) lists exactly the events fired");
 });
 
 test("the TypeScript consumer type-checks: tsc --strict, lib ES2022 + DOM, skipLibCheck false; and with lib esnext", async () => {

@@ -11,6 +11,7 @@ import {
   type SyncReport,
   type SyncStateDetail,
   type TapesyncError,
+  type TapesyncEventListener,
   type TapesyncEventMap,
 } from "tapesync";
 
@@ -58,6 +59,9 @@ export function typedEvents(store: RecordingStore): void {
   const onChange = (e: TapesyncEventMap["change"]) => console.log(e.detail.ids);
   store.addEventListener("change", onChange, { once: true });
   store.removeEventListener("change", onChange);
+  const onState: TapesyncEventListener<"syncstate"> = (e) => console.log(e.detail.state);
+  store.addEventListener("syncstate", onState);
+  store.removeEventListener("syncstate", null);
 
   // @ts-expect-error: no such event
   store.addEventListener("chnage", () => {});
