@@ -191,9 +191,10 @@ test("README's build commands build the Vite and the esbuild app", { timeout: 12
 
 /** Opens the app at `url` in a fresh context: saves a WAV through its file input, finds it listed as
  * FLAC (the encoder module was found and ran), and plays its <audio>. */
-async function saveListPlay(url, app) {
+async function saveListPlay(url, app, prepare = async () => {}) {
   const context = await env.context();
   try {
+    await prepare(context);
     const page = await context.newPage();
     const failed = [];
     page.on("response", (r) => { if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`); });
@@ -245,6 +246,32 @@ for (const app of ["vite", "esbuild", "static"]) {
     }
   });
 }
+
+test("the static page with the package from another origin, as from a CDN (CORS), as README says", { timeout: 60_000 }, async () => {
+  // The tarball's files under /tapesync@<version>/ on a second origin, answered with the CORS header
+  // a CDN sends; README's page, its import URL pointed there. The encoder's worker cannot start from
+  // another origin (Workers are same-origin): the encoder runs on the page's thread instead.
+  const version = packed.version;
+  await mkdir(join(WORK, "cdn"), { recursive: true });
+  await cp(join(WORK, "static", "vendor", "tapesync"), join(WORK, "cdn", `tapesync@${version}`), { recursive: true });
+  const page = await readFile(join(WORK, "static", "index.html"), "utf8");
+  const cdn = await serve({ root: join(WORK, "cdn") });
+  await mkdir(join(WORK, "site"), { recursive: true });
+  const url = `${cdn.url}/tapesync@${version}/tapesync.js`;
+  assert.match(page, /"\/vendor\/tapesync\/tapesync\.js"/);
+  await writeFile(join(WORK, "site", "index.html"), page.replace('"/vendor/tapesync/tapesync.js"', JSON.stringify(url)));
+  const server = await serve({ root: join(WORK, "site") });
+  const cors = (context) => context.route(`${cdn.url}/**`, async (route) => {
+    const response = await route.fetch();
+    await route.fulfill({ response, headers: { ...response.headers(), "access-control-allow-origin": "*" } });
+  });
+  try {
+    await saveListPlay(`${server.url}/index.html`, "static", cors);
+  } finally {
+    await server.close();
+    await cdn.close();
+  }
+});
 
 test("the Vite app under `vite dev`, with no configuration, as README says", { timeout: 60_000 }, async () => {
   const { createServer } = await import("vite");
