@@ -31,7 +31,48 @@ node_modules/.bin/wasm-opt -O3 --strip-debug --strip-producers \
 cp compress/js/index.js compress/js/encoder.js compress/js/worker.js pkg/compress/
 rm -f pkg/compress/.gitignore pkg/compress/package.json
 
+# The .d.ts for TypeScript consumers on lib ES2022 as well as esnext. wasm-bindgen declares
+# `[Symbol.dispose](): void;` on every class, which does not compile without lib esnext.disposable
+# (tsc --strict, lib ["ES2022", "DOM"], skipLibCheck false: TS2339/TS1166). Its JS adds that method
+# only where the engine has Symbol.dispose (`if (Symbol.dispose) ...`), so the types say the same:
+# each class extends TapesyncDisposable, which is `{ [Symbol.dispose](): void }` where the
+# consumer's lib declares Symbol.dispose (so `using` works) and `{}` where it does not.
+echo "pkg: the .d.ts without lib esnext (Symbol.dispose where the consumer's lib has it)"
+node - pkg/tapesync.d.ts <<'JS'
+const fs = require("node:fs");
+const file = process.argv[2];
+let dts = fs.readFileSync(file, "utf8");
+const classes = [];
+dts = dts.replace(/(export class (\w+) \{[^]*?)\n *\[Symbol\.dispose\]\(\): void;/g, (all, head, name) => {
+  classes.push(name);
+  return head;
+});
+if (classes.length === 0 || dts.includes("[Symbol.dispose]")) {
+  console.error("pkg: wasm-bindgen's d.ts changed: [Symbol.dispose] not found where expected");
+  process.exit(1);
+}
+// Before the init plumbing, at the start of its line.
+const at = dts.lastIndexOf("\n", dts.indexOf("export type InitInput")) + 1;
+dts = dts.slice(0, at) + `/**
+ * \`[Symbol.dispose]()\` (the same as \`free()\`), so \`using\` works, where TypeScript's lib
+ * declares \`Symbol.dispose\` (esnext); nothing where it does not (ES2022), as the JS adds it only
+ * where the engine has \`Symbol.dispose\`.
+ */
+export type TapesyncDisposable = SymbolConstructor extends { readonly dispose: infer K extends symbol }
+  ? { [P in K]: () => void }
+  : {};
+${classes.map((name) => `export interface ${name} extends TapesyncDisposable {}\n`).join("")}
+` + dts.slice(at);
+fs.writeFileSync(file, dts);
+JS
+
 version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
+# For bundlers and for a static server alike: the files are ES modules that find each other by
+# relative URLs (snippets/, compress/) and the wasm by new URL("tapesync_bg.wasm", import.meta.url),
+# which Vite, webpack 5 and Parcel emit as assets and a static server or a CDN serves as they are.
+# sideEffects: a bundler may drop a module nothing imports a name from, except these: the encoder
+# module's entry registers itself on globalThis (a service worker imports it for that alone) and
+# its worker is an entry of its own.
 cat > pkg/package.json <<JSON
 {
   "name": "tapesync",
@@ -39,17 +80,18 @@ cat > pkg/package.json <<JSON
   "description": "Offline-first audio recordings for the web: IndexedDB storage and cloud sync, in WebAssembly.",
   "license": "MIT OR Apache-2.0",
   "type": "module",
-  "main": "tapesync.js",
-  "module": "tapesync.js",
-  "types": "tapesync.d.ts",
+  "main": "./tapesync.js",
+  "module": "./tapesync.js",
+  "types": "./tapesync.d.ts",
   "exports": {
     ".": { "types": "./tapesync.d.ts", "default": "./tapesync.js" },
     "./tapesync_bg.wasm": "./tapesync_bg.wasm",
     "./compress": "./compress/index.js",
-    "./compress/*": "./compress/*"
+    "./compress/*": "./compress/*",
+    "./package.json": "./package.json"
   },
   "files": ["tapesync.js", "tapesync.d.ts", "tapesync_bg.wasm", "tapesync_bg.wasm.d.ts", "snippets/", "compress/"],
-  "sideEffects": ["./compress/index.js"]
+  "sideEffects": ["./compress/index.js", "./compress/worker.js"]
 }
 JSON
 rm -f pkg/.gitignore

@@ -226,6 +226,8 @@ export interface S3RemoteOptions {
   /** Your backend signs instead: return the URL to call (on the endpoint's origin). */
   presign?: (request: S3PresignRequest) => string | Promise<string>;
   /** A request without an answer for this long is abandoned as stalled (default 120000). */
+  timeoutMs?: number;
+}
 
 export interface SupabaseRemoteOptions {
   /** The project URL, e.g. "https://<project>.supabase.co"; storage lives at {url}/storage/v1.
@@ -330,21 +332,37 @@ export interface SyncReport {
   outcome: RoundOutcome;
 }
 
-export interface SyncStateDetail {
-  state: "idle" | "syncing" | "offline" | "error";
-  report: SyncReport | TapesyncError | null;
+/** `syncstate`: a round started ("syncing"), ended ("idle" when complete or cancelled, "error"
+ * otherwise), or the app said the network is gone ("offline") or back ("idle"). */
+export type SyncStateDetail =
+  | { state: "syncing" | "offline"; report: null }
+  /** The report of the round that completed; null after a cancelled round or `setOnline(true)`. */
+  | { state: "idle"; report: SyncReport | null }
+  /** The report of a round that did not complete, or the error that stopped it before a report. */
+  | { state: "error"; report: SyncReport | TapesyncError };
+
+/** `syncprogress` of one recording's audio: bytes sent (upload) or received (download) so far. */
+export interface SyncTransferProgress {
+  id: string;
+  phase: "upload" | "download";
+  sent: number;
+  total: number;
+  stage?: undefined;
+  done?: undefined;
 }
 
-export interface SyncProgressDetail {
-  /** Per recording transfer: */
-  id?: string;
-  phase?: "upload" | "download";
-  sent?: number;
-  total?: number;
-  /** Per stage of the round: */
-  stage?: "flush" | "pull" | "scan" | "transfer" | "seal";
-  done?: number;
+/** `syncprogress` of the round: steps of a stage done, of those known so far. */
+export interface SyncStageProgress {
+  stage: "flush" | "pull" | "scan" | "transfer" | "seal";
+  done: number;
+  total: number;
+  id?: undefined;
+  phase?: undefined;
+  sent?: undefined;
 }
+
+/** `syncprogress`: tell the two apart with `"phase" in detail` (or `detail.phase !== undefined`). */
+export type SyncProgressDetail = SyncTransferProgress | SyncStageProgress;
 
 export interface SyncConflictDetail {
   /** The recording the conflict was about. */
@@ -357,22 +375,40 @@ export interface SyncConflictDetail {
   copy: string | null;
 }
 
-export interface SyncFailureDetail {
-  /** The recording that failed (absent for an unreadable segment). */
-  id?: string;
-  /** For an unreadable segment of another device: */
-  device?: string;
-  seq?: number;
+/** `syncfailure` of a recording that failed for good in this round (as in `SyncReport.failed`). */
+export interface RecordingFailureDetail {
+  id: string;
   code: ErrorCode;
-  status?: number | null;
+  /** The HTTP status, when the cloud answered. */
+  status: number | null;
   message: string;
+  device?: undefined;
+  seq?: undefined;
 }
 
+/** `syncfailure` of another device's log segment that could not be read (as in
+ * `SyncReport.unreadable`); that device's later changes wait until a later round reads it. */
+export interface SegmentFailureDetail {
+  device: string;
+  seq: number;
+  code: "Remote";
+  message: string;
+  id?: undefined;
+  status?: undefined;
+}
+
+/** `syncfailure`: tell the two apart with `detail.id !== undefined` (or `"device" in detail`). */
+export type SyncFailureDetail = RecordingFailureDetail | SegmentFailureDetail;
+
+/** `networkchange`: `setOnline()` was called. */
 export interface NetworkChangeDetail {
   online: boolean;
 }
 
-/** Every event a RecordingStore fires, with its `detail`. */
+/**
+ * Every event a RecordingStore fires, with its `detail`; `addEventListener` and
+ * `removeEventListener` take only these names, and `e.detail` has the event's type.
+ */
 export interface TapesyncEventMap {
   change: CustomEvent<ChangeDetail>;
   syncstate: CustomEvent<SyncStateDetail>;
@@ -380,19 +416,24 @@ export interface TapesyncEventMap {
   syncconflict: CustomEvent<SyncConflictDetail>;
   syncfailure: CustomEvent<SyncFailureDetail>;
   networkchange: CustomEvent<NetworkChangeDetail>;
+  // New events go here, one line each (e.g. storagepressure, restored), with their detail type above;
+  // tests/js/consumers.test.mjs fails while an event the code fires is missing here.
 }
+
+/** A listener of the store's event `K`. */
+export type TapesyncEventListener<K extends keyof TapesyncEventMap> = (event: TapesyncEventMap[K]) => void;
 
 export interface RecordingStore {
   /** Listens for one of the store's events (`TapesyncEventMap`). */
   addEventListener<K extends keyof TapesyncEventMap>(
     type: K,
-    listener: (event: TapesyncEventMap[K]) => void,
+    listener: TapesyncEventListener<K> | null,
     options?: boolean | AddEventListenerOptions,
   ): void;
   /** Removes a listener added with `addEventListener`. */
   removeEventListener<K extends keyof TapesyncEventMap>(
     type: K,
-    listener: (event: TapesyncEventMap[K]) => void,
+    listener: TapesyncEventListener<K> | null,
     options?: boolean | EventListenerOptions,
   ): void;
 }
