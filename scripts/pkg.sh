@@ -29,7 +29,9 @@ node_modules/.bin/wasm-opt -O3 --strip-debug --strip-producers \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   pkg/compress/tapesync_compress_bg.wasm -o pkg/compress/tapesync_compress_bg.wasm
 cp compress/js/index.js compress/js/encoder.js compress/js/worker.js pkg/compress/
-rm -f pkg/compress/.gitignore pkg/compress/package.json
+# The encoder's wasm-bindgen glue is internal (apps import tapesync/compress, which has no
+# exports): its .d.ts files would only ship wasm-bindgen's esnext-only Symbol.dispose.
+rm -f pkg/compress/.gitignore pkg/compress/package.json pkg/compress/*.d.ts
 
 # The .d.ts for TypeScript consumers on lib ES2022 as well as esnext. wasm-bindgen declares
 # `[Symbol.dispose](): void;` on every class, which does not compile without lib esnext.disposable
