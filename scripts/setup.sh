@@ -53,7 +53,12 @@ fi
 
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   say "installing npm packages from package-lock.json"
-  npm ci --no-audit --no-fund --loglevel=error
+  # Without install scripts: the one that matters here is re2's (an optional dependency of the
+  # Firebase emulators' static server, which falls back to plain JS without it), and it fetches a
+  # prebuilt binary from GitHub or else compiles C++ for minutes. esbuild's is run: it checks that
+  # its binary (an npm package) is there.
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+  npm rebuild esbuild --loglevel=error
 fi
 
 # `make bench` only: the speech and noise the compression benchmark encodes.
