@@ -162,3 +162,22 @@ test("site data cleared by the browser: the next sync restores everything (resto
   assert.equal(out.again.restored, false, "only the first pull");
   assert.deepEqual(await cloud.objects(user), objects, "the cloud is exactly as it was");
 });
+
+test("resetSync() removes recordings whose audio is in the old folder only, and keeps the others, pending", async () => {
+  const { page } = await cloud.page();
+  const out = await page.evaluate(async () => {
+    const store = await kit.device(tapesync, "switching");
+    const remote = makeRemote(cloud);
+    await store.save(kit.audio(20_000, 1), { id: "kept" });
+    await store.save(kit.audio(20_000, 2), { id: "evicted" });
+    await store.sync(remote);
+    await store.getBlob("kept");
+    await store.evict({ keepBytes: 20_000 });
+    const before = Object.fromEntries((await store.list()).items.map((r) => [r.id, r.audioHere]));
+    await store.resetSync();
+    const after = Object.fromEntries((await store.list()).items.map((r) => [r.id, r.syncState]));
+    return { before, after };
+  });
+  assert.deepEqual(out.before, { kept: true, evicted: false });
+  assert.deepEqual(out.after, { kept: "pending" }, "nothing of 'evicted' is here to push to another account");
+});
