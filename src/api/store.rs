@@ -233,13 +233,13 @@ impl RecordingStore {
                 .iter()
                 .map(|v| parse_id(&v))
                 .collect::<Result<Vec<_>>>()?;
+            store.check_open()?;
             if !hub.is_online() {
                 return Err(Error::new(
                     Code::Offline,
                     "fetchAudio: the network is down; call it again once online",
                 ));
             }
-            store.check_open()?;
             crate::browser::account::bind(&store, &target.identity()).await?;
             let fetched = eviction::fetch(&store, &target, &ids, None).await?;
             let out = Object::new();
