@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use futures::future::join_all;
-use futures::stream::{self, StreamExt};
 use js_sys::Array;
 use web_sys::{AbortSignal, IdbTransactionMode as Mode};
 
@@ -73,17 +72,17 @@ pub async fn fetch(
         }
     }
     let landing = Landing::default();
-    let results: Vec<(RecordingId, Result<()>)> = stream::iter(wanted)
-        .map(|(id, hash, size)| {
-            let landing = &landing;
-            async move {
-                let r = fetch_one(store, remote, landing, &id, &hash, size, signal).await;
-                (id, r)
-            }
-        })
-        .buffer_unordered(FETCH_CONCURRENCY)
-        .collect()
-        .await;
+    let mut results = Vec::new();
+    // A few at a time (join_all per batch: smaller code than a buffered stream, and a batch's
+    // downloads land together).
+    for batch in wanted.chunks(FETCH_CONCURRENCY) {
+        let got =
+            join_all(batch.iter().map(|(id, hash, size)| {
+                fetch_one(store, remote, &landing, id, hash, *size, signal)
+            }))
+            .await;
+        results.extend(batch.iter().map(|w| w.0.clone()).zip(got));
+    }
     let mut out = Fetched::default();
     let mut landed = Vec::new();
     for (id, r) in results {

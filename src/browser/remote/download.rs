@@ -7,7 +7,7 @@
 //! checked against its SHA-256 at the end, so a resumed download that joined the wrong bytes is
 //! refused like any damaged one.
 
-use std::future::Future;
+use futures::future::LocalBoxFuture;
 
 use js_sys::{Array, Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
@@ -17,6 +17,10 @@ use web_sys::{AbortSignal, Blob, Response};
 use super::http::Failure;
 use crate::browser::hash;
 use crate::core::fields::ContentHash;
+
+/// One GET of a download (see [`get_resumable`]); boxed, so that the three backends share one
+/// copy of the code instead of one each.
+pub type Fetch<'a> = LocalBoxFuture<'a, Result<Response, Failure>>;
 
 /// Resumes of one download at most: each must have brought new bytes.
 const MAX_RESUMES: u32 = 8;
@@ -112,15 +116,11 @@ async fn read_body(response: &Response, parts: &Array, got: &mut f64) -> Result<
 /// ```text
 /// let blob = download::get_resumable(|from| self.fetch_audio(key, from, cancel), hash, cancel).await?;
 /// ```
-pub async fn get_resumable<F, Fut>(
-    fetch: F,
+pub async fn get_resumable<'a>(
+    fetch: &dyn Fn(Option<f64>) -> Fetch<'a>,
     expected: &ContentHash,
     cancel: Option<&AbortSignal>,
-) -> Result<Blob, Failure>
-where
-    F: Fn(Option<f64>) -> Fut,
-    Fut: Future<Output = Result<Response, Failure>>,
-{
+) -> Result<Blob, Failure> {
     let parts = Array::new();
     let mut got = 0.0;
     let mut total: Option<f64> = None;

@@ -16,6 +16,7 @@ use wasm_bindgen::JsValue;
 use web_sys::{AbortSignal, Blob, RequestCache};
 
 use super::auth::Auth;
+use super::download;
 use super::http::{self, Failure};
 use super::wire::{self, SessionState};
 use super::{Call, Listing, Remote, Upload, UploadSession};
@@ -226,9 +227,9 @@ impl Firebase {
         cancel: Option<&AbortSignal>,
     ) -> Result<Blob, Failure> {
         let url = format!("{}?alt=media", self.object_url(key));
-        let fetch = |from: Option<f64>| {
+        let fetch = |from: Option<f64>| -> download::Fetch<'_> {
             let url = &url;
-            async move {
+            Box::pin(async move {
                 let response = self
                     .call(
                         || {
@@ -243,9 +244,9 @@ impl Firebase {
                     )
                     .await?;
                 Ok(web_sys::Response::from(response))
-            }
+            })
         };
-        super::download::get_resumable(fetch, expected, cancel).await
+        download::get_resumable(&fetch, expected, cancel).await
     }
 
     /// Writes a small object in one request; done only when the answer confirms it.

@@ -385,15 +385,17 @@ impl S3 {
         expected: &ContentHash,
         cancel: Option<&AbortSignal>,
     ) -> Result<Blob, Failure> {
-        let fetch = |from: Option<f64>| async move {
-            let mut req = Req::new(Method::GET, Some(key));
-            if let Some(n) = from {
-                req.headers
-                    .push(("range".to_owned(), format!("bytes={n}-")));
-            }
-            Ok(web_sys::Response::from(self.send(&req, cancel).await?))
+        let fetch = |from: Option<f64>| -> super::download::Fetch<'_> {
+            Box::pin(async move {
+                let mut req = Req::new(Method::GET, Some(key));
+                if let Some(n) = from {
+                    req.headers
+                        .push(("range".to_owned(), format!("bytes={n}-")));
+                }
+                Ok(web_sys::Response::from(self.send(&req, cancel).await?))
+            })
         };
-        super::download::get_resumable(fetch, expected, cancel).await
+        super::download::get_resumable(&fetch, expected, cancel).await
     }
 
     async fn put_audio(

@@ -21,6 +21,7 @@ use wasm_bindgen::JsValue;
 use web_sys::{AbortSignal, Blob, RequestCache};
 
 use super::auth::Auth;
+use super::download;
 use super::http::{self, Failure};
 use super::wire;
 use super::{Call, Listing, Remote, Upload, UploadSession};
@@ -307,9 +308,9 @@ impl Supabase {
         cancel: Option<&AbortSignal>,
     ) -> Result<Blob, Failure> {
         let url = self.object_url("authenticated/", key);
-        let fetch = |from: Option<f64>| {
+        let fetch = |from: Option<f64>| -> download::Fetch<'_> {
             let url = &url;
-            async move {
+            Box::pin(async move {
                 let response = self
                     .call(
                         || {
@@ -324,9 +325,9 @@ impl Supabase {
                     )
                     .await?;
                 Ok(web_sys::Response::from(response))
-            }
+            })
         };
-        crate::browser::remote::download::get_resumable(fetch, expected, cancel).await
+        download::get_resumable(&fetch, expected, cancel).await
     }
 
     /// Writes a small object create-only (`x-upsert: false`); done when the answer names it.
