@@ -70,7 +70,7 @@ fn can_play(audio: &JsValue, mime_type: &str) -> Option<bool> {
 }
 
 /// Adds `playable` to `recording` (a recording object the API is about to return) from its
-/// `mimeType`, and returns it. `null` and non-objects pass through unchanged.
+/// `mimeType` (and `audioHere: true` to a record stored before that field), and returns it. `null` and non-objects pass through unchanged.
 ///
 /// ```text
 /// Ok(playable::mark(store.get(&id).await?.unwrap_or(JsValue::NULL)))
@@ -82,6 +82,11 @@ pub(crate) fn mark(recording: JsValue) -> JsValue {
             .and_then(|m| m.as_string())
             .unwrap_or_default();
         let _ = Reflect::set(&recording, &"playable".into(), &playable(&mime_type).into());
+        // Records stored before `audioHere` existed were only ever written with their audio.
+        let here = Reflect::get(&recording, &"audioHere".into()).unwrap_or(JsValue::UNDEFINED);
+        if here.is_undefined() {
+            let _ = Reflect::set(&recording, &"audioHere".into(), &JsValue::TRUE);
+        }
     }
     recording
 }

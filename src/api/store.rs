@@ -13,13 +13,14 @@ use super::playable;
 use super::remotes::target_of;
 use super::sync::{round_options, AutoSync, AutoSyncOptions, Hub, SyncOptions};
 use super::types::{
-    CaptureOptions, CountOptions, ListOptions, OpenOptions, ReplaceAudioOptions, SaveOptions,
-    UpdateOptions,
+    CaptureOptions, CountOptions, EvictOptions, ListOptions, OpenOptions, ReplaceAudioOptions,
+    SaveOptions, UpdateOptions,
 };
 use crate::browser::audio;
 use crate::browser::capture::Capture as RawCapture;
 use crate::browser::compress;
-use crate::browser::error::{Error, Result};
+use crate::browser::error::{Code, Error, Result};
+use crate::browser::eviction::{self, AutoEvict, Budget};
 use crate::browser::store::{ListQuery, NewRecording, Order, Patch, Store};
 use crate::core::engine::Direction;
 use crate::core::id::RecordingId;
@@ -46,6 +47,8 @@ where
 pub struct RecordingStore {
     inner: Rc<Store>,
     hub: Rc<Hub>,
+    /// The `maxLocalBytes` budget, applied for as long as the store object lives.
+    _budget: Option<Rc<AutoEvict>>,
 }
 
 #[wasm_bindgen]
@@ -56,11 +59,18 @@ impl RecordingStore {
     pub fn open(options: Option<OpenOptions>) -> Promise {
         let options: JsValue = options.into();
         promise(async move {
-            let (name, audio_storage) =
-                match Options::new(&options, "open options", &["name", "audioStorage"])? {
-                    Some(o) => (o.string("name")?, o.string("audioStorage")?),
-                    None => (None, None),
-                };
+            let (name, audio_storage, max_local) = match Options::new(
+                &options,
+                "open options",
+                &["name", "audioStorage", "maxLocalBytes"],
+            )? {
+                Some(o) => (
+                    o.string("name")?,
+                    o.string("audioStorage")?,
+                    o.number("maxLocalBytes", 0.0)?,
+                ),
+                None => (None, None, None),
+            };
             let audio_form = match audio_storage.as_deref() {
                 None | Some("auto") => None,
                 Some("chunks") => Some(audio::Form::Chunks),
@@ -78,7 +88,13 @@ impl RecordingStore {
             }
             let inner = Store::open(&name, audio_form).await?;
             let hub = Hub::new(inner.clone());
-            Ok(RecordingStore { inner, hub }.into())
+            let _budget = max_local.map(|max| AutoEvict::install(&inner, max));
+            Ok(RecordingStore {
+                inner,
+                hub,
+                _budget,
+            }
+            .into())
         })
     }
 
@@ -151,20 +167,146 @@ impl RecordingStore {
     }
 
     /// The audio of recording `id`: the same bytes and type that were saved, or `null`.
+    ///
+    /// A recording whose audio is in the cloud only (`audioHere: false`) is downloaded first,
+    /// through the running `autoSync`'s remote, checked and stored; without one (or with its
+    /// `audio: "none"`) this rejects with `AudioNotHere`, and offline with `Offline`. Reading
+    /// counts as playing it, for `evict`.
+    ///
+    /// ```js
+    /// const auto = store.autoSync(remote, { audio: "lazy" });
+    /// const audio = await store.getBlob(rec.id); // downloaded now if rec.audioHere is false
+    /// ```
     #[wasm_bindgen(js_name = getBlob, unchecked_return_type = "Promise<Blob | null>")]
     pub fn get_blob(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
     ) -> Promise {
-        let store = self.inner.clone();
+        let (store, hub) = (self.inner.clone(), self.hub.clone());
         promise(async move {
             let id = parse_id(&id)?;
-            Ok(store
-                .get_blob(&id)
-                .await?
-                .map(JsValue::from)
-                .unwrap_or(JsValue::NULL))
+            if eviction::needs_fetch(&store, &id).await? {
+                let target = hub.fetch_target()?;
+                crate::browser::account::bind(&store, &target.identity()).await?;
+                let fetched =
+                    eviction::fetch(&store, &target, std::slice::from_ref(&id), None).await?;
+                if let Some((_, e)) = fetched.failed.into_iter().next() {
+                    return Err(e);
+                }
+            }
+            let blob = store.get_blob(&id).await?;
+            if blob.is_some() {
+                eviction::played(&store, &id);
+            }
+            Ok(blob.map(JsValue::from).unwrap_or(JsValue::NULL))
         })
+    }
+
+    /// Downloads the audio of the recordings `ids` that is in the cloud only (`audioHere:
+    /// false`), e.g. to prefetch under `audio: "lazy"`; recordings whose audio is here, or that
+    /// do not exist, are skipped. `remote` must be the one the store syncs with. Resolves with
+    /// `{ downloaded, failed: [{ id, code, message }] }`; rejects with `Offline` when offline.
+    ///
+    /// ```js
+    /// const { items } = await store.list({ limit: 20 });
+    /// const missing = items.filter((r) => !r.audioHere).map((r) => r.id);
+    /// const { downloaded, failed } = await store.fetchAudio(missing, remote);
+    /// ```
+    #[wasm_bindgen(js_name = fetchAudio, unchecked_return_type = "Promise<FetchAudioReport>")]
+    pub fn fetch_audio(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] ids: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Remote")] remote: JsValue,
+    ) -> Promise {
+        let (store, hub) = (self.inner.clone(), self.hub.clone());
+        promise(async move {
+            let target = target_of(&remote)?;
+            let list = ids
+                .dyn_ref::<Array>()
+                .ok_or_else(|| Error::invalid("fetchAudio(ids, remote): ids must be an array"))?;
+            if list.length() > 100_000 {
+                return Err(Error::invalid(
+                    "fetchAudio(ids, remote): at most 100000 ids at once",
+                ));
+            }
+            let ids = list
+                .iter()
+                .map(|v| parse_id(&v))
+                .collect::<Result<Vec<_>>>()?;
+            store.check_open()?;
+            if !hub.is_online() {
+                return Err(Error::new(
+                    Code::Offline,
+                    "fetchAudio: the network is down; call it again once online",
+                ));
+            }
+            crate::browser::account::bind(&store, &target.identity()).await?;
+            let fetched = eviction::fetch(&store, &target, &ids, None).await?;
+            let out = Object::new();
+            Reflect::set(&out, &"downloaded".into(), &fetched.downloaded.into())?;
+            let failed = Array::new();
+            for (id, e) in fetched.failed {
+                let f = Object::new();
+                Reflect::set(&f, &"id".into(), &id.as_str().into())?;
+                Reflect::set(&f, &"code".into(), &e.code.as_str().into())?;
+                Reflect::set(&f, &"message".into(), &e.message.into())?;
+                failed.push(&f);
+            }
+            Reflect::set(&out, &"failed".into(), &failed)?;
+            Ok(out.into())
+        })
+    }
+
+    /// Frees the least recently played synced audio until at most `keepBytes` of synced audio
+    /// is left on this device. Metadata stays; audio not in the cloud yet (pending, conflict
+    /// copies, failed) is never evicted. Evicted recordings show `audioHere: false`, and
+    /// `getBlob` or `fetchAudio` bring their audio back. Resolves with `{ evicted, freedBytes,
+    /// keptBytes }`.
+    ///
+    /// ```js
+    /// const { evicted, freedBytes } = await store.evict({ keepBytes: 200 * 1024 * 1024 });
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "Promise<EvictReport>")]
+    pub fn evict(&self, options: EvictOptions) -> Promise {
+        let store = self.inner.clone();
+        let options: JsValue = options.into();
+        promise(async move {
+            let what = "evict options";
+            let keep = Options::new(&options, what, &["keepBytes"])?
+                .map(|o| o.number("keepBytes", 0.0))
+                .transpose()?
+                .flatten()
+                .ok_or_else(|| Error::invalid("evict options.keepBytes must be a number >= 0"))?;
+            let done = eviction::evict(&store, Budget::KeepSynced(keep)).await?;
+            let out = Object::new();
+            Reflect::set(&out, &"evicted".into(), &done.recordings.into())?;
+            Reflect::set(&out, &"freedBytes".into(), &done.bytes.into())?;
+            Reflect::set(&out, &"keptBytes".into(), &done.kept_bytes.into())?;
+            Ok(out.into())
+        })
+    }
+
+    /// Tells the store whether the network is metered (e.g. from Capacitor's Network plugin:
+    /// `connectionType === "cellular"`). While metered, syncs move metadata only; the audio they
+    /// would download waits for an unmetered sync. `getBlob` and `fetchAudio` still download
+    /// what they are asked for. Throws `InvalidArgument` for anything but a boolean.
+    ///
+    /// ```js
+    /// store.setMetered(true);   // metadata only
+    /// store.setMetered(false);  // the next sync downloads the audio too
+    /// ```
+    #[wasm_bindgen(js_name = setMetered)]
+    pub fn set_metered(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "boolean")] metered: JsValue,
+    ) -> std::result::Result<(), JsValue> {
+        let metered = metered.as_bool().ok_or_else(|| {
+            to_js(Error::invalid(
+                "setMetered(metered): metered must be a boolean",
+            ))
+        })?;
+        self.hub.set_metered(metered);
+        Ok(())
     }
 
     /// A page of recordings, newest first unless `order: "asc"`.
@@ -700,6 +842,7 @@ impl RecordingStore {
                 "concurrency",
                 "chunkSize",
                 "signal",
+                "audio",
             ],
         )
         .and_then(|o| {

@@ -14,7 +14,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::error::to_js;
 use super::options::Options;
-use crate::browser::driver::{self, RoundOptions};
+use crate::browser::driver::{self, AudioPolicy, RoundOptions};
 use crate::browser::error::{Code, Error, Result};
 use crate::browser::remote::Remote;
 use crate::browser::store::{set, Store};
@@ -45,8 +45,13 @@ pub(crate) fn round_options(o: Option<&Options>, remote: &dyn Remote) -> Result<
         concurrency: 4,
         chunk_bytes: DEFAULT_CHUNK,
         signal: None,
+        audio: AudioPolicy::Eager,
+        metered: false,
     };
     let Some(o) = o else { return Ok(round) };
+    if let Some(a) = o.choice("audio", &["eager", "lazy", "none"])? {
+        round.audio = AudioPolicy::parse(&a).unwrap_or_default();
+    }
     if let Some(p) = o.choice("policy", &["merge", "local-wins", "cloud-wins"])? {
         round.merge.policy = Policy::parse(&p).unwrap_or_default();
     }
@@ -92,6 +97,12 @@ pub(crate) struct Hub {
     online: Cell<Option<bool>>,
     /// The store's engine, kept across rounds (its backoff and its stopped state).
     syncer: driver::Syncer,
+    /// The host says the network is metered (`setMetered`): rounds move metadata only.
+    metered: Cell<bool>,
+    /// The running `autoSync`'s remote and audio policy, which `getBlob` fetches through; with
+    /// the number of the `autoSync` that set it, so that stopping an older one leaves it.
+    auto: RefCell<Option<(u64, Target, AudioPolicy)>>,
+    autos: Cell<u64>,
 }
 
 impl Hub {
@@ -102,7 +113,47 @@ impl Hub {
             follow_up: RefCell::new(None),
             online: Cell::new(None),
             syncer: driver::Syncer::default(),
+            metered: Cell::new(false),
+            auto: RefCell::new(None),
+            autos: Cell::new(0),
         })
+    }
+
+    /// The remote `getBlob` fetches cloud-only audio through: the running `autoSync`'s, unless
+    /// its `audio` is `"none"`. `Err` says why there is none, with a stable code.
+    pub(crate) fn fetch_target(&self) -> Result<Target> {
+        let auto = self.auto.borrow();
+        let Some((_, target, policy)) = auto.as_ref() else {
+            return Err(Error::new(
+                Code::AudioNotHere,
+                "this recording's audio is in the cloud only, and no autoSync is running to \
+                 fetch it: start autoSync(remote), or call fetchAudio(ids, remote) first",
+            ));
+        };
+        if *policy == AudioPolicy::None {
+            return Err(Error::new(
+                Code::AudioNotHere,
+                "this recording's audio is in the cloud only, and autoSync's audio is \"none\": \
+                 call fetchAudio(ids, remote) to download it",
+            ));
+        }
+        if !self.online() {
+            return Err(Error::new(
+                Code::Offline,
+                "this recording's audio is in the cloud only, and the network is down: it is \
+                 fetched once online",
+            ));
+        }
+        Ok(target.clone())
+    }
+
+    pub(crate) fn set_metered(&self, metered: bool) {
+        self.metered.set(metered);
+    }
+
+    /// Whether to try the network (see [`Hub::online`]), for `fetchAudio`.
+    pub(crate) fn is_online(&self) -> bool {
+        self.online()
     }
 
     /// Whether to try the network: the app's word (`setOnline`) over `navigator.onLine`, which
@@ -209,6 +260,8 @@ impl Hub {
                 outcome.clone(),
             );
             async move {
+                let mut round = round;
+                round.metered = hub.metered.get();
                 let result = hub
                     .syncer
                     .round(&hub.store, &remote, &round, explicit, || {
@@ -239,7 +292,17 @@ impl Hub {
                 return Err(e);
             }
         };
-        let js = driver::report_to_js(&report);
+        let restored = self.syncer.restored();
+        let js = driver::report_to_js(&report, restored);
+        if restored {
+            // The database was fresh and the cloud had this app's recordings: the browser
+            // cleared the site's storage (or this is a new device). They are back.
+            let detail = Object::new();
+            set(&detail, "pulled", report.changes_pulled as f64);
+            set(&detail, "report", js.clone());
+            self.store.events().emit("restored", &detail);
+        }
+
         let state = if report.outcome.is_complete() {
             "idle"
         } else {
@@ -284,6 +347,9 @@ pub struct AutoSync {
     triggers: RefCell<Option<Triggers>>,
     listeners: RefCell<Vec<EventListener>>,
     timers: Rc<Timers>,
+    /// The hub whose `getBlob` fetches through this autoSync's remote, and this autoSync's number.
+    hub: Weak<Hub>,
+    number: u64,
 }
 
 /// The timers of an `AutoSync`: the retry after a round that ended early, and the quiet period
@@ -303,6 +369,12 @@ impl AutoSync {
         self.listeners.borrow_mut().clear();
         self.timers.retry.borrow_mut().take();
         self.timers.change.borrow_mut().take();
+        if let Some(hub) = self.hub.upgrade() {
+            let mut auto = hub.auto.borrow_mut();
+            if auto.as_ref().is_some_and(|(n, _, _)| *n == self.number) {
+                *auto = None;
+            }
+        }
     }
 }
 
@@ -318,6 +390,7 @@ impl AutoSync {
             "conflictCopies",
             "concurrency",
             "chunkSize",
+            "audio",
         ];
         let o = Options::new(options, "autoSync options", &keys)?;
         let mut triggers = TriggerOptions::default();
@@ -340,6 +413,9 @@ impl AutoSync {
             }
         }
         let round = round_options(o.as_ref(), target.as_ref())?;
+        let number = hub.autos.get() + 1;
+        hub.autos.set(number);
+        *hub.auto.borrow_mut() = Some((number, target.clone(), round.audio));
         let timers = Rc::new(Timers::default());
         // The trigger re-arms itself after an incomplete round, so it needs a handle on itself;
         // a weak one, so that dropping the AutoSync frees everything.
@@ -436,6 +512,8 @@ impl AutoSync {
             fire: RefCell::new(Some(fire)),
             listeners: RefCell::new(listeners),
             timers,
+            hub: Rc::downgrade(hub),
+            number,
         })
     }
 }

@@ -38,6 +38,10 @@ export interface Recording {
   /** The audio's size before this device compressed it (a WAV saved with `compress`), for as long
    * as that take is the recording's audio. Local: other devices do not know it. */
   originalSize?: number;
+  /** Whether this device holds the audio of the recording's current take. false: the metadata
+   * is here (a pull lands it first), the audio in the cloud only (not downloaded yet, the sync's
+   * `audio` is "lazy" or "none", or it was evicted); `getBlob` downloads it. */
+  audioHere: boolean;
 }
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -51,6 +55,32 @@ export interface OpenOptions {
    * found once per database and remembered. "chunks": always as parts (and remembered).
    */
   audioStorage?: "auto" | "chunks";
+  /** Keep at most this many bytes of audio on this device: a second after saves and downloads
+   * stop coming, the least recently played synced audio is evicted (as `evict()` does) until the
+   * audio here fits. Audio not in the cloud yet counts and is never evicted. Default: no budget. */
+  maxLocalBytes?: number;
+}
+
+/** What `evict` keeps. */
+export interface EvictOptions {
+  /** Bytes of synced audio to keep on this device (>= 0). */
+  keepBytes: number;
+}
+
+/** What `evict` did. */
+export interface EvictReport {
+  /** Recordings whose audio left this device (their metadata stays). */
+  evicted: number;
+  freedBytes: number;
+  /** Bytes of synced audio still here. */
+  keptBytes: number;
+}
+
+/** What `fetchAudio` did. */
+export interface FetchAudioReport {
+  /** Takes downloaded, checked (size and SHA-256) and stored. */
+  downloaded: number;
+  failed: { id: string; code: ErrorCode; message: string }[];
 }
 
 export interface SaveOptions {
@@ -172,7 +202,7 @@ export interface CaptureInfo {
 }
 
 export interface ChangeDetail {
-  kind: "save" | "update" | "delete" | "hash" | "capture" | "sync";
+  kind: "save" | "update" | "delete" | "hash" | "capture" | "sync" | "evict";
   ids: string[];
 }
 
@@ -267,6 +297,10 @@ export interface SyncOptions {
   chunkSize?: number;
   /** Cancels the sync; it rejects with code "Aborted" and leaves nothing half-written. */
   signal?: AbortSignal;
+  /** Which audio a pull downloads, once every recording's metadata is in: "eager" (default) all
+   * of it; "lazy" none (`getBlob` fetches through a running autoSync, `fetchAudio` prefetches);
+   * "none" none, and `getBlob` does not fetch either (only `fetchAudio` does). */
+  audio?: "eager" | "lazy" | "none";
 }
 
 export interface AutoSyncOptions extends Omit<SyncOptions, "signal" | "direction"> {
@@ -330,6 +364,9 @@ export interface SyncReport {
   failed: SyncFailure[];
   unreadable: UnreadableSegment[];
   outcome: RoundOutcome;
+  /** The first pull of a fresh database from a prefix that holds this app's data already (the
+   * browser cleared the site's storage, or this is a new device): the recordings came back. */
+  restored: boolean;
 }
 
 /** `syncstate`: a round started ("syncing"), ended ("idle" when complete or cancelled, "error"
@@ -405,6 +442,12 @@ export interface NetworkChangeDetail {
   online: boolean;
 }
 
+export interface RestoredDetail {
+  /** Changes pulled back from the cloud. */
+  pulled: number;
+  report: SyncReport;
+}
+
 /**
  * Every event a RecordingStore fires, with its `detail`; `addEventListener` and
  * `removeEventListener` take only these names, and `e.detail` has the event's type.
@@ -416,7 +459,8 @@ export interface TapesyncEventMap {
   syncconflict: CustomEvent<SyncConflictDetail>;
   syncfailure: CustomEvent<SyncFailureDetail>;
   networkchange: CustomEvent<NetworkChangeDetail>;
-  // New events go here, one line each (e.g. storagepressure, restored), with their detail type above;
+  restored: CustomEvent<RestoredDetail>;
+  // New events go here, one line each, with their detail type above;
   // tests/js/consumers.test.mjs fails while an event the code fires is missing here.
 }
 
@@ -441,7 +485,8 @@ export interface RecordingStore {
 /** The stable codes of TapesyncError. */
 export type ErrorCode =
   | "InvalidArgument" | "NotFound" | "Conflict" | "QuotaExceeded" | "StorageUnavailable"
-  | "Closed" | "Aborted" | "Network" | "Unauthorized" | "Forbidden" | "Remote" | "Internal";
+  | "Closed" | "Aborted" | "Network" | "Unauthorized" | "Forbidden" | "Remote" | "Internal"
+  | "AudioNotHere" | "Offline";
 
 /** Every error tapesync throws or rejects with. */
 export interface TapesyncError extends Error {
@@ -467,6 +512,9 @@ extern "C" {
     /// `CountOptions` in TypeScript.
     #[wasm_bindgen(typescript_type = "CountOptions")]
     pub type CountOptions;
+    /// `EvictOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "EvictOptions")]
+    pub type EvictOptions;
     /// `ReplaceAudioOptions` in TypeScript.
     #[wasm_bindgen(typescript_type = "ReplaceAudioOptions")]
     pub type ReplaceAudioOptions;

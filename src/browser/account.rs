@@ -66,11 +66,18 @@ pub async fn reset(store: &Rc<Store>) -> Result<()> {
         idb::call(recordings.get_all(), context).await?,
         "recordings",
     )?;
-    let mut ids = Vec::new();
+    let (mut ids, mut gone) = (Vec::new(), Vec::new());
     for record in all.iter() {
         let Some(id) = Reflect::get(&record, &"id".into())?.as_string() else {
             continue;
         };
+        // A recording whose audio is in the old folder only (not downloaded, or evicted) has
+        // nothing to push to the next remote: it goes with the old folder's sync state.
+        if Reflect::get(&record, &"audioHere".into())? == JsValue::FALSE {
+            idb::issue(recordings.delete(&id.as_str().into()), context)?;
+            gone.push(id);
+            continue;
+        }
         set(&record, "syncState", SyncState::Pending.as_str());
         set(&record, "synced", false);
         idb::issue(recordings.put(&record), context)?;
@@ -91,6 +98,10 @@ pub async fn reset(store: &Rc<Store>) -> Result<()> {
     tx.commit(context).await?;
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     store.events().changed(ChangeKind::Update, &ids);
+    if !gone.is_empty() {
+        let gone: Vec<&str> = gone.iter().map(String::as_str).collect();
+        store.events().changed(ChangeKind::Delete, &gone);
+    }
     hashing::kick(store);
     Ok(())
 }

@@ -34,6 +34,50 @@ use crate::core::fields::ContentHash;
 use crate::core::id::RecordingId;
 use crate::core::merge::MergeConfig;
 
+/// Which audio a round downloads (the sync option `audio`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AudioPolicy {
+    /// Every recording's audio, after all the metadata (the default).
+    #[default]
+    Eager,
+    /// None: audio comes when `getBlob` asks for it (through a running `autoSync`) or
+    /// `fetchAudio` prefetches it.
+    Lazy,
+    /// None, and `getBlob` does not fetch either: only `fetchAudio` does.
+    None,
+}
+
+impl AudioPolicy {
+    /// The policy named `name` (`"eager"`, `"lazy"`, `"none"`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "eager" => Some(AudioPolicy::Eager),
+            "lazy" => Some(AudioPolicy::Lazy),
+            "none" => Some(AudioPolicy::None),
+            _ => None,
+        }
+    }
+
+    /// Marks what `entry` now lacks as left in the cloud (lazy, none) or, for eager, wanted
+    /// again when it is a new take (audio evicted earlier stays in the cloud until asked for).
+    /// Marked entries leave the work index, so rounds cost nothing for them.
+    fn apply(self, entry: &mut LocalEntry, before: Option<&LocalEntry>) {
+        let Some(wanted) = entry.needs_download().map(|a| a.hash.clone()) else {
+            return;
+        };
+        match self {
+            AudioPolicy::Eager => {
+                let was = before.and_then(LocalEntry::needs_download).map(|a| &a.hash);
+                if entry.away && was != Some(&wanted) {
+                    entry.away = false;
+                }
+            }
+            AudioPolicy::Lazy | AudioPolicy::None => entry.away = true,
+        }
+        entry.refresh();
+    }
+}
+
 /// How one sync round runs.
 #[derive(Clone, Debug)]
 pub struct RoundOptions {
@@ -47,6 +91,11 @@ pub struct RoundOptions {
     pub chunk_bytes: f64,
     /// Cancels the round.
     pub signal: Option<AbortSignal>,
+    /// Which audio the round downloads.
+    pub audio: AudioPolicy,
+    /// The host says the network is metered (`store.setMetered(true)`): metadata only, the
+    /// audio waits (still wanted) for an unmetered round.
+    pub metered: bool,
 }
 
 /// A store's sync engine, kept from one round to the next so that what it learnt survives them:
@@ -55,9 +104,17 @@ pub struct RoundOptions {
 #[derive(Default)]
 pub struct Syncer {
     engine: RefCell<Option<Engine>>,
+    restored: std::cell::Cell<bool>,
 }
 
 impl Syncer {
+    /// Whether the last round was a fresh database's first pull from a prefix that holds this
+    /// app's data already: the browser evicted (or the user cleared) the site's storage, or this
+    /// is a new device; either way the recordings came back from the cloud.
+    pub fn restored(&self) -> bool {
+        self.restored.get()
+    }
+
     /// When automatic rounds may run again, while rounds keep ending early (ms since 1970).
     pub fn retry_at(&self) -> Option<u64> {
         self.engine.borrow().as_ref().and_then(Engine::retry_at)
@@ -87,6 +144,11 @@ impl Syncer {
                 u64::from_le_bytes(platform::random_bytes()),
             )
         });
+        // A database that never pulled nor published anything: its first pull finding other
+        // devices' logs is a restore (see `restored`). Nothing it pushes can delete cloud data:
+        // it has no tombstones, no garbage, and a new device id of its own.
+        let fresh = meta.checkpoints.is_empty() && meta.next_seq == 0 && meta.outbox.is_empty();
+        self.restored.set(false);
         // Another tab or worker may have synced since this engine's last round.
         engine.load_meta(meta);
         engine.configure(options.merge, options.concurrency);
@@ -98,9 +160,15 @@ impl Syncer {
         };
         let result = if started {
             on_start();
-            run_round(store, remote, options, &mut engine)
-                .await
-                .map(Some)
+            let report = run_round(store, remote, options, &mut engine).await;
+            if let Ok(r) = &report {
+                self.restored.set(
+                    fresh
+                        && options.direction != Direction::Push
+                        && (r.segments_pulled > 0 || r.changes_pulled > 0),
+                );
+            }
+            report.map(Some)
         } else {
             Ok(None)
         };
@@ -351,19 +419,28 @@ async fn perform(io: Rc<Io>, op: Op, next: Vec<QueuedUpload>) -> Outcome {
             Ok(()) => Outcome::Done,
             Err(e) => io.failed(e),
         },
-        Op::Commit(commit) => match run_commit(store, &commit).await {
+        Op::Commit(commit) => match run_commit(store, &commit, io.options.audio).await {
             Ok(outcome) => outcome,
             Err(e) => local_failure(e),
         },
         Op::ScanWork => match scan_work(store).await {
-            Ok(entries) => Outcome::Scanned(entries),
+            Ok(mut entries) => {
+                if io.options.metered {
+                    // Planned without downloads; the entries stay in the work index, so the
+                    // next unmetered round downloads their audio.
+                    for e in &mut entries {
+                        e.away = true;
+                    }
+                }
+                Outcome::Scanned(entries)
+            }
             Err(e) => local_failure(e),
         },
     }
 }
 
 /// One local transaction of the engine: read what the commit names, run it, write the result.
-async fn run_commit(store: &Store, commit: &Commit) -> Result<Outcome> {
+async fn run_commit(store: &Store, commit: &Commit, audio: AudioPolicy) -> Result<Outcome> {
     let context = "saving sync state";
     let scope: &[&str] = if commit.touches_audio() {
         &[RECORDINGS, BLOBS, SYNC, META]
@@ -377,7 +454,7 @@ async fn run_commit(store: &Store, commit: &Commit) -> Result<Outcome> {
     let mut wanted = commit.reads();
     // `run` may ask for more entries (a conflict copy's id) before it can decide; it is pure, so
     // running it again on the larger read set in the same transaction is safe.
-    let (writes, outcome) = loop {
+    let (mut writes, outcome) = loop {
         // All requests issued at once: one round trip to the database, not one per entry.
         let got = join_all(wanted.iter().map(|id| entries::read(&sync, id))).await;
         for (id, entry) in wanted.drain(..).zip(got) {
@@ -409,8 +486,9 @@ async fn run_commit(store: &Store, commit: &Commit) -> Result<Outcome> {
         }
     }
     let mut shown = Vec::new();
-    for entry in &writes.entries {
+    for entry in &mut writes.entries {
         let before = read.get(&entry.id).and_then(Option::as_ref);
+        audio.apply(entry, before);
         if entries::write_over(&sync, &recordings, entry, before)? {
             shown.push(entry.id.as_str());
         }
@@ -559,8 +637,9 @@ async fn download(io: &Io, key: &str, recording: &RecordingId, hash: &ContentHas
 
 /// The report as JS sees it: `{ pushed, pulled, uploaded, downloaded, deleted, conflicts, failed,
 /// unreadable, outcome }`.
-pub fn report_to_js(report: &Report) -> JsValue {
+pub fn report_to_js(report: &Report, restored: bool) -> JsValue {
     let out = Object::new();
+    set(&out, "restored", restored);
     set(&out, "pushed", report.changes_pushed as f64);
     set(&out, "pulled", report.changes_pulled as f64);
     set(&out, "uploaded", report.blobs_uploaded as f64);

@@ -65,7 +65,8 @@ pub async fn audio_here(sync: &IdbObjectStore, id: &RecordingId) -> Result<Optio
 }
 
 /// Writes `entry` and the public recording it shows (or removes that recording when the entry is
-/// deleted or its audio not here yet).
+/// deleted). A recording whose audio is not here is shown too, with `audioHere: false`: the
+/// metadata lands first.
 pub fn write(sync: &IdbObjectStore, recordings: &IdbObjectStore, entry: &LocalEntry) -> Result<()> {
     write_over(sync, recordings, entry, None).map(|_| ())
 }
@@ -80,7 +81,7 @@ pub fn write_over(
     before: Option<&LocalEntry>,
 ) -> Result<bool> {
     idb::issue(sync.put(&to_js(entry)?), "writing sync state")?;
-    let shown = |e: &LocalEntry| e.public().filter(|_| e.audio_here.is_some());
+    let shown = LocalEntry::public;
     let recording = shown(entry);
     if before.is_some_and(|b| shown(b) == recording) {
         return Ok(false);

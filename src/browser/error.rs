@@ -31,6 +31,11 @@ pub enum Code {
     Remote,
     /// Something failed that is none of the above; the message carries the browser's words.
     Internal,
+    /// The recording's audio is in the cloud only and there is no way to fetch it now: no
+    /// running `autoSync` (or its `audio` is `"none"`) and no remote given.
+    AudioNotHere,
+    /// The audio is in the cloud only and the network is down (or `setOnline(false)`).
+    Offline,
 }
 
 impl Code {
@@ -49,6 +54,8 @@ impl Code {
             Code::Forbidden => "Forbidden",
             Code::Remote => "Remote",
             Code::Internal => "Internal",
+            Code::AudioNotHere => "AudioNotHere",
+            Code::Offline => "Offline",
         }
     }
 
@@ -57,11 +64,11 @@ impl Code {
     pub fn to_core(self) -> ErrorCode {
         match self {
             Code::InvalidArgument => ErrorCode::InvalidArgument,
-            Code::NotFound => ErrorCode::NotFound,
+            Code::NotFound | Code::AudioNotHere => ErrorCode::NotFound,
             Code::Conflict => ErrorCode::Conflict,
             Code::QuotaExceeded => ErrorCode::QuotaExceeded,
             Code::StorageUnavailable | Code::Closed => ErrorCode::StorageUnavailable,
-            Code::Network => ErrorCode::Network,
+            Code::Network | Code::Offline => ErrorCode::Network,
             Code::Unauthorized => ErrorCode::Unauthorized,
             Code::Forbidden => ErrorCode::Forbidden,
             Code::Remote => ErrorCode::Remote,
@@ -96,6 +103,23 @@ impl Error {
     /// Shorthand for [`Code::InvalidArgument`].
     pub fn invalid(message: impl Into<String>) -> Self {
         Error::new(Code::InvalidArgument, message)
+    }
+
+    /// The sync core's code as this layer's (the two share every name the core has).
+    pub fn from_core(code: ErrorCode, message: impl Into<String>) -> Self {
+        let code = match code {
+            ErrorCode::Network => Code::Network,
+            ErrorCode::Unauthorized => Code::Unauthorized,
+            ErrorCode::Forbidden => Code::Forbidden,
+            ErrorCode::NotFound => Code::NotFound,
+            ErrorCode::InvalidArgument => Code::InvalidArgument,
+            ErrorCode::Conflict => Code::Conflict,
+            ErrorCode::QuotaExceeded => Code::QuotaExceeded,
+            ErrorCode::StorageUnavailable => Code::StorageUnavailable,
+            ErrorCode::Remote => Code::Remote,
+            ErrorCode::Internal => Code::Internal,
+        };
+        Error::new(code, message)
     }
 
     /// Turns whatever a browser API threw or rejected with into an error, in one place.

@@ -24,6 +24,8 @@ pub enum ChangeKind {
     Capture,
     /// A sync changed recordings: pulled edits, downloaded audio, conflict copies.
     Sync,
+    /// Recordings' audio was evicted from this device (`audioHere` became false).
+    Evict,
 }
 
 impl ChangeKind {
@@ -35,6 +37,7 @@ impl ChangeKind {
             ChangeKind::Hash => "hash",
             ChangeKind::Capture => "capture",
             ChangeKind::Sync => "sync",
+            ChangeKind::Evict => "evict",
         }
     }
 }

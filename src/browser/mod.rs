@@ -9,6 +9,7 @@ pub mod driver;
 pub mod entries;
 pub mod error;
 pub mod events;
+pub mod eviction;
 pub mod hash;
 pub mod hashing;
 pub mod idb;

@@ -652,6 +652,8 @@ pub(crate) fn new_record(
         set(&record, "originalSize", size);
     }
     set_state(&record, SyncState::Pending);
+    // Saved here with its audio (metadata-first pulls show recordings whose audio is not).
+    set(&record, "audioHere", true);
     record
 }
 

@@ -1276,7 +1276,7 @@ impl Engine {
         // next push.
         let (pulls, pushes) = (self.direction.pulls(), self.direction.pushes());
         for e in entries {
-            if let Some(a) = e.needs_download().filter(|_| pulls) {
+            if let Some(a) = e.wants_download().filter(|_| pulls) {
                 r.planned.push(Job::Download(e.id.clone(), a.hash.clone()));
             }
             if let Some(a) = e.needs_upload().filter(|_| pushes) {

@@ -73,6 +73,14 @@ pub struct LocalEntry {
     /// [`Recording::original_size`]); local, never in the log. Shown only while that take is current.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<Original>,
+    /// The audio is left in the cloud on purpose (evicted, or an `audio: "lazy"`/`"none"` sync):
+    /// rounds do not download it, only a request for it does. Local, never in the log.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub away: bool,
+    /// When the app last read this recording's audio (ms since 1970), for eviction's "least
+    /// recently played". Local, never in the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub played: Option<f64>,
 }
 
 /// The size a take had before this device compressed it.
@@ -167,6 +175,8 @@ impl LocalEntry {
             failure: None,
             work: None,
             original: None,
+            away: false,
+            played: None,
         }
     }
 
@@ -312,6 +322,7 @@ impl LocalEntry {
                 .as_ref()
                 .filter(|o| o.hash == audio.audio.hash)
                 .map(|o| o.size),
+            audio_here: self.audio_here.as_ref() == Some(&audio.audio.hash),
         })
     }
 
@@ -523,6 +534,19 @@ impl LocalEntry {
         (self.audio_here.as_ref() != Some(&a.audio.hash)).then_some(&a.audio)
     }
 
+    /// The audio a sync round downloads: [`LocalEntry::needs_download`], unless it is left in
+    /// the cloud on purpose ([`LocalEntry::away`]).
+    ///
+    /// ```
+    /// use tapesync::core::{entry::LocalEntry, id::RecordingId};
+    /// let mut e = LocalEntry::remote(RecordingId::parse("r").unwrap());
+    /// e.away = true;
+    /// assert!(e.wants_download().is_none());
+    /// ```
+    pub fn wants_download(&self) -> Option<&AudioRef> {
+        self.needs_download().filter(|_| !self.away)
+    }
+
     /// Records that the blob of unpublished audio `hash` is in the cloud.
     ///
     /// ```
@@ -549,6 +573,7 @@ impl LocalEntry {
     pub fn audio_arrived(&mut self, hash: &ContentHash) -> bool {
         if self.needs_download().map(|a| &a.hash) == Some(hash) {
             self.audio_here = Some(hash.clone());
+            self.away = false;
             self.refresh();
             true
         } else {
@@ -666,7 +691,7 @@ impl LocalEntry {
     /// assert_eq!(e.work, None);
     /// ```
     pub fn refresh(&mut self) {
-        let busy = self.needs_push() || self.needs_download().is_some();
+        let busy = self.needs_push() || self.wants_download().is_some();
         self.work = busy.then_some(1);
     }
 

@@ -99,6 +99,15 @@ pub struct Recording {
     /// `compress`), if it did. Local: another device's copy does not know it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_size: Option<u64>,
+    /// Whether this device holds the audio of the recording's current take (`false`: it is in
+    /// the cloud only, and `getBlob` downloads it). Local. Records stored before the field
+    /// existed held their audio.
+    #[serde(default = "holds_audio")]
+    pub audio_here: bool,
+}
+
+fn holds_audio() -> bool {
+    true
 }
 
 impl Recording {
@@ -118,6 +127,7 @@ impl Recording {
             sync_state: SyncState::Pending,
             synced: false,
             original_size: None,
+            audio_here: true,
         }
     }
 

@@ -6,7 +6,7 @@
 // never settled, or a wasm trap (WebAssembly.RuntimeError: a panic, after which the module is dead).
 export function fuzzKit(seed) {
   const CODES = ["InvalidArgument", "NotFound", "Conflict", "QuotaExceeded", "StorageUnavailable", "Closed", "Aborted",
-    "Network", "Unauthorized", "Forbidden", "Remote", "Internal"];
+    "Network", "Unauthorized", "Forbidden", "Remote", "Internal", "AudioNotHere", "Offline"];
   const { RecordingStore, FirebaseRemote, SupabaseRemote, S3Remote } = tapesync;
 
   // mulberry32: the same seed, the same calls.
@@ -260,7 +260,7 @@ export function fuzzKit(seed) {
       // listeners that get called are the re-entrant ones.
       let l = chance(0.8) ? reentrant(x.s) : weird();
       if (typeof l === "function" && !l.reentrant) l = reentrant(x.s);
-      const kind = chance(0.8) ? pick(["change", "syncstate", "syncprogress", "syncfailure", "networkchange", "syncconflict"]) : weird();
+      const kind = chance(0.8) ? pick(["change", "syncstate", "syncprogress", "syncfailure", "networkchange", "syncconflict", "restored"]) : weird();
       x.s.addEventListener(kind, l, chance(0.2) ? weird() : undefined);
       state.listeners.push([x.s, kind, l]);
     }, x.closed)],
@@ -269,6 +269,9 @@ export function fuzzKit(seed) {
     [1, (x) => call("autoSync", () => x.s.autoSync(remote(), options({ onStart: false, intervalMs: 0 })), x.closed, (h) => { if (h) state.autos.push(h); })],
     [2, (x) => call("setOnline", () => x.s.setOnline(chance(0.5) ? chance(0.5) : weird()), x.closed)],
     [1, (x) => call("resetSync", () => x.s.resetSync(), x.closed)],
+    [2, (x) => call("fetchAudio", () => x.s.fetchAudio(chance(0.7) ? [id(), id()] : weird(), remote()), x.closed)],
+    [2, (x) => call("evict", () => x.s.evict(chance(0.7) ? options({ keepBytes: int(100_000) }) : weird()), x.closed)],
+    [1, (x) => call("setMetered", () => x.s.setMetered(chance(0.5) ? chance(0.5) : weird()), x.closed)],
     [1, (x) => call("deviceId", () => [x.s.deviceId, x.s.audioStorage], x.closed)],
     [1, (x) => { if (!x.closed && chance(0.3)) { call("close", () => x.s.close()); state.stores = state.stores.filter((s) => s !== x.s); state.closed.push(x.s); } }],
     [3, () => call(pick(["FirebaseRemote", "SupabaseRemote", "S3Remote"]), () => {

@@ -9,7 +9,7 @@ import { useCloud, setup, listObjects, putObject } from "./cloud.mjs";
 
 const env = useCloud();
 const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
-const REPORT_KEYS = ["conflicts", "deleted", "downloaded", "failed", "outcome", "pulled", "pushed", "unreadable", "uploaded"];
+const REPORT_KEYS = ["conflicts", "deleted", "downloaded", "failed", "outcome", "pulled", "pushed", "restored", "unreadable", "uploaded"];
 
 test("every event fires with its documented detail, and the report has its documented shape", async () => {
   const { page, cloud } = await setup(env());

@@ -14,6 +14,7 @@ use crate::core::fields::ContentHash;
 use http::Failure;
 
 pub mod auth;
+pub mod download;
 pub mod firebase;
 pub mod http;
 pub mod s3;

@@ -17,7 +17,6 @@ use std::cell::Cell;
 use gloo_net::http::{Method, RequestBuilder, Response};
 use js_sys::{Function, Reflect, Uint8Array};
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Blob, RequestCache};
 
 use super::http::{self, Failure};
@@ -386,27 +385,17 @@ impl S3 {
         expected: &ContentHash,
         cancel: Option<&AbortSignal>,
     ) -> Result<Blob, Failure> {
-        let response = self.send(&Req::new(Method::GET, Some(key)), cancel).await?;
-        let raw: web_sys::Response = response.into();
-        let read = raw.blob().map_err(|e| Failure::Network(js_text(&e)))?;
-        let blob: Blob = JsFuture::from(read)
-            .await
-            .map_err(|e| Failure::Network(js_text(&e)))?
-            .into();
-        let got = hash::digest_hex(&blob).await.map_err(|e| {
-            Failure::invalid(format!(
-                "the downloaded audio could not be read: {}",
-                js_text(&e)
-            ))
-        })?;
-        if got != expected.as_str() {
-            return Err(Failure::invalid(format!(
-                "the downloaded audio ({} bytes) has SHA-256 {got}, not {}",
-                blob.size(),
-                expected.as_str()
-            )));
-        }
-        Ok(blob)
+        let fetch = |from: Option<f64>| -> super::download::Fetch<'_> {
+            Box::pin(async move {
+                let mut req = Req::new(Method::GET, Some(key));
+                if let Some(n) = from {
+                    req.headers
+                        .push(("range".to_owned(), format!("bytes={n}-")));
+                }
+                Ok(web_sys::Response::from(self.send(&req, cancel).await?))
+            })
+        };
+        super::download::get_resumable(&fetch, expected, cancel).await
     }
 
     async fn put_audio(

@@ -18,14 +18,13 @@ use std::cell::Cell;
 use gloo_net::http::{Method, RequestBuilder, Response};
 use js_sys::Uint8Array;
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Blob, RequestCache};
 
 use super::auth::Auth;
+use super::download;
 use super::http::{self, Failure};
 use super::wire;
 use super::{Call, Listing, Remote, Upload, UploadSession};
-use crate::browser::hash;
 use crate::core::engine::Failure as CoreFailure;
 use crate::core::fields::ContentHash;
 
@@ -309,33 +308,26 @@ impl Supabase {
         cancel: Option<&AbortSignal>,
     ) -> Result<Blob, Failure> {
         let url = self.object_url("authenticated/", key);
-        let response = self
-            .call(
-                || RequestBuilder::new(&url).cache(RequestCache::NoStore),
-                None,
-                cancel,
-            )
-            .await?;
-        let raw: web_sys::Response = response.into();
-        let read = raw.blob().map_err(|e| Failure::Network(js_text(&e)))?;
-        let blob: Blob = JsFuture::from(read)
-            .await
-            .map_err(|e| Failure::Network(js_text(&e)))?
-            .into();
-        let got = hash::digest_hex(&blob).await.map_err(|e| {
-            Failure::invalid(format!(
-                "the downloaded audio could not be read: {}",
-                js_text(&e)
-            ))
-        })?;
-        if got != expected.as_str() {
-            return Err(Failure::invalid(format!(
-                "the downloaded audio ({} bytes) has SHA-256 {got}, not {}",
-                blob.size(),
-                expected.as_str()
-            )));
-        }
-        Ok(blob)
+        let fetch = |from: Option<f64>| -> download::Fetch<'_> {
+            let url = &url;
+            Box::pin(async move {
+                let response = self
+                    .call(
+                        || {
+                            let request = RequestBuilder::new(url).cache(RequestCache::NoStore);
+                            match from {
+                                Some(n) => request.header("Range", &format!("bytes={n}-")),
+                                None => request,
+                            }
+                        },
+                        None,
+                        cancel,
+                    )
+                    .await?;
+                Ok(web_sys::Response::from(response))
+            })
+        };
+        download::get_resumable(&fetch, expected, cancel).await
     }
 
     /// Writes a small object create-only (`x-upsert: false`); done when the answer names it.
