@@ -372,6 +372,16 @@ export interface NetworkChangeDetail {
   online: boolean;
 }
 
+/** `storagepressure`: a check after a write found `usage` at or above 80% of `quota` (bytes, from
+ * `navigator.storage.estimate()`; checked at most every 10 s while writes happen), or
+ * (`exceeded: true`) the browser refused a write for quota. `usage`/`quota` are null where the
+ * browser has no Storage API. */
+export interface StoragePressureDetail {
+  usage: number | null;
+  quota: number | null;
+  exceeded: boolean;
+}
+
 /** Every event a RecordingStore fires, with its `detail`. */
 export interface TapesyncEventMap {
   change: CustomEvent<ChangeDetail>;
@@ -380,6 +390,7 @@ export interface TapesyncEventMap {
   syncconflict: CustomEvent<SyncConflictDetail>;
   syncfailure: CustomEvent<SyncFailureDetail>;
   networkchange: CustomEvent<NetworkChangeDetail>;
+  storagepressure: CustomEvent<StoragePressureDetail>;
 }
 
 export interface RecordingStore {

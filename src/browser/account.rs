@@ -80,6 +80,9 @@ pub async fn reset(store: &Rc<Store>) -> Result<()> {
         )?;
         ids.push(id);
     }
+    // Every recording is pending now.
+    let counts = super::counts::Counts::all_in(SyncState::Pending, all.length() as i64);
+    super::counts::replace(&meta, counts)?;
     idb::issue(tx.store(SYNC)?.clear(), context)?;
     idb::issue(tx.store(UPLOADS)?.clear(), context)?;
     idb::issue(meta.delete(&BOUND.into()), context)?;

@@ -408,9 +408,34 @@ async fn run_commit(store: &Store, commit: &Commit) -> Result<Outcome> {
             idb::issue(blobs.delete(&id.as_str().into()), context)?;
         }
     }
+    // An entry new here may take over a recording saved here that had none yet (an app-given id
+    // saved on two devices): its state is read so that the kept counts stay exact.
+    let new_here: Vec<&RecordingId> = writes
+        .entries
+        .iter()
+        .filter(|e| read.get(&e.id).and_then(Option::as_ref).is_none())
+        .map(|e| &e.id)
+        .collect();
+    let found = join_all(
+        new_here
+            .iter()
+            .map(|id| idb::call(recordings.get(&id.as_str().into()), context)),
+    )
+    .await;
+    for record in found {
+        if let Some(state) = idb::some(record?)
+            .as_ref()
+            .and_then(super::counts::state_of)
+        {
+            tx.tally().moved(Some(state), None);
+        }
+    }
+    // A commit of a whole segment (500 entries) encodes for a long while: in slices.
+    let mut slices = platform::Slices::new();
     for entry in &writes.entries {
         let before = read.get(&entry.id).and_then(Option::as_ref);
-        entries::write_over(&sync, &recordings, entry, before)?;
+        entries::write_over(&sync, &recordings, entry, before, tx.tally())?;
+        idb::breathe(&meta, &mut slices, context).await?;
     }
     entries::write_clock(&meta, &writes.clock)?;
     if let Some(m) = &writes.meta {
@@ -430,9 +455,15 @@ async fn scan_work(store: &Store) -> Result<Vec<LocalEntry>> {
         .map_err(|e| Error::from_js(context, &e))?;
     let all: js_sys::Array = idb::cast(idb::call(index.get_all(), context).await?, "sync entries")?;
     tx.finish(context).await?;
-    all.iter()
-        .map(|v| entries::from_js(v, "sync entry"))
-        .collect()
+    // Decoding tens of thousands of entries (a first pull) takes seconds: in slices, between
+    // which the page runs (no transaction is open here).
+    let mut slices = platform::Slices::new();
+    let mut out = Vec::with_capacity(all.length() as usize);
+    for v in all.iter() {
+        out.push(entries::from_js(v, "sync entry")?);
+        slices.next().await;
+    }
+    Ok(out)
 }
 
 /// Uploads the local audio of `recording` if it still has `hash`, resuming a stored session;

@@ -4,6 +4,7 @@ pub mod account;
 pub mod audio;
 pub mod capture;
 pub mod compress;
+pub mod counts;
 pub mod driver;
 pub mod entries;
 pub mod error;
