@@ -253,3 +253,37 @@ test("a database written before counts were kept (schema 3) is counted once on o
   await check(page, "old", "a save into it, hashed", { total: 4, pending: 4 });
   await page.evaluate(() => stores.old.close());
 });
+
+test("syncs with more than a page (1,000) of pending recordings find them all, also spread among synced ones", async () => {
+  const cloud = await cloudFor();
+  const page = await device();
+  await open(page, "many");
+  const save = (n, from) =>
+    page.evaluate(async ({ n, from }) => {
+      const ids = [];
+      for (let i = 0; i < n; i += 250) {
+        const batch = await Promise.all(Array.from({ length: Math.min(250, n - i) }, (_, j) =>
+          stores.many.save(new Blob([`take ${from + i + j}`], { type: "audio/webm" }))));
+        ids.push(...batch.map((r) => r.id));
+      }
+      return ids;
+    }, { n, from });
+  const first = await save(1100, 0);
+  const one = await page.evaluate((cloud) => stores.many.sync(remote(cloud), { concurrency: 8 }), cloud);
+  assert.equal(one.outcome.kind, "complete", JSON.stringify(one.outcome));
+  assert.equal(one.uploaded, 1100);
+  await check(page, "many", "1,100 pushed", { total: 1100, synced: 1100 });
+  // Three old ones edited (their ids sort first) and 1,000 new ones: the scan's key spans hold
+  // synced entries between the pending ones.
+  await page.evaluate(async (ids) => {
+    for (const id of ids) await stores.many.update(id, { name: "edited" });
+  }, [first[0], first[500], first[1099]]);
+  await save(1000, 2000);
+  await check(page, "many", "1,003 pending among 2,100", { total: 2100, pending: 1003 });
+  const two = await page.evaluate((cloud) => stores.many.sync(remote(cloud), { concurrency: 8 }), cloud);
+  assert.equal(two.outcome.kind, "complete", JSON.stringify(two.outcome));
+  assert.equal(two.uploaded, 1000);
+  assert.equal(two.pushed, 1003);
+  await check(page, "many", "all pushed", { total: 2100, synced: 2100 });
+  await page.evaluate(() => stores.many.close());
+});
