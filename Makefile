@@ -18,6 +18,7 @@ bench: pkg
 	@node bench/run.mjs
 	@node bench/engines.mjs
 	@node bench/compress.mjs
+	@node bench/scale.mjs
 	@node bench/startup.mjs
 	@node bench/size.mjs
 

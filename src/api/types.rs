@@ -448,6 +448,16 @@ export interface RestoredDetail {
   report: SyncReport;
 }
 
+/** `storagepressure`: a check after a write found `usage` at or above 80% of `quota` (bytes, from
+ * `navigator.storage.estimate()`; checked at most every 10 s while writes happen), or
+ * (`exceeded: true`) the browser refused a write for quota. `usage`/`quota` are null where the
+ * browser has no Storage API. */
+export interface StoragePressureDetail {
+  usage: number | null;
+  quota: number | null;
+  exceeded: boolean;
+}
+
 /**
  * Every event a RecordingStore fires, with its `detail`; `addEventListener` and
  * `removeEventListener` take only these names, and `e.detail` has the event's type.
@@ -460,6 +470,7 @@ export interface TapesyncEventMap {
   syncfailure: CustomEvent<SyncFailureDetail>;
   networkchange: CustomEvent<NetworkChangeDetail>;
   restored: CustomEvent<RestoredDetail>;
+  storagepressure: CustomEvent<StoragePressureDetail>;
   // New events go here, one line each, with their detail type above;
   // tests/js/consumers.test.mjs fails while an event the code fires is missing here.
 }

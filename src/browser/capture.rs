@@ -12,10 +12,11 @@ use web_sys::{IdbKeyRange, IdbTransactionMode as Mode};
 use super::error::{Code, Error, Result};
 use super::events::ChangeKind;
 use super::platform;
-use super::schema::{BLOBS, CAPTURES, CHUNKS, RECORDINGS, UNHASHED};
+use super::schema::{BLOBS, CAPTURES, CHUNKS, META, RECORDINGS, UNHASHED};
 use super::store::{new_record, set, NewRecording, Store};
 use super::{audio, idb};
 use crate::core::id::RecordingId;
+use crate::core::recording::SyncState;
 
 /// A capture in progress. Its id becomes the recording's id when it is finished.
 pub struct Capture {
@@ -138,6 +139,7 @@ impl Capture {
         )?;
         idb::issue(captures.put(&info), context)?;
         tx.commit(context).await?;
+        self.store.wrote();
         // Keep `info` current for the app; the stored object is the truth.
         set(&self.info, "size", size + chunk.size());
         set(&self.info, "chunks", chunks + 1.0);
@@ -171,7 +173,7 @@ impl Capture {
             (chunk_count(&info)?, audio::parts_of(&chunks).await?)
         };
         let tx = self.store.tx(
-            &[CAPTURES, CHUNKS, RECORDINGS, BLOBS, UNHASHED],
+            &[CAPTURES, CHUNKS, RECORDINGS, BLOBS, UNHASHED, META],
             Mode::Readwrite,
         )?;
         let captures = tx.store(CAPTURES)?;
@@ -203,6 +205,7 @@ impl Capture {
             .unwrap_or_else(platform::now_ms);
         let record = new_record(&self.id, extra, mime_type, size, created_at);
         idb::issue(tx.store(RECORDINGS)?.add(&record), context)?;
+        tx.tally().moved(None, Some(SyncState::Pending));
         idb::issue(tx.store(BLOBS)?.put_with_key(&audio, &self.key()), context)?;
         idb::issue(chunks_store.delete(&range.into()), context)?;
         idb::issue(captures.delete(&self.key()), context)?;

@@ -485,13 +485,38 @@ async fn run_commit(store: &Store, commit: &Commit, audio: AudioPolicy) -> Resul
             idb::issue(blobs.delete(&id.as_str().into()), context)?;
         }
     }
+    // An entry new here may take over a recording saved here that had none yet (an app-given id
+    // saved on two devices): its state is read so that the kept counts stay exact.
+    let new_here: Vec<&RecordingId> = writes
+        .entries
+        .iter()
+        .filter(|e| read.get(&e.id).and_then(Option::as_ref).is_none())
+        .map(|e| &e.id)
+        .collect();
+    let found = join_all(
+        new_here
+            .iter()
+            .map(|id| idb::call(recordings.get(&id.as_str().into()), context)),
+    )
+    .await;
+    for record in found {
+        if let Some(state) = idb::some(record?)
+            .as_ref()
+            .and_then(super::counts::state_of)
+        {
+            tx.tally().moved(Some(state), None);
+        }
+    }
+    // A commit of a whole segment (500 entries) encodes for a long while: in slices.
+    let mut slices = platform::Slices::new();
     let mut shown = Vec::new();
     for entry in &mut writes.entries {
         let before = read.get(&entry.id).and_then(Option::as_ref);
         audio.apply(entry, before);
-        if entries::write_over(&sync, &recordings, entry, before)? {
+        if entries::write_over(&sync, &recordings, entry, before, tx.tally())? {
             shown.push(entry.id.as_str());
         }
+        idb::breathe(&meta, &mut slices, context).await?;
     }
     entries::write_clock(&meta, &writes.clock)?;
     if let Some(m) = &writes.meta {
@@ -519,11 +544,70 @@ async fn scan_work(store: &Store) -> Result<Vec<LocalEntry>> {
         .store(SYNC)?
         .index(BY_WORK)
         .map_err(|e| Error::from_js(context, &e))?;
-    let all: js_sys::Array = idb::cast(idb::call(index.get_all(), context).await?, "sync entries")?;
+    // Up to a page of pending entries: one `getAll` (a quiet sync, an everyday push). More (a first
+    // pull: every entry waits for its audio): the browser decodes a request's records in one task,
+    // 50,000 entries blocked the page for 600 ms, so they are read in pages of primary keys.
+    let keys: js_sys::Array = idb::cast(idb::call(index.get_all_keys(), context).await?, "keys")?;
+    let all = if keys.length() <= SCAN_PAGE {
+        idb::cast(idb::call(index.get_all(), context).await?, "sync entries")?
+    } else {
+        scan_pages(&tx.store(SYNC)?, &keys, context).await?
+    };
     tx.finish(context).await?;
-    all.iter()
-        .map(|v| entries::from_js(v, "sync entry"))
-        .collect()
+    // Decoding tens of thousands of entries (a first pull) takes seconds: in slices, between
+    // which the page runs (no transaction is open here).
+    let mut slices = platform::Slices::new();
+    let mut out = Vec::with_capacity(all.length() as usize);
+    for v in all.iter() {
+        out.push(entries::from_js(v, "sync entry")?);
+        slices.next().await;
+    }
+    Ok(out)
+}
+
+/// Entries per request of a work scan (see [`scan_work`]).
+const SCAN_PAGE: u32 = 1000;
+
+/// The entries with work among those whose ids are `keys` (sorted, as an index returns them): the
+/// primary-key span of each page of [`SCAN_PAGE`] keys is read in requests of at most
+/// [`SCAN_PAGE`] entries, keeping those that have work (a span may hold entries without).
+async fn scan_pages(
+    sync: &web_sys::IdbObjectStore,
+    keys: &js_sys::Array,
+    context: &str,
+) -> Result<js_sys::Array> {
+    let out = js_sys::Array::new();
+    let range_err = |e: JsValue| Error::from_js(context, &e);
+    let mut first = 0;
+    while first < keys.length() {
+        let last = (first + SCAN_PAGE).min(keys.length()) - 1;
+        let high = keys.get(last);
+        let mut range = web_sys::IdbKeyRange::bound(&keys.get(first), &high).map_err(range_err)?;
+        loop {
+            let got: js_sys::Array = idb::cast(
+                idb::call(sync.get_all_with_key_and_limit(&range, SCAN_PAGE), context).await?,
+                "sync entries",
+            )?;
+            for v in got.iter() {
+                if js_sys::Reflect::get(&v, &"work".into()).is_ok_and(|w| !w.is_undefined()) {
+                    out.push(&v);
+                }
+            }
+            if got.length() < SCAN_PAGE {
+                break;
+            }
+            let after = js_sys::Reflect::get(&got.get(got.length() - 1), &"id".into())?;
+            if after.as_string() == high.as_string() {
+                break;
+            }
+            range = web_sys::IdbKeyRange::bound_with_lower_open_and_upper_open(
+                &after, &high, true, false,
+            )
+            .map_err(range_err)?;
+        }
+        first = last + 1;
+    }
+    Ok(out)
 }
 
 /// Uploads the local audio of `recording` if it still has `hash`, resuming a stored session;

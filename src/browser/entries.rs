@@ -7,6 +7,7 @@ use serde::Serialize;
 use wasm_bindgen::JsValue;
 use web_sys::IdbObjectStore;
 
+use super::counts::Tally;
 use super::error::{Code, Error, Result};
 use super::idb;
 use crate::core::commit::SyncMeta;
@@ -65,27 +66,30 @@ pub async fn audio_here(sync: &IdbObjectStore, id: &RecordingId) -> Result<Optio
 }
 
 /// Writes `entry` and the public recording it shows (or removes that recording when the entry is
-/// deleted). A recording whose audio is not here is shown too, with `audioHere: false`: the
-/// metadata lands first.
-pub fn write(sync: &IdbObjectStore, recordings: &IdbObjectStore, entry: &LocalEntry) -> Result<()> {
-    write_over(sync, recordings, entry, None).map(|_| ())
-}
-
-/// [`write`], given the entry as it was read in the same transaction: the public recording is
-/// only written when what it shows changed (a confirmed upload, say, changes nothing there).
-/// `Ok(true)` when it was, i.e. what apps see of the recording changed (its sync state, say).
+/// deleted), given the entry as it was read in the same transaction (`None`: there was none, and no
+/// recording of that id either). A recording whose audio is not here is shown too, with
+/// `audioHere: false`: the metadata lands first. The public recording is only written when what it
+/// shows changed (a confirmed upload, say, changes nothing there); the change is noted in `tally`,
+/// the transaction's recording counts (see [`super::counts`]). `Ok(true)` when it was written, i.e.
+/// what apps see of the recording changed (its sync state, say).
 pub fn write_over(
     sync: &IdbObjectStore,
     recordings: &IdbObjectStore,
     entry: &LocalEntry,
     before: Option<&LocalEntry>,
+    tally: &Tally,
 ) -> Result<bool> {
     idb::issue(sync.put(&to_js(entry)?), "writing sync state")?;
     let shown = LocalEntry::public;
     let recording = shown(entry);
-    if before.is_some_and(|b| shown(b) == recording) {
+    let was = before.map(shown);
+    if was.as_ref().is_some_and(|b| *b == recording) {
         return Ok(false);
     }
+    tally.moved(
+        was.flatten().map(|r| r.sync_state),
+        recording.as_ref().map(|r| r.sync_state),
+    );
     let key: JsValue = entry.id.as_str().into();
     match recording {
         Some(recording) => idb::issue(recordings.put(&to_js(&recording)?), "writing the recording"),

@@ -24,7 +24,7 @@ use super::landing::Landing;
 use super::platform;
 use super::remote::http::Failure as HttpFailure;
 use super::remote::Remote;
-use super::schema::{BLOBS, RECORDINGS, SYNC};
+use super::schema::{BLOBS, META, RECORDINGS, SYNC};
 use super::store::Store;
 use crate::core::entry::LocalEntry;
 use crate::core::fields::ContentHash;
@@ -241,7 +241,9 @@ pub async fn evict(store: &Rc<Store>, budget: Budget) -> Result<Evicted> {
 /// an edit may have changed it since it was chosen).
 async fn evict_batch(store: &Rc<Store>, ids: &[RecordingId]) -> Result<(u32, f64)> {
     let context = "evicting audio";
-    let tx = store.tx(&[RECORDINGS, BLOBS, SYNC], Mode::Readwrite)?;
+    // META too: the tally of the recording counts commits with the writes (none change here: only
+    // synced audio is evicted, and it stays synced).
+    let tx = store.tx(&[RECORDINGS, BLOBS, SYNC, META], Mode::Readwrite)?;
     let (recordings, blobs, sync) = (tx.store(RECORDINGS)?, tx.store(BLOBS)?, tx.store(SYNC)?);
     let read = join_all(ids.iter().map(|id| entries::read(&sync, id))).await;
     let (mut n, mut bytes, mut done) = (0, 0.0, Vec::new());
@@ -255,7 +257,7 @@ async fn evict_batch(store: &Rc<Store>, ids: &[RecordingId]) -> Result<(u32, f64
         e.away = true;
         e.refresh();
         idb::issue(blobs.delete(&e.id.as_str().into()), context)?;
-        entries::write_over(&sync, &recordings, &e, Some(&before))?;
+        entries::write_over(&sync, &recordings, &e, Some(&before), tx.tally())?;
         n += 1;
         bytes += size as f64;
         done.push(e.id.clone());
@@ -317,7 +319,7 @@ async fn flush_played(store: &Rc<Store>) {
     }
     let write = async {
         let context = "noting what was played";
-        let tx = store.tx(&[RECORDINGS, SYNC], Mode::Readwrite)?;
+        let tx = store.tx(&[RECORDINGS, SYNC, META], Mode::Readwrite)?;
         let (recordings, sync) = (tx.store(RECORDINGS)?, tx.store(SYNC)?);
         let ids: Vec<RecordingId> = waiting
             .keys()
@@ -328,7 +330,7 @@ async fn flush_played(store: &Rc<Store>) {
             let Some(before) = entry? else { continue };
             let mut e = before.clone();
             e.played = waiting.get(e.id.as_str()).copied();
-            entries::write_over(&sync, &recordings, &e, Some(&before))?;
+            entries::write_over(&sync, &recordings, &e, Some(&before), tx.tally())?;
         }
         tx.commit(context).await
     };

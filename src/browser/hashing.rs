@@ -330,6 +330,7 @@ async fn write_batch(
     let mut clock = entries::read_clock(&meta, store.device()).await?;
     let now = platform::now_ms() as u64;
     let mut done = Vec::new();
+    let mut slices = platform::Slices::new();
     for ((((id, digest, size), record), blob), known) in
         hashed.iter().zip(records).zip(audio).zip(entries)
     {
@@ -349,14 +350,16 @@ async fn write_batch(
         if stored.is_none() || stored != *size {
             continue;
         }
+        tx.tally().moved(super::counts::state_of(&record), None);
         set(&record, "contentHash", digest.as_str());
         let mut recording: Recording = entries::from_js(record, "recording")?;
         recording.set_sync_state(SyncState::Pending);
         let entry = LocalEntry::create(&recording, &mut clock, now)
             .map_err(|e| Error::new(Code::Internal, e.to_string()))?;
-        entries::write(&sync, &recordings, &entry)?;
+        entries::write_over(&sync, &recordings, &entry, None, tx.tally())?;
         idb::issue(unhashed.delete(&key(id)), context)?;
         done.push(id.clone());
+        idb::breathe(&meta, &mut slices, context).await?;
     }
     entries::write_clock(&meta, &clock)?;
     tx.commit(context).await?;

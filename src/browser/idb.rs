@@ -57,6 +57,7 @@ pub struct Tx {
     done: Promise,
     finished: bool,
     on_quota: Option<QuotaHook>,
+    tally: super::counts::Tally,
 }
 
 /// What a transaction that failed for quota awaits before it reports the failure: the store's
@@ -83,6 +84,7 @@ impl Tx {
             done,
             finished: false,
             on_quota: None,
+            tally: Default::default(),
         })
     }
 
@@ -106,9 +108,33 @@ impl Tx {
     /// `IDBTransaction.commit()`: after that call WebKit commits even when a request of the
     /// transaction failed (a refused Blob, an `add` of an existing key), keeping the other writes:
     /// half a save, reported as done.
+    ///
+    /// The changes to the recording counts noted in [`Tx::tally`] are written first, in this
+    /// transaction (which must then cover `meta`), so they commit or roll back with the rest.
     pub async fn commit(mut self, context: &str) -> Result<()> {
         self.finished = true;
+        if let Some(delta) = self.tally.take() {
+            let applied = match self.store(super::schema::META) {
+                Ok(meta) => super::counts::apply(delta, &meta).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = applied {
+                // Committing without the counts would leave them wrong: nothing is written. A
+                // request that failed already aborted the transaction; its error says why.
+                let _ = self.raw.abort();
+                let aborted = self.wait(context).await;
+                return match (aborted, self.raw.error()) {
+                    (Err(cause), Some(_)) => Err(cause),
+                    _ => Err(e),
+                };
+            }
+        }
         self.wait(context).await
+    }
+
+    /// The changes to the recording counts this transaction makes (see [`super::counts`]).
+    pub fn tally(&self) -> &super::counts::Tally {
+        &self.tally
     }
 
     /// Waits for a read-only transaction's end, so that reads issued without awaiting are done.
@@ -141,6 +167,21 @@ impl Drop for Tx {
             let _ = self.raw.abort();
         }
     }
+}
+
+/// Lets the event loop run in the middle of a long transaction once `slices` says the current
+/// slice is used up, without letting the transaction commit: it awaits a cheap read on `store` (a
+/// transaction with a request pending stays active, and the answer comes in a task of its own).
+pub async fn breathe(
+    store: &web_sys::IdbObjectStore,
+    slices: &mut super::platform::Slices,
+    context: &str,
+) -> Result<()> {
+    if slices.due() {
+        call(store.count_with_key(&JsValue::from_str("")), context).await?;
+        slices.waited();
+    }
+    Ok(())
 }
 
 /// Issues a request and awaits it, for the common `store.get(key)`-style call.

@@ -19,7 +19,7 @@ use super::entries;
 use super::error::{Code, Error, Result};
 use super::idb;
 use super::remote::wire::audio_mime;
-use super::schema::{BLOBS, RECORDINGS, SYNC};
+use super::schema::{BLOBS, META, RECORDINGS, SYNC};
 use super::store::Store;
 use crate::core::commit::audio_arrived;
 use crate::core::fields::ContentHash;
@@ -98,7 +98,8 @@ impl Drop for Writer<'_> {
 /// recording), for the recordings that still want it.
 async fn write(store: &Store, batch: &[Arrival]) -> Result<()> {
     let context = "storing downloaded audio";
-    let tx = store.tx(&[RECORDINGS, BLOBS, SYNC], Mode::Readwrite)?;
+    // `meta` for the recording counts (see `super::counts`).
+    let tx = store.tx(&[RECORDINGS, BLOBS, SYNC, META], Mode::Readwrite)?;
     let (recordings, blobs, sync) = (tx.store(RECORDINGS)?, tx.store(BLOBS)?, tx.store(SYNC)?);
     let ids: Vec<&RecordingId> = batch.iter().map(|a| &a.recording).collect();
     let read = join_all(ids.iter().map(|id| entries::read(&sync, id))).await;
@@ -106,9 +107,11 @@ async fn write(store: &Store, batch: &[Arrival]) -> Result<()> {
     for (id, entry) in ids.into_iter().zip(read) {
         current.insert(id, entry?);
     }
+    let mut slices = super::platform::Slices::new();
     for a in batch {
-        let entry = current.get(&a.recording).cloned().flatten();
-        let Some(entry) = audio_arrived(entry, &a.hash) else {
+        idb::breathe(&sync, &mut slices, context).await?;
+        let before = current.get(&a.recording).cloned().flatten();
+        let Some(entry) = audio_arrived(before.clone(), &a.hash) else {
             continue;
         };
         // The type the recording declares (another device's log says so), if it is audio;
@@ -120,8 +123,10 @@ async fn write(store: &Store, batch: &[Arrival]) -> Result<()> {
             blobs.put_with_key(&audio::typed(&a.audio, mime)?, &a.recording.as_str().into()),
             context,
         )?;
-        entries::write(&sync, &recordings, &entry)?;
+        entries::write_over(&sync, &recordings, &entry, before.as_ref(), tx.tally())?;
         current.insert(&a.recording, Some(entry));
     }
-    tx.commit(context).await
+    tx.commit(context).await?;
+    store.wrote();
+    Ok(())
 }

@@ -5,6 +5,7 @@ pub mod audio;
 pub mod broadcast;
 pub mod capture;
 pub mod compress;
+pub mod counts;
 pub mod driver;
 pub mod entries;
 pub mod error;

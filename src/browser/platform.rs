@@ -131,3 +131,169 @@ pub async fn persist() -> bool {
         .and_then(|v| v.as_bool())
         .unwrap_or(false)
 }
+
+/// `storagepressure` fires when a check finds usage at or above this share of the quota: early
+/// enough for the app to free space (e.g. evict synced audio) before saves fail with
+/// `QuotaExceeded`. (Chromium may report a static quota, usage + 10 GiB, to pages: there only a
+/// refused write, see [`Pressure::refused`], tells.)
+pub const PRESSURE_SHARE: f64 = 0.8;
+
+/// At most one usage check per this many milliseconds, however many writes there are; a write
+/// inside the window is checked at its end.
+pub const PRESSURE_EVERY_MS: u32 = 10_000;
+
+/// `(usage, quota)` from `navigator.storage.estimate()`; `None` where there is no Storage API,
+/// it refuses, or it answers with anything but finite numbers.
+async fn usage_and_quota() -> Option<(f64, f64)> {
+    let estimate = call_storage(&storage()?, "estimate").await?;
+    let number = |field: &str| {
+        Reflect::get(&estimate, &field.into())
+            .ok()?
+            .as_f64()
+            .filter(|n| n.is_finite() && *n >= 0.0)
+    };
+    Some((number("usage")?, number("quota")?))
+}
+
+/// Watches the storage usage after writes and fires `storagepressure` with `{ usage, quota }` on
+/// `target` when it nears the quota ([`PRESSURE_SHARE`]), checking at most once per
+/// [`PRESSURE_EVERY_MS`].
+///
+/// ```text
+/// let watch = Rc::new(Pressure::default());
+/// watch.wrote(events.target()); // after a write that added audio
+/// ```
+#[derive(Default)]
+pub struct Pressure {
+    /// When the last check started (ms since the epoch), 0 before the first.
+    last: std::cell::Cell<f64>,
+    /// A check is waiting or running: later writes are covered by it.
+    scheduled: std::cell::Cell<bool>,
+}
+
+impl Pressure {
+    /// Notes a write: checks now if no check ran in the last [`PRESSURE_EVERY_MS`], otherwise at
+    /// the end of that window. Never fails and never delays the write.
+    pub fn wrote(self: &std::rc::Rc<Self>, target: &web_sys::EventTarget) {
+        if self.scheduled.replace(true) {
+            return;
+        }
+        let wait = (self.last.get() + PRESSURE_EVERY_MS as f64 - now_ms()).max(0.0);
+        let (me, target) = (self.clone(), target.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            if wait > 0.0 {
+                gloo_timers::future::TimeoutFuture::new(wait.ceil() as u32).await;
+            }
+            me.last.set(now_ms());
+            me.scheduled.set(false);
+            let Some((usage, quota)) = usage_and_quota().await else {
+                return;
+            };
+            if quota > 0.0 && usage >= PRESSURE_SHARE * quota {
+                pressure_event(&target, Some((usage, quota)), false);
+            }
+        });
+    }
+
+    /// Notes a write the browser refused for quota (`QuotaExceeded`): fires `storagepressure`
+    /// with `exceeded: true` at once, whatever the estimate says.
+    pub fn refused(&self, target: &web_sys::EventTarget) {
+        let target = target.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            pressure_event(&target, usage_and_quota().await, true);
+        });
+    }
+}
+
+/// Fires `storagepressure` with `{ usage, quota, exceeded }` (`null`s where not known).
+fn pressure_event(target: &web_sys::EventTarget, estimate: Option<(f64, f64)>, exceeded: bool) {
+    let detail = js_sys::Object::new();
+    let (usage, quota) = match estimate {
+        Some((u, q)) => (JsValue::from(u), JsValue::from(q)),
+        None => (JsValue::NULL, JsValue::NULL),
+    };
+    let _ = Reflect::set(&detail, &"usage".into(), &usage);
+    let _ = Reflect::set(&detail, &"quota".into(), &quota);
+    let _ = Reflect::set(&detail, &"exceeded".into(), &exceeded.into());
+    let init = web_sys::CustomEventInit::new();
+    init.set_detail(&detail);
+    if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict("storagepressure", &init) {
+        // A listener that throws is reported by the browser; nothing to do here.
+        let _ = target.dispatch_event(&event);
+    }
+}
+
+/// How long the library works on the calling thread before it lets the event loop run: well under
+/// the 50 ms that makes a long task (input waits for it), and long enough that yielding costs
+/// little.
+pub const SLICE_MS: f64 = 10.0;
+
+/// Lets the event loop run (input, rendering, other tasks) before continuing: `scheduler.yield()`
+/// where the scope has it (Chromium 129), else a 0 ms timeout. Works in pages, workers and service
+/// workers alike, so no worker is needed to keep long work off a long task.
+pub async fn yield_now() {
+    let scheduler = global_get("scheduler");
+    let yielded = scheduler.as_ref().and_then(|s| {
+        let f: js_sys::Function = Reflect::get(s, &"yield".into()).ok()?.dyn_into().ok()?;
+        f.call0(s).ok()?.dyn_into::<js_sys::Promise>().ok()
+    });
+    match yielded {
+        Some(promise) => {
+            let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+        }
+        None => gloo_timers::future::TimeoutFuture::new(0).await,
+    }
+}
+
+/// Bounds the work done between two turns of the event loop: [`Slices::next`] yields once
+/// [`SLICE_MS`] have passed since the last yield.
+///
+/// ```text
+/// let mut slices = Slices::new();
+/// for item in items { work(item); slices.next().await; }
+/// ```
+pub struct Slices {
+    since: f64,
+}
+
+impl Default for Slices {
+    fn default() -> Self {
+        Slices::new()
+    }
+}
+
+impl Slices {
+    /// Starts counting now.
+    pub fn new() -> Slices {
+        Slices { since: perf_now() }
+    }
+
+    /// Yields if this slice has run for [`SLICE_MS`]; returns at once otherwise.
+    pub async fn next(&mut self) {
+        if self.due() {
+            yield_now().await;
+            self.since = perf_now();
+        }
+    }
+
+    /// Whether this slice has run for [`SLICE_MS`].
+    pub fn due(&self) -> bool {
+        perf_now() - self.since >= SLICE_MS
+    }
+
+    /// Starts a new slice: the caller just waited on the event loop anyway (an IndexedDB request,
+    /// the network).
+    pub fn waited(&mut self) {
+        self.since = perf_now();
+    }
+}
+
+/// `performance.now()` where the scope has it (monotonic, sub-millisecond), else `Date.now()`.
+fn perf_now() -> f64 {
+    global_get("performance")
+        .and_then(|p| {
+            let now: js_sys::Function = Reflect::get(&p, &"now".into()).ok()?.dyn_into().ok()?;
+            now.call0(&p).ok()?.as_f64()
+        })
+        .unwrap_or_else(now_ms)
+}

@@ -14,7 +14,7 @@ use web_sys::{
 use super::error::{Code, Error, Result};
 
 /// The schema version this release writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// Recording metadata, exactly the `Recording` objects apps get; key `id`.
 pub const RECORDINGS: &str = "recordings";
@@ -112,6 +112,9 @@ fn upgrade(db: &IdbDatabase, old: u32) -> std::result::Result<(), JsValue> {
     if old < 3 {
         upgrade_to_3(db)?;
     }
+    // Version 4 changes no store: it keeps the recording counts in `META` (`counts::COUNTS`),
+    // counted once on the first open (`counts::ensure`). The version is raised so that a release
+    // that does not keep them can no longer open this database: its writes would leave them wrong.
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use super::events::{ChangeKind, Events};
 use super::hashing::{self, Hasher};
 use super::idb::{self, Tx};
 use super::schema::{self, BLOBS, BY_CREATED, BY_SYNC_STATE, META, RECORDINGS, SYNC, UNHASHED};
-use super::{audio, hash, platform};
+use super::{audio, counts, hash, platform};
 use crate::core::device::DeviceId;
 use crate::core::entry::{Edit, EditError, LocalEntry};
 use crate::core::hlc::Clock;
@@ -106,6 +106,8 @@ pub struct Store {
     /// Given to every transaction: connects again after the transaction failed for quota.
     quota_hook: idb::QuotaHook,
     on_version_change: Closure<dyn FnMut()>,
+    /// Checks the storage usage after writes that add audio (`storagepressure`).
+    pressure: Rc<platform::Pressure>,
 }
 
 const DEVICE_ID: &str = "deviceId";
@@ -177,6 +179,7 @@ impl Store {
                     Box::pin(async move {
                         if let Some(store) = me.upgrade() {
                             store.reconnect().await;
+                            store.pressure.refused(store.events.target());
                         }
                     })
                 }
@@ -193,10 +196,12 @@ impl Store {
                 db_name: format!("tapesync/{name}"),
                 quota_hook,
                 on_version_change,
+                pressure: Rc::default(),
             }
         });
         store.events.connect(name);
         hashing::adopt(&store).await?;
+        counts::ensure(&store).await?;
         if hashing::queued(&store).await? {
             hashing::kick(&store);
         }
@@ -259,6 +264,13 @@ impl Store {
         }
     }
 
+    /// Notes a committed write that added audio or recorded chunks: the storage usage is checked
+    /// soon after (throttled), and `storagepressure` fires when it nears the quota (see
+    /// [`platform::Pressure`]).
+    pub(crate) fn wrote(&self) {
+        self.pressure.wrote(self.events.target());
+    }
+
     /// The store's content hashing (see [`hashing`]).
     pub(crate) fn hasher(&self) -> &Hasher {
         &self.hasher
@@ -314,9 +326,11 @@ impl Store {
         let _writing = self.hasher.writing();
         // Read before the transaction opens: it would commit while the parts are read.
         let stored = audio::to_stored(&blob, self.audio_form).await?;
-        let tx = self.tx(&[RECORDINGS, BLOBS, UNHASHED], Mode::Readwrite)?;
+        // `meta` for the recording counts (see `counts`).
+        let tx = self.tx(&[RECORDINGS, BLOBS, UNHASHED, META], Mode::Readwrite)?;
         // `add`, not `put`: an id that exists already is a conflict, never an overwrite.
         idb::issue(tx.store(RECORDINGS)?.add(&record), "saving the recording")?;
+        tx.tally().moved(None, Some(SyncState::Pending));
         idb::issue(
             tx.store(BLOBS)?.put_with_key(&stored, &id.as_str().into()),
             "saving the audio",
@@ -332,6 +346,7 @@ impl Store {
                 _ => e,
             })?;
         self.events.changed(ChangeKind::Save, &[id.as_str()]);
+        self.wrote();
         hashing::kick(self);
         Ok(record.into())
     }
@@ -340,6 +355,7 @@ impl Store {
     /// hash in its own transaction) and starts hashing it.
     pub(crate) fn saved_in(self: &Rc<Self>, id: &str) {
         self.events.changed(ChangeKind::Save, &[id]);
+        self.wrote();
         hashing::kick(self);
     }
 
@@ -388,6 +404,8 @@ impl Store {
             // Not hashed yet, so not known to sync: the entry made later starts from this record,
             // which must stay within what sync carries.
             None => {
+                tx.tally()
+                    .moved(counts::state_of(&record), Some(SyncState::Pending));
                 apply_patch(&record, patch);
                 let recording: crate::core::recording::Recording =
                     entries::from_js(record.clone(), "recording")?;
@@ -470,6 +488,8 @@ impl Store {
                     }
                 }
                 set(&record, "updatedAt", platform::now_ms());
+                tx.tally()
+                    .moved(counts::state_of(&record), Some(SyncState::Pending));
                 set_state(&record, SyncState::Pending);
                 idb::issue(recordings.put(&record), context)?;
                 hashing::enqueue(&tx, id)?;
@@ -478,6 +498,7 @@ impl Store {
         };
         tx.commit(context).await?;
         self.events.changed(ChangeKind::Update, &[id.as_str()]);
+        self.wrote();
         hashing::kick(self);
         Ok(result)
     }
@@ -493,9 +514,11 @@ impl Store {
     ) -> Result<()> {
         let meta = tx.store(META)?;
         let mut clock = entries::read_clock(&meta, &self.device).await?;
+        let before = entry.clone();
         edit(entry, &mut clock, platform::now_ms() as u64)
             .map_err(|e| Error::invalid(e.to_string()))?;
-        entries::write(&tx.store(SYNC)?, &tx.store(RECORDINGS)?, entry)?;
+        let (sync, recordings) = (tx.store(SYNC)?, tx.store(RECORDINGS)?);
+        entries::write_over(&sync, &recordings, entry, Some(&before), tx.tally())?;
         entries::write_clock(&meta, &clock)
     }
 
@@ -503,15 +526,22 @@ impl Store {
     /// had not failed.
     pub async fn retry(&self, id: &RecordingId) -> Result<bool> {
         let context = "retrying the recording";
-        let tx = self.tx(&[RECORDINGS, SYNC], Mode::Readwrite)?;
+        let tx = self.tx(&[RECORDINGS, SYNC, META], Mode::Readwrite)?;
         let sync = tx.store(SYNC)?;
         let Some(mut entry) = entries::read(&sync, id).await? else {
             return Ok(false);
         };
+        let before = entry.clone();
         if !entry.retry() {
             return Ok(false);
         }
-        entries::write(&sync, &tx.store(RECORDINGS)?, &entry)?;
+        entries::write_over(
+            &sync,
+            &tx.store(RECORDINGS)?,
+            &entry,
+            Some(&before),
+            tx.tally(),
+        )?;
         tx.commit(context).await?;
         self.events.changed(ChangeKind::Update, &[id.as_str()]);
         Ok(true)
@@ -524,11 +554,16 @@ impl Store {
         let tx = self.tx(&[RECORDINGS, BLOBS, SYNC, META, UNHASHED], Mode::Readwrite)?;
         let key: JsValue = id.as_str().into();
         let recordings = tx.store(RECORDINGS)?;
-        idb::some(idb::call(recordings.get(&key), context).await?).ok_or_else(|| not_found(id))?;
+        let record = idb::some(idb::call(recordings.get(&key), context).await?)
+            .ok_or_else(|| not_found(id))?;
         let sync = tx.store(SYNC)?;
-        if let Some(mut entry) = entries::read(&sync, id).await? {
-            self.stamp(&tx, &mut entry, |e, clock, now| e.delete(clock, now))
-                .await?;
+        match entries::read(&sync, id).await? {
+            // The deleted entry's write removes the recording, and counts it.
+            Some(mut entry) => {
+                self.stamp(&tx, &mut entry, |e, clock, now| e.delete(clock, now))
+                    .await?
+            }
+            None => tx.tally().moved(counts::state_of(&record), None),
         }
         idb::issue(recordings.delete(&key), context)?;
         idb::issue(tx.store(BLOBS)?.delete(&key), context)?;
@@ -539,7 +574,12 @@ impl Store {
     }
 
     /// How many recordings there are, in one state or in all.
+    ///
+    /// Reads the kept counts (see [`counts`]): one read, however many recordings there are.
     pub async fn count(&self, state: Option<SyncState>) -> Result<u32> {
+        if let Some(kept) = counts::read(self).await? {
+            return Ok(kept.get(state));
+        }
         let tx = self.tx(&[RECORDINGS], Mode::Readonly)?;
         let recordings = tx.store(RECORDINGS)?;
         let req = match state {

@@ -105,10 +105,10 @@ function watchSw(sw) {
   sw.evaluate(reportUncaught, MARK).catch(() => {});
 }
 
-/** Starts the static server and the browser; `close()` stops both. */
-export async function launch() {
+/** Starts the static server and the browser (`args`: more Chromium switches); `close()` stops both. */
+export async function launch({ args = [] } = {}) {
   const server = await serve({ root: ROOT });
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ARGS });
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: [...ARGS, ...args] });
   // Every context, however a test makes it, is watched.
   const newContext = browser.newContext.bind(browser);
   browser.newContext = async (options) => {
