@@ -136,6 +136,8 @@ fn a_quiet_pull_costs_the_same_for_10_and_10000_recordings() {
             conflict_copies: true,
             page_size: 1_000,
             max_in_flight: 4,
+            compact_every: 64,
+            retire_after_ms: 30 * 86_400_000,
         });
         let t = std::time::Instant::now();
         for _ in 0..n {
@@ -181,6 +183,8 @@ fn a_push_confirms_its_uploads_in_batches() {
         conflict_copies: true,
         page_size: 1_000,
         max_in_flight: 4,
+        compact_every: 64,
+        retire_after_ms: 30 * 86_400_000,
     });
     for _ in 0..600 {
         w.user(0, &Action::Create);
@@ -206,6 +210,8 @@ fn a_pull_publishes_nothing_and_a_push_reads_nothing() {
         conflict_copies: true,
         page_size: 1_000,
         max_in_flight: 4,
+        compact_every: 64,
+        retire_after_ms: 30 * 86_400_000,
     });
     for _ in 0..3 {
         w.user(0, &Action::Create);
@@ -254,6 +260,8 @@ fn one_policy(devices: usize) -> sim::world::Setup {
         conflict_copies: true,
         page_size: 1_000,
         max_in_flight: 4,
+        compact_every: 64,
+        retire_after_ms: 30 * 86_400_000,
     }
 }
 
@@ -427,4 +435,86 @@ fn metadata_sync_cannot_carry_is_refused_and_never_blocks_the_log() {
     let pulled = w.round(1).unwrap();
     assert_eq!((pulled.changes_pulled, pulled.unreadable.len()), (3, 0));
     assert_eq!(w.devices[1].db.visible().len(), 3);
+}
+
+/// The log does not grow without end: two devices write a long history (`TAPESYNC_SIM_HISTORY`
+/// recordings, default 5,000; `TAPESYNC_SIM_BATCH` per segment, default 10, and a rename of 5
+/// older ones with each), compacting
+/// their logs every 64 segments; a third device joins afterwards. Its first pull reads each
+/// device's snapshot parts plus the few segments after them, not every segment ever written
+/// (without compaction it reads them all), and it ends with the whole library.
+#[test]
+fn a_new_devices_first_pull_reads_snapshots_and_recent_segments_only() {
+    use sim::world::{Action, World};
+    use tapesync::core::engine::Direction;
+    use tapesync::core::snapshot::PART_CHANGES;
+    let n: usize = std::env::var("TAPESYNC_SIM_HISTORY")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5_000);
+    let batch: usize = std::env::var("TAPESYNC_SIM_BATCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let run = |compact_every: u64| {
+        let mut setup = one_policy(3);
+        setup.compact_every = compact_every;
+        let mut w = World::new(setup);
+        let t = std::time::Instant::now();
+        for i in 0..n / batch {
+            let d = i % 2;
+            for _ in 0..batch {
+                w.user(d, &Action::Create);
+            }
+            for k in 0..5u16 {
+                w.user(
+                    d,
+                    &Action::Rename(k.wrapping_mul(7919).wrapping_add(i as u16)),
+                );
+            }
+            w.round(d).unwrap();
+        }
+        w.round(0).unwrap();
+        w.round(1).unwrap();
+        let segments = w
+            .cloud
+            .objects
+            .keys()
+            .filter(|k| k.ends_with(".json") && !k.contains(".snap-"))
+            .count();
+        let parts = w
+            .cloud
+            .objects
+            .keys()
+            .filter(|k| k.contains(".snap-"))
+            .count();
+        let history = t.elapsed();
+        let before = w.cloud.stats;
+        let t = std::time::Instant::now();
+        let report = w.round_to(2, Direction::Pull).unwrap();
+        let pull = t.elapsed();
+        let cost = w.cloud.stats.since(&before);
+        assert_eq!(w.devices[2].db.visible().len(), n);
+        w.quiesce().unwrap();
+        w.check().unwrap();
+        eprintln!(
+            "{n} recordings, compact every {compact_every}: {segments} segments and {parts} snapshot parts in the cloud; \
+             first pull: {} list + {} get requests ({} changes, {} blob downloads), {pull:?} (history {history:?})",
+            cost.list, cost.get, report.changes_pulled, cost.get_blob
+        );
+        (cost, segments, parts)
+    };
+    let (compacted, segments, parts) = run(64);
+    let (full, all_segments, no_parts) = run(u64::MAX);
+    assert_eq!(no_parts, 0);
+    // Every segment ever written is read without compaction (plus one "not found" per device).
+    assert_eq!(full.get as usize, all_segments + 2);
+    // With it: at most 63 segments after each device's snapshot, and the snapshot parts.
+    assert!(segments <= 2 * 64, "{segments} segments left");
+    assert!(parts <= 2 * (n / PART_CHANGES + 1), "{parts} parts");
+    assert!(
+        compacted.get as usize <= parts + segments + 2 * 2,
+        "{compacted:?} for {parts} parts and {segments} segments"
+    );
+    assert!(compacted.get * 4 < full.get, "{compacted:?} vs {full:?}");
 }
