@@ -518,3 +518,110 @@ fn a_new_devices_first_pull_reads_snapshots_and_recent_segments_only() {
     );
     assert!(compacted.get * 4 < full.get, "{compacted:?} vs {full:?}");
 }
+
+/// A reader that was mid-way (it remembers "next segment 3") when the writer compacted its log and
+/// deleted segments 0..12 falls back to the snapshot; a crash between the snapshot's upload and
+/// the deletion leaves the segments (readers read them or the snapshot), and the next compaction
+/// deletes them; a new device reads the snapshot. Everyone ends with the same recordings.
+#[test]
+fn readers_mid_way_and_crashes_between_upload_and_deletion_converge() {
+    use sim::world::{Action, Step, World};
+    use tapesync::core::engine::{Direction, Op};
+    let mut setup = one_policy(3);
+    setup.compact_every = 4;
+    let mut w = World::new(setup);
+    let segments = |w: &World| {
+        w.cloud
+            .objects
+            .keys()
+            .filter(|k| k.contains("/log/dev-k/"))
+            .count()
+    };
+    for _ in 0..3 {
+        w.user(0, &Action::Create);
+        w.round_to(0, Direction::Push).unwrap();
+    }
+    w.round(1).unwrap();
+    assert_eq!(w.devices[1].db.meta.checkpoints[&w.devices[0].id], 3);
+    for i in 0..9 {
+        w.user(0, &Action::Create);
+        w.user(0, &Action::Rename(i));
+        w.round_to(0, Direction::Push).unwrap();
+    }
+    // A full round compacts: 12 segments into a snapshot, and deletes them.
+    w.round(0).unwrap();
+    assert_eq!(segments(&w), 0, "{:?}", w.cloud.objects.keys());
+    let before = w.cloud.stats;
+    w.round(1).unwrap();
+    let cost = w.cloud.stats.since(&before);
+    assert_eq!(w.devices[1].db.visible().len(), 12);
+    // The listing, segment 3 (gone), the snapshot's one part, segment 12 (not yet).
+    assert_eq!((cost.list, cost.get), (1, 3), "{cost:?}");
+
+    // Four more segments, then a compaction that crashes right after its upload.
+    for _ in 0..4 {
+        w.user(0, &Action::Create);
+        w.round_to(0, Direction::Push).unwrap();
+    }
+    w.start(0, Direction::Both, true);
+    loop {
+        let pos = w.devices[0]
+            .in_flight
+            .iter()
+            .position(|(_, op)| matches!(op, Op::Delete { key } if key.contains("/log/")));
+        if pos.is_some() {
+            break;
+        }
+        if w.devices[0].in_flight.is_empty() {
+            panic!("the round ended without compacting");
+        }
+        w.step(&Step::Deliver(0, 0, sim::world::Fault::None));
+    }
+    w.step(&Step::Crash(0, 0));
+    assert_eq!(segments(&w), 4, "the crash left the compacted segments");
+    // A new device and the mid-way reader both converge; the next compaction cleans up.
+    w.round(2).unwrap();
+    w.round(1).unwrap();
+    assert_eq!(w.devices[2].db.visible().len(), 16);
+    for _ in 0..4 {
+        w.user(0, &Action::Create);
+        w.round_to(0, Direction::Push).unwrap();
+    }
+    w.round(0).unwrap();
+    assert_eq!(segments(&w), 0);
+    w.quiesce().unwrap();
+    w.check().unwrap();
+    w.check_quiet_round().unwrap();
+}
+
+/// Retirement: a reader stops asking the log of a device gone for over `retire_after_ms`, and
+/// takes it up again when that device comes back (it announces itself with a snapshot before
+/// uploading), so nothing it publishes is missed.
+#[test]
+fn logs_of_devices_gone_for_long_are_retired_and_taken_up_again() {
+    use sim::world::{Action, Step, World};
+    const DAY: u64 = 86_400_000;
+    let mut w = World::new(one_policy(2));
+    w.user(0, &Action::Create);
+    w.round(0).unwrap();
+    w.round(1).unwrap();
+    w.step(&Step::Advance(31 * DAY));
+    w.round(1).unwrap(); // finds nothing new: retires the log
+    let k = w.devices[0].id.clone();
+    assert_eq!(w.devices[1].db.meta.retired.get(&k), Some(&1));
+    let before = w.cloud.stats;
+    w.round(1).unwrap();
+    assert_eq!(
+        w.cloud.stats.since(&before).get,
+        0,
+        "a retired log was asked"
+    );
+    // The device comes back and publishes: it announces itself first.
+    w.user(0, &Action::Create);
+    w.round(0).unwrap();
+    assert!(w.cloud.objects.keys().any(|k| k.contains("dev-k.snap-")));
+    w.round(1).unwrap();
+    assert_eq!(w.devices[1].db.visible().len(), 2);
+    w.quiesce().unwrap();
+    w.check().unwrap();
+}

@@ -454,9 +454,11 @@ impl Commit {
                 for c in &segment.changes {
                     let current = touched.remove(&c.id).or_else(|| by_id.remove(&c.id));
                     let keep = current.clone();
-                    let made: BTreeSet<RecordingId> = touched.keys().cloned().collect();
+                    // Entries made by earlier changes of this commit (looked up in place: a copy
+                    // of the set per change made a 500-change commit quadratic).
+                    let made = &touched;
                     let existing = |id: &RecordingId| {
-                        if made.contains(id) {
+                        if made.contains_key(id) {
                             Some(true)
                         } else {
                             read.get(id).map(Option::is_some)

@@ -64,7 +64,7 @@ pub fn may_retire(now: u64, newest_seen: Option<u64>, after_ms: u64) -> bool {
 /// assert!(!retired(Some(4), 5, None)); // read on since
 /// ```
 pub fn retired(retired_at: Option<u64>, checkpoint: u64, newest_snapshot: Option<u64>) -> bool {
-    retired_at == Some(checkpoint) && newest_snapshot.is_none_or(|u| u <= checkpoint)
+    retired_at == Some(checkpoint) && newest_snapshot.map_or(true, |u| u <= checkpoint)
 }
 
 /// Whether a device must announce itself (write a snapshot covering its unpublished segments)

@@ -288,7 +288,7 @@ impl Engine {
         let pick = snaps
             .iter()
             .rev()
-            .find(|u| **u > seq && below.is_none_or(|b| **u < b))
+            .find(|u| **u > seq && below.map_or(true, |b| **u < b))
             .copied();
         if let Some(u) = pick {
             r.reading_snap.insert(device.clone(), u);
@@ -372,7 +372,7 @@ impl Engine {
         match (job, outcome) {
             (Job::GetSnapPart(d, u, k, expected), Outcome::Got(bytes)) => {
                 let p = match SnapshotPart::decode(&bytes, &d, u, k) {
-                    Ok(p) if expected.is_none_or(|n| n == p.parts) => p,
+                    Ok(p) if expected.map_or(true, |n| n == p.parts) => p,
                     Ok(p) => {
                         let why = format!(
                             "snapshot part {k} says {} parts, part 0 said {expected:?}",
