@@ -625,3 +625,60 @@ fn logs_of_devices_gone_for_long_are_retired_and_taken_up_again() {
     w.quiesce().unwrap();
     w.check().unwrap();
 }
+
+/// Nothing from the network is trusted: a snapshot part that does not parse, or that carries
+/// another device's stamps, is never applied; the reader reports it (`unreadable`), its checkpoint
+/// for that log stays, and the round ends incomplete.
+#[test]
+fn corrupt_or_forged_snapshot_parts_are_reported_and_never_applied() {
+    use sim::cloud::Obj;
+    use sim::world::{Action, World};
+    use tapesync::core::engine::RoundOutcome;
+    use tapesync::core::snapshot::SnapshotPart;
+    let mut setup = one_policy(2);
+    setup.compact_every = 2;
+    let mut w = World::new(setup);
+    for _ in 0..2 {
+        w.user(0, &Action::Create);
+        w.round(0).unwrap();
+    }
+    w.round(0).unwrap();
+    let layout = w.devices[0].cfg.layout.clone();
+    let k = w.devices[0].id.clone();
+    let key = layout.snapshot_key(&k, 2, 0);
+    let Some(Obj::Json(good)) = w.cloud.objects.get(&key).cloned() else {
+        panic!("no snapshot: {:?}", w.cloud.objects.keys())
+    };
+    let forged = {
+        let mut p = SnapshotPart::decode(&good, &k, 2, 0).unwrap();
+        let other = w.devices[1].id.clone();
+        let name = p.changes[0].fields.name.as_mut().unwrap();
+        name.at = tapesync::core::hlc::Hlc::new(name.at.wall_ms() + 1, 0, other);
+        p.encode()
+    };
+    for bad in [b"{\"v\":1,".to_vec(), forged] {
+        w.cloud.objects.insert(key.clone(), Obj::Json(bad));
+        w.start(1, tapesync::core::engine::Direction::Pull, true);
+        w.settle(1).unwrap();
+        let r = w.devices[1].reports.last().unwrap().clone();
+        assert!(
+            matches!(r.outcome, RoundOutcome::Incomplete { .. }),
+            "{r:?}"
+        );
+        assert_eq!(r.unreadable.len(), 1, "{r:?}");
+        assert!(w.devices[1].db.visible().is_empty());
+        assert_eq!(
+            w.devices[1]
+                .db
+                .meta
+                .checkpoints
+                .get(&k)
+                .copied()
+                .unwrap_or(0),
+            0
+        );
+    }
+    w.cloud.objects.insert(key, Obj::Json(good));
+    w.round(1).unwrap();
+    assert_eq!(w.devices[1].db.visible().len(), 2);
+}

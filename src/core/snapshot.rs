@@ -85,6 +85,11 @@ pub struct SnapshotPart {
 
 impl SnapshotPart {
     /// A part of the current format.
+    ///
+    /// ```
+    /// use tapesync::core::{device::DeviceId, snapshot::{SnapshotPart, FORMAT}};
+    /// assert_eq!(SnapshotPart::new(DeviceId::parse("d").unwrap(), 1, 0, 1, vec![]).v, FORMAT);
+    /// ```
     pub fn new(device: DeviceId, upto: u64, part: u32, parts: u32, changes: Vec<Change>) -> Self {
         SnapshotPart {
             v: FORMAT,
@@ -97,6 +102,12 @@ impl SnapshotPart {
     }
 
     /// The part as JSON bytes, the same bytes for the same part.
+    ///
+    /// ```
+    /// use tapesync::core::{device::DeviceId, snapshot::SnapshotPart};
+    /// let p = SnapshotPart::new(DeviceId::parse("d").unwrap(), 1, 0, 1, vec![]);
+    /// assert_eq!(p.encode(), p.clone().encode());
+    /// ```
     pub fn encode(&self) -> Vec<u8> {
         // Plain structs, strings, numbers and BTreeMaps always serialise.
         serde_json::to_vec(self).unwrap_or_default()
@@ -183,6 +194,11 @@ pub struct Compactor {
 
 impl Compactor {
     /// A snapshot of `device`'s segments `0..upto`, empty so far.
+    ///
+    /// ```
+    /// use tapesync::core::{device::DeviceId, snapshot::Compactor};
+    /// assert!(Compactor::new(DeviceId::parse("d").unwrap(), 4).is_empty());
+    /// ```
     pub fn new(device: DeviceId, upto: u64) -> Self {
         Compactor {
             device,
@@ -192,6 +208,15 @@ impl Compactor {
     }
 
     /// Adds changes of the log (from a segment or a part of an earlier snapshot).
+    ///
+    /// ```
+    /// use tapesync::core::{device::DeviceId, fields::Fields, id::RecordingId, log::Change, snapshot::Compactor};
+    /// let mut c = Compactor::new(DeviceId::parse("d").unwrap(), 1);
+    /// c.add(&[Change { id: RecordingId::parse("r").unwrap(), fields: Fields::default() }]);
+    /// assert_eq!(c.len(), 1);
+    /// c.clear();
+    /// assert!(c.is_empty());
+    /// ```
     pub fn add(&mut self, changes: &[Change]) {
         for c in changes {
             let acc = self.per.entry(c.id.clone()).or_default();
@@ -200,6 +225,11 @@ impl Compactor {
                 acc.takes.insert(a.at.clone(), a.clone());
             }
         }
+    }
+
+    /// Forgets what was added (once the parts are built, to free the memory).
+    pub fn clear(&mut self) {
+        self.per.clear();
     }
 
     /// How many recordings it holds.

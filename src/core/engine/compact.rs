@@ -41,8 +41,9 @@ pub(super) struct Compaction {
     acc: Compactor,
     /// Segment reads still out.
     segs_left: usize,
-    /// The encoded parts, once built.
-    parts: Vec<Vec<u8>>,
+    /// The parts, once built; each is encoded when it is sent (encoding them all at once would
+    /// hold the page for long at 50,000 recordings).
+    parts: Vec<SnapshotPart>,
     puts_left: usize,
     /// Listings still out while cleaning up, and the keys they found to delete.
     lists_left: usize,
@@ -186,7 +187,9 @@ impl Engine {
 
     fn build(&mut self) {
         let Some(c) = self.compaction() else { return };
-        c.parts = c.acc.parts().iter().map(SnapshotPart::encode).collect();
+        c.parts = c.acc.parts();
+        // What was read is in the parts now.
+        c.acc.clear();
         c.puts_left = c.parts.len();
         let (upto, n) = (c.upto, c.parts.len() as u32);
         for k in 0..n {
@@ -345,7 +348,8 @@ impl Engine {
                     .round
                     .as_ref()
                     .and_then(|r| r.compaction.as_ref())
-                    .and_then(|c| c.parts.get(*k as usize).cloned())
+                    .and_then(|c| c.parts.get(*k as usize))
+                    .map(SnapshotPart::encode)
                     .unwrap_or_default();
                 Op::Put {
                     key: layout.snapshot_key(me, *u, u64::from(*k)),
@@ -496,7 +500,7 @@ impl Engine {
                 let expected = self
                     .compaction()
                     .and_then(|c| c.parts.get(k as usize))
-                    .map(|b| b.len() as u64);
+                    .map(|p| p.encode().len() as u64);
                 if expected == Some(size) {
                     self.part_written();
                 } else {
