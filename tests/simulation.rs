@@ -682,3 +682,43 @@ fn corrupt_or_forged_snapshot_parts_are_reported_and_never_applied() {
     w.round(1).unwrap();
     assert_eq!(w.devices[1].db.visible().len(), 2);
 }
+
+/// How often the random histories meet what compaction and retirement must survive (printed,
+/// not asserted beyond "at all"): `cargo test --test simulation coverage -- --nocapture`.
+#[test]
+fn random_histories_compact_retire_and_lose_devices() {
+    use sim::world::Step;
+    let (mut compacted, mut deleted, mut retired, mut vanished, mut announced) = (0, 0, 0, 0, 0);
+    let n = 500;
+    for seed in first_seed()..first_seed() + n {
+        let (setup, steps) = generate(seed);
+        let w = run(&setup, &steps).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let keys: Vec<&String> = w.cloud.objects.keys().collect();
+        compacted += keys.iter().any(|k| k.contains(".snap-")) as u32;
+        // Some device's log no longer starts at segment 0.
+        deleted += w.devices.iter().any(|d| {
+            w.cloud
+                .objects
+                .keys()
+                .any(|k| k.contains(&format!("/log/{}.snap-", d.id)))
+                && !w
+                    .cloud
+                    .objects
+                    .keys()
+                    .any(|k| k.ends_with(&format!("/log/{}/00000000000000000000.json", d.id)))
+        }) as u32;
+        retired += w.devices.iter().any(|d| !d.db.meta.retired.is_empty()) as u32;
+        vanished += steps.iter().any(|s| matches!(s, Step::Vanish(_))) as u32;
+        announced += w.devices.iter().any(|d| {
+            d.db.meta.retired.keys().any(|r| {
+                let at = d.db.meta.retired[r];
+                d.db.meta.checkpoints.get(r).copied().unwrap_or(0) > at
+            })
+        }) as u32;
+    }
+    eprintln!(
+        "{n} histories: {compacted} compacted, {deleted} with compacted-away segments, {retired} with a retired log, \
+         {announced} where a retired log was taken up again, {vanished} with a vanished device"
+    );
+    assert!(compacted > 0 && deleted > 0 && retired > 0 && vanished > 0);
+}
