@@ -1100,12 +1100,12 @@ impl Engine {
         }
         let attempts = task.attempts;
         match (task.job, outcome) {
-            (Job::PutSegment(seq), Outcome::Done) => self.push(Job::Confirm(seq)),
+            (Job::PutSegment(seq), Outcome::Done) => self.segment_landed(seq),
             (Job::HeadSegment(seq, _), Outcome::Exists { size }) => {
                 let expected = self.segment_len(seq);
                 if Some(size) == expected {
                     // The earlier put landed.
-                    self.push(Job::Confirm(seq));
+                    self.segment_landed(seq);
                 } else {
                     let key = self.cfg.layout.segment_key(&self.meta.device, seq);
                     self.stop(RoundOutcome::Stopped {

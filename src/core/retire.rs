@@ -19,12 +19,14 @@
 //!
 //! Why it loses nothing: a reader retires device `d`'s log at `t_r`, having found nothing after
 //! `c` at `t_r`, with `t_r - s > 30 days` where `s` is the newest stamp it read from it. Take the
-//! first segment `d` uploads after `t_r`, at `t_w`. Every segment `d` had confirmed before was
-//! uploaded before `t_r`, so the reader read it: `d`'s newest published stamp is at most `s`, and
-//! `t_w - s > 30 days > 15 days`: `d` announces first, with a snapshot covering its next sequence
-//! number, which is beyond `c`. The reader's next listing shows it and the reader reads on; if it
-//! retires the log again, the same holds from there. The margin covers clocks up to 15 days apart
-//! (and requests in flight for less than that).
+//! first segment of `d` that lands in the cloud after `t_r`, at `t_l`. `d` checks the rule before
+//! sending a segment and again when it has landed, before confirming it; at that second check
+//! (at or after `t_l`), every segment `d` had confirmed landed before `t_r`, so the reader read it:
+//! `d`'s newest published stamp is at most `s`, and the gap is over 30 days > 15 days. So `d`
+//! announces, with a snapshot covering its next sequence number, beyond `c`, before it confirms
+//! the segment (until then the segment stays in its outbox, and the next round announces before
+//! uploading it again). The reader's next listing shows the snapshot and it reads on; if it
+//! retires the log again, the same holds from there. The margin covers clocks up to 15 days apart.
 //!
 //! ```
 //! use tapesync::core::retire::{may_retire, must_announce, retired, RETIRE_AFTER_MS};

@@ -34,6 +34,8 @@ pub(super) struct Compaction {
     upto: u64,
     /// Made to announce the device before its outbox is uploaded (see `retire`).
     announce: bool,
+    /// Made to announce it after segment `.0` landed, before it is confirmed.
+    then_confirm: Option<u64>,
     /// This device's snapshot folders not known to be broken.
     own: BTreeSet<u64>,
     /// The base snapshot being read.
@@ -126,6 +128,7 @@ impl Engine {
         r.compaction = Some(Compaction {
             upto,
             announce,
+            then_confirm: None,
             own,
             base: None,
             acc: Compactor::new(me, upto),
@@ -254,8 +257,30 @@ impl Engine {
     fn compaction_done(&mut self) {
         let Some(r) = &mut self.round else { return };
         let Some(c) = r.compaction.take() else { return };
-        if c.announce {
-            self.flush_next();
+        match c.then_confirm {
+            Some(seq) => self.push(Job::Confirm(seq)),
+            None if c.announce => self.flush_next(),
+            None => {}
+        }
+    }
+
+    /// Segment `seq` is in the cloud. It is confirmed at once, unless the announcement it needed
+    /// was decided too long ago: an upload handed out before a long pause (a frozen tab, a
+    /// sleeping laptop) may land after readers retired this log. Then the announcement is made
+    /// now, before the confirmation: until it is in the cloud the segment stays in the outbox, and
+    /// the next round announces before uploading it again.
+    pub(super) fn segment_landed(&mut self, seq: u64) {
+        if !self.must_announce() {
+            self.push(Job::Confirm(seq));
+            return;
+        }
+        let upto = self.meta.next_seq;
+        if let Some(r) = &mut self.round {
+            r.announced = Some(upto);
+        }
+        self.start_compaction(true);
+        if let Some(c) = self.compaction() {
+            c.then_confirm = Some(seq);
         }
     }
 
