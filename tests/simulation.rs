@@ -722,3 +722,41 @@ fn random_histories_compact_retire_and_lose_devices() {
     );
     assert!(compacted > 0 && deleted > 0 && retired > 0 && vanished > 0);
 }
+
+/// An upload handed out before a long pause (a frozen tab) lands after the readers retired the
+/// log: the device announces itself before confirming it, so the readers still get it.
+#[test]
+fn a_segment_that_lands_after_readers_retired_the_log_is_announced() {
+    use sim::world::{Action, Fault, Step, World};
+    use tapesync::core::engine::{Direction, Op};
+    const DAY: u64 = 86_400_000;
+    let mut w = World::new(one_policy(2));
+    w.user(0, &Action::Create);
+    w.round(0).unwrap();
+    w.round(1).unwrap();
+    w.user(0, &Action::Create);
+    w.start(0, Direction::Push, true);
+    let is_segment_put = |op: &Op| matches!(op, Op::Put { key, .. } if key.contains("/log/dev-k/"));
+    while !w.devices[0]
+        .in_flight
+        .iter()
+        .any(|(_, op)| is_segment_put(op))
+    {
+        assert!(!w.devices[0].in_flight.is_empty(), "no segment upload");
+        w.step(&Step::Deliver(0, 0, Fault::None));
+    }
+    w.step(&Step::Advance(31 * DAY));
+    w.round(1).unwrap();
+    let k = w.devices[0].id.clone();
+    assert_eq!(w.devices[1].db.meta.retired.get(&k), Some(&1));
+    w.settle(0).unwrap();
+    assert!(w
+        .cloud
+        .objects
+        .keys()
+        .any(|key| key.contains("dev-k.snap-")));
+    w.round(1).unwrap();
+    assert_eq!(w.devices[1].db.visible().len(), 2);
+    w.quiesce().unwrap();
+    w.check().unwrap();
+}
