@@ -456,12 +456,19 @@ impl World {
         match step {
             Step::Vanish(d) => {
                 let d = *d % self.devices.len();
-                let unsettled = self.devices[d]
-                    .db
+                let db = &self.devices[d].db;
+                // Unpublished: pending or failed here, or sealed into a segment not confirmed.
+                let unsettled = db
                     .entries
                     .values()
                     .filter(|e| pending(e) || e.phase == Phase::Failed)
                     .map(|e| e.id.clone())
+                    .chain(
+                        db.meta
+                            .outbox
+                            .iter()
+                            .flat_map(|s| s.changes.iter().map(|c| c.id.clone())),
+                    )
                     .collect();
                 self.devices[d].in_flight.clear();
                 self.vanished.insert(d, unsettled);
