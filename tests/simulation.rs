@@ -136,6 +136,8 @@ fn a_quiet_pull_costs_the_same_for_10_and_10000_recordings() {
             conflict_copies: true,
             page_size: 1_000,
             max_in_flight: 4,
+            compact_every: 64,
+            retire_after_ms: 30 * 86_400_000,
         });
         let t = std::time::Instant::now();
         for _ in 0..n {
@@ -181,6 +183,8 @@ fn a_push_confirms_its_uploads_in_batches() {
         conflict_copies: true,
         page_size: 1_000,
         max_in_flight: 4,
+        compact_every: 64,
+        retire_after_ms: 30 * 86_400_000,
     });
     for _ in 0..600 {
         w.user(0, &Action::Create);
@@ -206,6 +210,8 @@ fn a_pull_publishes_nothing_and_a_push_reads_nothing() {
         conflict_copies: true,
         page_size: 1_000,
         max_in_flight: 4,
+        compact_every: 64,
+        retire_after_ms: 30 * 86_400_000,
     });
     for _ in 0..3 {
         w.user(0, &Action::Create);
@@ -254,6 +260,8 @@ fn one_policy(devices: usize) -> sim::world::Setup {
         conflict_copies: true,
         page_size: 1_000,
         max_in_flight: 4,
+        compact_every: 64,
+        retire_after_ms: 30 * 86_400_000,
     }
 }
 
@@ -427,4 +435,328 @@ fn metadata_sync_cannot_carry_is_refused_and_never_blocks_the_log() {
     let pulled = w.round(1).unwrap();
     assert_eq!((pulled.changes_pulled, pulled.unreadable.len()), (3, 0));
     assert_eq!(w.devices[1].db.visible().len(), 3);
+}
+
+/// The log does not grow without end: two devices write a long history (`TAPESYNC_SIM_HISTORY`
+/// recordings, default 5,000; `TAPESYNC_SIM_BATCH` per segment, default 10, and a rename of 5
+/// older ones with each), compacting
+/// their logs every 64 segments; a third device joins afterwards. Its first pull reads each
+/// device's snapshot parts plus the few segments after them, not every segment ever written
+/// (without compaction it reads them all), and it ends with the whole library.
+#[test]
+fn a_new_devices_first_pull_reads_snapshots_and_recent_segments_only() {
+    use sim::world::{Action, World};
+    use tapesync::core::engine::Direction;
+    use tapesync::core::snapshot::PART_CHANGES;
+    let n: usize = std::env::var("TAPESYNC_SIM_HISTORY")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5_000);
+    let batch: usize = std::env::var("TAPESYNC_SIM_BATCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let run = |compact_every: u64| {
+        let mut setup = one_policy(3);
+        setup.compact_every = compact_every;
+        let mut w = World::new(setup);
+        let t = std::time::Instant::now();
+        for i in 0..n / batch {
+            let d = i % 2;
+            for _ in 0..batch {
+                w.user(d, &Action::Create);
+            }
+            for k in 0..5u16 {
+                w.user(
+                    d,
+                    &Action::Rename(k.wrapping_mul(7919).wrapping_add(i as u16)),
+                );
+            }
+            w.round(d).unwrap();
+        }
+        w.round(0).unwrap();
+        w.round(1).unwrap();
+        let segments = w
+            .cloud
+            .objects
+            .keys()
+            .filter(|k| k.ends_with(".json") && !k.contains(".snap-"))
+            .count();
+        let parts = w
+            .cloud
+            .objects
+            .keys()
+            .filter(|k| k.contains(".snap-"))
+            .count();
+        let history = t.elapsed();
+        let before = w.cloud.stats;
+        let t = std::time::Instant::now();
+        let report = w.round_to(2, Direction::Pull).unwrap();
+        let pull = t.elapsed();
+        let cost = w.cloud.stats.since(&before);
+        assert_eq!(w.devices[2].db.visible().len(), n);
+        w.quiesce().unwrap();
+        w.check().unwrap();
+        eprintln!(
+            "{n} recordings, compact every {compact_every}: {segments} segments and {parts} snapshot parts in the cloud; \
+             first pull: {} list + {} get requests ({} changes, {} blob downloads), {pull:?} (history {history:?})",
+            cost.list, cost.get, report.changes_pulled, cost.get_blob
+        );
+        (cost, segments, parts)
+    };
+    let (compacted, segments, parts) = run(64);
+    let (full, all_segments, no_parts) = run(u64::MAX);
+    assert_eq!(no_parts, 0);
+    // Every segment ever written is read without compaction (plus one "not found" per device).
+    assert_eq!(full.get as usize, all_segments + 2);
+    // With it: at most 63 segments after each device's snapshot, and the snapshot parts.
+    assert!(segments <= 2 * 64, "{segments} segments left");
+    assert!(parts <= 2 * (n / PART_CHANGES + 1), "{parts} parts");
+    assert!(
+        compacted.get as usize <= parts + segments + 2 * 2,
+        "{compacted:?} for {parts} parts and {segments} segments"
+    );
+    assert!(compacted.get * 4 < full.get, "{compacted:?} vs {full:?}");
+}
+
+/// A reader that was mid-way (it remembers "next segment 3") when the writer compacted its log and
+/// deleted segments 0..12 falls back to the snapshot; a crash between the snapshot's upload and
+/// the deletion leaves the segments (readers read them or the snapshot), and the next compaction
+/// deletes them; a new device reads the snapshot. Everyone ends with the same recordings.
+#[test]
+fn readers_mid_way_and_crashes_between_upload_and_deletion_converge() {
+    use sim::world::{Action, Step, World};
+    use tapesync::core::engine::{Direction, Op};
+    let mut setup = one_policy(3);
+    setup.compact_every = 4;
+    let mut w = World::new(setup);
+    let segments = |w: &World| {
+        w.cloud
+            .objects
+            .keys()
+            .filter(|k| k.contains("/log/dev-k/"))
+            .count()
+    };
+    for _ in 0..3 {
+        w.user(0, &Action::Create);
+        w.round_to(0, Direction::Push).unwrap();
+    }
+    w.round(1).unwrap();
+    assert_eq!(w.devices[1].db.meta.checkpoints[&w.devices[0].id], 3);
+    for i in 0..9 {
+        w.user(0, &Action::Create);
+        w.user(0, &Action::Rename(i));
+        w.round_to(0, Direction::Push).unwrap();
+    }
+    // A full round compacts: 12 segments into a snapshot, and deletes them.
+    w.round(0).unwrap();
+    assert_eq!(segments(&w), 0, "{:?}", w.cloud.objects.keys());
+    let before = w.cloud.stats;
+    w.round(1).unwrap();
+    let cost = w.cloud.stats.since(&before);
+    assert_eq!(w.devices[1].db.visible().len(), 12);
+    // The listing, segment 3 (gone), the snapshot's one part, segment 12 (not yet).
+    assert_eq!((cost.list, cost.get), (1, 3), "{cost:?}");
+
+    // Four more segments, then a compaction that crashes right after its upload.
+    for _ in 0..4 {
+        w.user(0, &Action::Create);
+        w.round_to(0, Direction::Push).unwrap();
+    }
+    w.start(0, Direction::Both, true);
+    loop {
+        let pos = w.devices[0]
+            .in_flight
+            .iter()
+            .position(|(_, op)| matches!(op, Op::Delete { key } if key.contains("/log/")));
+        if pos.is_some() {
+            break;
+        }
+        if w.devices[0].in_flight.is_empty() {
+            panic!("the round ended without compacting");
+        }
+        w.step(&Step::Deliver(0, 0, sim::world::Fault::None));
+    }
+    w.step(&Step::Crash(0, 0));
+    assert_eq!(segments(&w), 4, "the crash left the compacted segments");
+    // A new device and the mid-way reader both converge; the next compaction cleans up.
+    w.round(2).unwrap();
+    w.round(1).unwrap();
+    assert_eq!(w.devices[2].db.visible().len(), 16);
+    for _ in 0..4 {
+        w.user(0, &Action::Create);
+        w.round_to(0, Direction::Push).unwrap();
+    }
+    w.round(0).unwrap();
+    assert_eq!(segments(&w), 0);
+    w.quiesce().unwrap();
+    w.check().unwrap();
+    w.check_quiet_round().unwrap();
+}
+
+/// Retirement: a reader stops asking the log of a device gone for over `retire_after_ms`, and
+/// takes it up again when that device comes back (it announces itself with a snapshot before
+/// uploading), so nothing it publishes is missed.
+#[test]
+fn logs_of_devices_gone_for_long_are_retired_and_taken_up_again() {
+    use sim::world::{Action, Step, World};
+    const DAY: u64 = 86_400_000;
+    let mut w = World::new(one_policy(2));
+    w.user(0, &Action::Create);
+    w.round(0).unwrap();
+    w.round(1).unwrap();
+    w.step(&Step::Advance(31 * DAY));
+    w.round(1).unwrap(); // finds nothing new: retires the log
+    let k = w.devices[0].id.clone();
+    assert_eq!(w.devices[1].db.meta.retired.get(&k), Some(&1));
+    let before = w.cloud.stats;
+    w.round(1).unwrap();
+    assert_eq!(
+        w.cloud.stats.since(&before).get,
+        0,
+        "a retired log was asked"
+    );
+    // The device comes back and publishes: it announces itself first.
+    w.user(0, &Action::Create);
+    w.round(0).unwrap();
+    assert!(w.cloud.objects.keys().any(|k| k.contains("dev-k.snap-")));
+    w.round(1).unwrap();
+    assert_eq!(w.devices[1].db.visible().len(), 2);
+    w.quiesce().unwrap();
+    w.check().unwrap();
+}
+
+/// Nothing from the network is trusted: a snapshot part that does not parse, or that carries
+/// another device's stamps, is never applied; the reader reports it (`unreadable`), its checkpoint
+/// for that log stays, and the round ends incomplete.
+#[test]
+fn corrupt_or_forged_snapshot_parts_are_reported_and_never_applied() {
+    use sim::cloud::Obj;
+    use sim::world::{Action, World};
+    use tapesync::core::engine::RoundOutcome;
+    use tapesync::core::snapshot::SnapshotPart;
+    let mut setup = one_policy(2);
+    setup.compact_every = 2;
+    let mut w = World::new(setup);
+    for _ in 0..2 {
+        w.user(0, &Action::Create);
+        w.round(0).unwrap();
+    }
+    w.round(0).unwrap();
+    let layout = w.devices[0].cfg.layout.clone();
+    let k = w.devices[0].id.clone();
+    let key = layout.snapshot_key(&k, 2, 0);
+    let Some(Obj::Json(good)) = w.cloud.objects.get(&key).cloned() else {
+        panic!("no snapshot: {:?}", w.cloud.objects.keys())
+    };
+    let forged = {
+        let mut p = SnapshotPart::decode(&good, &k, 2, 0).unwrap();
+        let other = w.devices[1].id.clone();
+        let name = p.changes[0].fields.name.as_mut().unwrap();
+        name.at = tapesync::core::hlc::Hlc::new(name.at.wall_ms() + 1, 0, other);
+        p.encode()
+    };
+    for bad in [b"{\"v\":1,".to_vec(), forged] {
+        w.cloud.objects.insert(key.clone(), Obj::Json(bad));
+        w.start(1, tapesync::core::engine::Direction::Pull, true);
+        w.settle(1).unwrap();
+        let r = w.devices[1].reports.last().unwrap().clone();
+        assert!(
+            matches!(r.outcome, RoundOutcome::Incomplete { .. }),
+            "{r:?}"
+        );
+        assert_eq!(r.unreadable.len(), 1, "{r:?}");
+        assert!(w.devices[1].db.visible().is_empty());
+        assert_eq!(
+            w.devices[1]
+                .db
+                .meta
+                .checkpoints
+                .get(&k)
+                .copied()
+                .unwrap_or(0),
+            0
+        );
+    }
+    w.cloud.objects.insert(key, Obj::Json(good));
+    w.round(1).unwrap();
+    assert_eq!(w.devices[1].db.visible().len(), 2);
+}
+
+/// How often the random histories meet what compaction and retirement must survive (printed,
+/// not asserted beyond "at all"): `cargo test --test simulation coverage -- --nocapture`.
+#[test]
+fn random_histories_compact_retire_and_lose_devices() {
+    use sim::world::Step;
+    let (mut compacted, mut deleted, mut retired, mut vanished, mut announced) = (0, 0, 0, 0, 0);
+    let n = 500;
+    for seed in first_seed()..first_seed() + n {
+        let (setup, steps) = generate(seed);
+        let w = run(&setup, &steps).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let keys: Vec<&String> = w.cloud.objects.keys().collect();
+        compacted += keys.iter().any(|k| k.contains(".snap-")) as u32;
+        // Some device's log no longer starts at segment 0.
+        deleted += w.devices.iter().any(|d| {
+            w.cloud
+                .objects
+                .keys()
+                .any(|k| k.contains(&format!("/log/{}.snap-", d.id)))
+                && !w
+                    .cloud
+                    .objects
+                    .keys()
+                    .any(|k| k.ends_with(&format!("/log/{}/00000000000000000000.json", d.id)))
+        }) as u32;
+        retired += w.devices.iter().any(|d| !d.db.meta.retired.is_empty()) as u32;
+        vanished += steps.iter().any(|s| matches!(s, Step::Vanish(_))) as u32;
+        announced += w.devices.iter().any(|d| {
+            d.db.meta.retired.keys().any(|r| {
+                let at = d.db.meta.retired[r];
+                d.db.meta.checkpoints.get(r).copied().unwrap_or(0) > at
+            })
+        }) as u32;
+    }
+    eprintln!(
+        "{n} histories: {compacted} compacted, {deleted} with compacted-away segments, {retired} with a retired log, \
+         {announced} where a retired log was taken up again, {vanished} with a vanished device"
+    );
+    assert!(compacted > 0 && deleted > 0 && retired > 0 && vanished > 0);
+}
+
+/// An upload handed out before a long pause (a frozen tab) lands after the readers retired the
+/// log: the device announces itself before confirming it, so the readers still get it.
+#[test]
+fn a_segment_that_lands_after_readers_retired_the_log_is_announced() {
+    use sim::world::{Action, Fault, Step, World};
+    use tapesync::core::engine::{Direction, Op};
+    const DAY: u64 = 86_400_000;
+    let mut w = World::new(one_policy(2));
+    w.user(0, &Action::Create);
+    w.round(0).unwrap();
+    w.round(1).unwrap();
+    w.user(0, &Action::Create);
+    w.start(0, Direction::Push, true);
+    let is_segment_put = |op: &Op| matches!(op, Op::Put { key, .. } if key.contains("/log/dev-k/"));
+    while !w.devices[0]
+        .in_flight
+        .iter()
+        .any(|(_, op)| is_segment_put(op))
+    {
+        assert!(!w.devices[0].in_flight.is_empty(), "no segment upload");
+        w.step(&Step::Deliver(0, 0, Fault::None));
+    }
+    w.step(&Step::Advance(31 * DAY));
+    w.round(1).unwrap();
+    let k = w.devices[0].id.clone();
+    assert_eq!(w.devices[1].db.meta.retired.get(&k), Some(&1));
+    w.settle(0).unwrap();
+    assert!(w
+        .cloud
+        .objects
+        .keys()
+        .any(|key| key.contains("dev-k.snap-")));
+    w.round(1).unwrap();
+    assert_eq!(w.devices[1].db.visible().len(), 2);
+    w.quiesce().unwrap();
+    w.check().unwrap();
 }

@@ -49,6 +49,31 @@ pub struct SyncMeta {
     /// Blob keys to delete once the outbox is empty (their deletion was decided by a segment in it).
     #[serde(default)]
     pub trash: Vec<String>,
+    /// Per other device: the newest edit stamp (wall ms) read from its log, for retiring logs of
+    /// devices gone for long ([`crate::core::retire`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub seen: BTreeMap<DeviceId, u64>,
+    /// The newest edit stamp (wall ms) of this device's segments confirmed in the cloud; 0 when
+    /// unknown (none yet, or a state written by an older release).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub published_ms: u64,
+    /// Per other device whose log this device retired: the checkpoint it was retired at.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retired: BTreeMap<DeviceId, u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The newest edit stamp (wall ms) among `changes`, 0 for none.
+pub(crate) fn newest_wall(changes: &[Change]) -> u64 {
+    changes
+        .iter()
+        .flat_map(|c| c.fields.stamps())
+        .map(|s| s.wall_ms())
+        .max()
+        .unwrap_or(0)
 }
 
 impl SyncMeta {
@@ -65,6 +90,9 @@ impl SyncMeta {
             checkpoints: BTreeMap::new(),
             outbox: Vec::new(),
             trash: Vec::new(),
+            seen: BTreeMap::new(),
+            published_ms: 0,
+            retired: BTreeMap::new(),
         }
     }
 }
@@ -104,6 +132,9 @@ enum Kind {
         meta: SyncMeta,
         segment: Segment,
         cfg: MergeConfig,
+        /// The checkpoint to move the segment's device to (never backwards): the next segment
+        /// for a segment, `upto` for the last commit of a snapshot, `None` for the others.
+        checkpoint: Option<u64>,
     },
     Seal {
         meta: SyncMeta,
@@ -128,6 +159,12 @@ enum Kind {
     Failed {
         id: RecordingId,
         message: String,
+    },
+    /// Another device's log is retired at this checkpoint (see `retire`).
+    Retired {
+        meta: SyncMeta,
+        device: DeviceId,
+        checkpoint: u64,
     },
 }
 
@@ -237,8 +274,34 @@ pub enum Ran {
 
 impl Commit {
     pub(crate) fn apply(meta: SyncMeta, segment: Segment, cfg: MergeConfig, now: u64) -> Self {
+        let checkpoint = Some(segment.seq.saturating_add(1));
         Commit {
-            kind: Kind::Apply { meta, segment, cfg },
+            kind: Kind::Apply {
+                meta,
+                segment,
+                cfg,
+                checkpoint,
+            },
+            now,
+        }
+    }
+
+    /// Applies changes of a snapshot of `segment.device`'s log (carried as a segment), moving
+    /// that device's checkpoint to `checkpoint` if given (the snapshot's last commit).
+    pub(crate) fn apply_snapshot(
+        meta: SyncMeta,
+        segment: Segment,
+        cfg: MergeConfig,
+        checkpoint: Option<u64>,
+        now: u64,
+    ) -> Self {
+        Commit {
+            kind: Kind::Apply {
+                meta,
+                segment,
+                cfg,
+                checkpoint,
+            },
             now,
         }
     }
@@ -293,6 +356,17 @@ impl Commit {
         }
     }
 
+    pub(crate) fn retired(meta: SyncMeta, device: DeviceId, checkpoint: u64) -> Self {
+        Commit {
+            kind: Kind::Retired {
+                meta,
+                device,
+                checkpoint,
+            },
+            now: 0,
+        }
+    }
+
     pub(crate) fn failed(id: RecordingId, message: String) -> Self {
         Commit {
             kind: Kind::Failed { id, message },
@@ -322,7 +396,7 @@ impl Commit {
                 .filter(|s| s.seq == *seq)
                 .flat_map(|s| s.changes.iter().map(|c| c.id.clone()))
                 .collect(),
-            Kind::Trashed { .. } => Vec::new(),
+            Kind::Trashed { .. } | Kind::Retired { .. } => Vec::new(),
             Kind::Uploaded { items } => items.iter().map(|(id, _)| id.clone()).collect(),
             Kind::Failed { id, .. } => vec![id.clone()],
         };
@@ -367,7 +441,12 @@ impl Commit {
             .collect();
         let mut w = Writes::empty(clock.clone());
         let outcome = match &self.kind {
-            Kind::Apply { meta, segment, cfg } => {
+            Kind::Apply {
+                meta,
+                segment,
+                cfg,
+                checkpoint,
+            } => {
                 let mut touched: BTreeMap<RecordingId, LocalEntry> = BTreeMap::new();
                 let mut changed = Vec::new();
                 let mut conflicts = Vec::new();
@@ -375,9 +454,11 @@ impl Commit {
                 for c in &segment.changes {
                     let current = touched.remove(&c.id).or_else(|| by_id.remove(&c.id));
                     let keep = current.clone();
-                    let made: BTreeSet<RecordingId> = touched.keys().cloned().collect();
+                    // Entries made by earlier changes of this commit (looked up in place: a copy
+                    // of the set per change made a 500-change commit quadratic).
+                    let made = &touched;
                     let existing = |id: &RecordingId| {
-                        if made.contains(id) {
+                        if made.contains_key(id) {
                             Some(true)
                         } else {
                             read.get(id).map(Option::is_some)
@@ -409,8 +490,15 @@ impl Commit {
                 }
                 w.entries = touched.into_values().collect();
                 let mut meta = meta.clone();
-                meta.checkpoints
-                    .insert(segment.device.clone(), segment.seq.saturating_add(1));
+                if let Some(c) = checkpoint {
+                    let at = meta.checkpoints.entry(segment.device.clone()).or_insert(0);
+                    *at = (*at).max(*c);
+                }
+                let newest = newest_wall(&segment.changes);
+                if newest > 0 {
+                    let seen = meta.seen.entry(segment.device.clone()).or_insert(0);
+                    *seen = (*seen).max(newest);
+                }
                 w.meta = Some(meta.clone());
                 CommitOutcome::Applied {
                     meta,
@@ -511,6 +599,7 @@ impl Commit {
                 let mut meta = meta.clone();
                 if let Some(pos) = meta.outbox.iter().position(|s| s.seq == *seq) {
                     let seg = meta.outbox.remove(pos);
+                    meta.published_ms = meta.published_ms.max(newest_wall(&seg.changes));
                     for c in &seg.changes {
                         if let Some(mut e) = by_id.remove(&c.id) {
                             e.confirm();
@@ -518,6 +607,16 @@ impl Commit {
                         }
                     }
                 }
+                w.meta = Some(meta.clone());
+                CommitOutcome::Done { meta: Some(meta) }
+            }
+            Kind::Retired {
+                meta,
+                device,
+                checkpoint,
+            } => {
+                let mut meta = meta.clone();
+                meta.retired.insert(device.clone(), *checkpoint);
                 w.meta = Some(meta.clone());
                 CommitOutcome::Done { meta: Some(meta) }
             }

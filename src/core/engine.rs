@@ -82,6 +82,7 @@ use super::id::RecordingId;
 use super::layout::Layout;
 use super::log::{Segment, MAX_CHANGES};
 use super::merge::MergeConfig;
+use super::retire;
 
 /// The engine's settings.
 ///
@@ -108,6 +109,12 @@ pub struct EngineConfig {
     /// The longest server-requested pause (`Retry-After`) honoured, in milliseconds: a server asking
     /// for more is asked again after this long.
     pub max_retry_after_ms: u64,
+    /// A full round compacts this device's log into a snapshot once this many segments follow its
+    /// newest snapshot (see [`crate::core::snapshot`]).
+    pub compact_every: u64,
+    /// Readers retire the log of a device whose newest stamp is older than this (see
+    /// [`crate::core::retire`]).
+    pub retire_after_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -126,10 +133,13 @@ impl Default for EngineConfig {
             max_attempts: 5,
             max_in_flight: 4,
             max_retry_after_ms: 60 * 60_000,
+            compact_every: 64,
+            retire_after_ms: super::retire::RETIRE_AFTER_MS,
         }
     }
 }
 
+mod compact;
 mod io;
 mod report;
 #[cfg(test)]
@@ -228,6 +238,21 @@ enum Job {
     /// Recordings to seal, and finished uploads to confirm first in the same commit.
     Seal(Vec<RecordingId>, Vec<(RecordingId, ContentHash)>),
     RefreshToken,
+    /// Retires another device's log at this checkpoint (a local commit).
+    Retire(DeviceId, u64),
+    /// Part `.2` of another device's snapshot up to `.1`, and the part count part 0 gave.
+    GetSnapPart(DeviceId, u64, u32, Option<u32>),
+    /// Changes of a snapshot up to `.1`; `.2`: the last commit of it (moves the checkpoint).
+    ApplySnap(Segment, u64, bool),
+    /// Compacting this device's log ([`compact`]): the listing of `log/` for its own snapshots,
+    /// a part of its base snapshot, one of its segments, a part to write, and cleaning up.
+    CompactList(Option<String>),
+    CompactGetPart(u64, u32),
+    CompactGetSeg(u64),
+    PutSnapPart(u64, u32),
+    HeadSnapPart(u64, u32, Option<Failure>),
+    CleanList(String, Option<String>),
+    CleanDelete(String),
 }
 
 impl Job {
@@ -241,6 +266,8 @@ impl Job {
                 | Job::MarkUploaded(..)
                 | Job::MarkFailed(..)
                 | Job::Seal(..)
+                | Job::ApplySnap(..)
+                | Job::Retire(..)
         )
     }
 }
@@ -271,6 +298,8 @@ enum Step {
     Transfer,
     Seal,
     FinalFlush,
+    /// Compacting this device's log, when it is due.
+    Compact,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -307,6 +336,17 @@ struct Round {
     /// Whether the round ended because requests kept failing (not only because a segment could
     /// not be read).
     requests_failed: bool,
+    /// Whether this round listed `log/` (so `devices` and `snaps` hold what the cloud has).
+    listed: bool,
+    /// The snapshot folders listed, per device: the `upto` of each.
+    snaps: BTreeMap<DeviceId, BTreeSet<u64>>,
+    /// Per other device, the snapshot being read this pass (its `upto`).
+    reading_snap: BTreeMap<DeviceId, u64>,
+    /// The compaction of this device's log under way, if any.
+    compaction: Option<compact::Compaction>,
+    /// The `upto` of the snapshot this round announced this device with before uploading (see
+    /// [`crate::core::retire`]): segments sealed after it need another announcement.
+    announced: Option<u64>,
 }
 
 /// The sync engine of one device: see the module docs for the round and the driver's loop.
@@ -740,6 +780,11 @@ impl Engine {
             repull: false,
             retry_after: None,
             requests_failed: false,
+            listed: false,
+            snaps: BTreeMap::new(),
+            reading_snap: BTreeMap::new(),
+            compaction: None,
+            announced: None,
         });
         self.retry_at = None;
         self.events.push_back(Event::Started);
@@ -781,6 +826,9 @@ impl Engine {
             }
             Step::List => {
                 r.devices.clear();
+                r.snaps.clear();
+                r.reading_snap.clear();
+                r.listed = true;
                 r.passes += 1;
                 r.repull = false;
                 self.progress(Stage::Pull, 0, 0);
@@ -788,15 +836,16 @@ impl Engine {
             }
             Step::Pull => {
                 let me = self.meta.device.clone();
+                let meta = &self.meta;
                 let starts: Vec<(DeviceId, u64)> = r
                     .devices
                     .iter()
                     .filter(|d| **d != me)
-                    .map(|d| {
-                        (
-                            d.clone(),
-                            self.meta.checkpoints.get(d).copied().unwrap_or(0),
-                        )
+                    .map(|d| (d.clone(), meta.checkpoints.get(d).copied().unwrap_or(0)))
+                    // Logs of devices gone for long are not asked: see `retire`.
+                    .filter(|(d, cp)| {
+                        let newest = r.snaps.get(d).and_then(|s| s.last().copied());
+                        !retire::retired(meta.retired.get(d).copied(), *cp, newest)
                     })
                     .collect();
                 for (d, seq) in starts {
@@ -832,6 +881,7 @@ impl Engine {
                     self.push(Job::MarkUploaded(uploaded));
                 }
             }
+            Step::Compact => self.start_compaction(false),
         }
     }
 
@@ -839,6 +889,16 @@ impl Engine {
     fn flush_next(&mut self) {
         if let Some(seg) = self.meta.outbox.first() {
             let seq = seg.seq;
+            if self.must_announce() {
+                // Readers may have retired this log: a snapshot beyond their checkpoints, in the
+                // listing they make anyway, comes before the segments they would miss.
+                let upto = self.meta.next_seq;
+                if let Some(r) = &mut self.round {
+                    r.announced = Some(upto);
+                }
+                self.start_compaction(true);
+                return;
+            }
             self.push(Job::PutSegment(seq));
         } else if !self.meta.trash.is_empty() {
             let keys = self.meta.trash.clone();
@@ -873,7 +933,8 @@ impl Engine {
                 Step::Transfer if r.repull && r.passes < 3 => Some(Step::List),
                 Step::Transfer if pushes => Some(Step::Seal),
                 Step::Seal => Some(Step::FinalFlush),
-                Step::Transfer | Step::FinalFlush => None,
+                Step::FinalFlush if self.compaction_due() => Some(Step::Compact),
+                Step::Transfer | Step::FinalFlush | Step::Compact => None,
             };
             let Some(next) = next else {
                 if let Some(r) = &mut self.round {
@@ -1028,6 +1089,7 @@ impl Engine {
                 self.now,
             )),
             Job::RefreshToken => Op::RefreshToken,
+            job => self.compact_op(job),
         }
     }
 
@@ -1038,12 +1100,12 @@ impl Engine {
         }
         let attempts = task.attempts;
         match (task.job, outcome) {
-            (Job::PutSegment(seq), Outcome::Done) => self.push(Job::Confirm(seq)),
+            (Job::PutSegment(seq), Outcome::Done) => self.segment_landed(seq),
             (Job::HeadSegment(seq, _), Outcome::Exists { size }) => {
                 let expected = self.segment_len(seq);
                 if Some(size) == expected {
                     // The earlier put landed.
-                    self.push(Job::Confirm(seq));
+                    self.segment_landed(seq);
                 } else {
                     let key = self.cfg.layout.segment_key(&self.meta.device, seq);
                     self.stop(RoundOutcome::Stopped {
@@ -1127,6 +1189,11 @@ impl Engine {
                 if let Some(r) = &mut self.round {
                     r.devices
                         .extend(folders.iter().filter_map(|f| layout.device_folder(f)));
+                    // A device whose segments are all compacted away has only snapshot folders.
+                    for (d, upto) in folders.iter().filter_map(|f| layout.snapshot_of(f)) {
+                        r.devices.insert(d.clone());
+                        r.snaps.entry(d).or_default().insert(upto);
+                    }
                 }
                 if let Some(t) = next_page_token {
                     self.push(Job::ListLog(Some(t)));
@@ -1138,7 +1205,12 @@ impl Engine {
                     Err(e) => self.unreadable(device, seq, e.to_string()),
                 }
             }
-            (Job::GetSegment(..), Outcome::NotFound) => {}
+            (Job::GetSegment(device, seq), Outcome::NotFound) => {
+                // Nothing new, or compacted away: a snapshot beyond `seq` has it.
+                if !self.read_snapshot(device.clone(), seq, None) {
+                    self.log_ended(device, seq);
+                }
+            }
             (
                 Job::Apply(seg),
                 Outcome::Committed(CommitOutcome::Applied {
@@ -1213,6 +1285,7 @@ impl Engine {
                     }
                 }
             }
+            (job, outcome) if job.is_snapshot_job() => self.handle_snapshot(job, outcome, attempts),
             (job, outcome) => {
                 let message = format!("the driver answered {job:?} with {outcome:?}");
                 self.failed(
@@ -1355,7 +1428,10 @@ impl Engine {
                 }
             }
             _ if f.may_mean_exists()
-                && matches!(task.job, Job::PutSegment(_) | Job::Upload(..)) =>
+                && matches!(
+                    task.job,
+                    Job::PutSegment(_) | Job::Upload(..) | Job::PutSnapPart(..)
+                ) =>
             {
                 // A create-only store refuses to overwrite: the object may be there from an
                 // attempt whose answer was lost (or from before a crash). Ask before concluding.
@@ -1386,6 +1462,7 @@ impl Engine {
             Job::RefreshToken => self.stop(RoundOutcome::Stopped {
                 error: SyncError::from_failure(SyncErrorKind::Unauthorized, &f),
             }),
+            job if job.is_snapshot_job() => self.snapshot_failed(job, f),
             job => {
                 // The listing or this device's own log: the folder as a whole.
                 let kind = if job.is_local() {
@@ -1491,6 +1568,10 @@ impl Job {
             Job::HeadSegment(seq, earlier) => Job::HeadSegment(seq, earlier.or(refusal)),
             Job::HeadBlob(id, hash, mime, size, earlier) => {
                 Job::HeadBlob(id, hash, mime, size, earlier.or(refusal))
+            }
+            Job::PutSnapPart(upto, part) => Job::HeadSnapPart(upto, part, refusal),
+            Job::HeadSnapPart(upto, part, earlier) => {
+                Job::HeadSnapPart(upto, part, earlier.or(refusal))
             }
             job => job,
         }

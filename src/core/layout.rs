@@ -3,7 +3,13 @@
 //! ```text
 //! {prefix}/blobs/{recordingId}/{contentHash}       audio, immutable: same key, same bytes
 //! {prefix}/log/{deviceId}/{seq:020}.json           one device's change log, append-only segments
+//! {prefix}/log/{deviceId}.snap-{upto:020}/{part:020}.json
+//!                                                  that log compacted: segments 0..upto, in parts
 //! ```
+//!
+//! A snapshot's folder sits next to the device's own folder, so the listing of `log/` that every
+//! pull makes anyway shows which snapshots exist (device ids hold no `.`, so a snapshot folder is
+//! never taken for a device). Only device `d` writes or deletes `log/d/` and `log/d.snap-*/`.
 //!
 //! Every object is written once and never overwritten with different bytes, so the layout is correct
 //! on a backend without conditional writes (Firebase Storage's web API): a repeated upload after a
@@ -96,7 +102,19 @@ pub enum RemoteKey {
         /// Its sequence number in that device's log.
         seq: u64,
     },
+    /// A part of a snapshot of a device's log.
+    SnapshotPart {
+        /// The device that wrote it.
+        device: DeviceId,
+        /// The snapshot covers that device's segments `0..upto`.
+        upto: u64,
+        /// Which part.
+        part: u64,
+    },
 }
+
+/// What separates a device id from `snap-{upto}` in a snapshot folder's name.
+pub const SNAPSHOT_MARK: &str = ".snap-";
 
 impl Layout {
     /// A layout under `prefix` (`""` for keys relative to the remote's own prefix): folders of
@@ -194,6 +212,83 @@ impl Layout {
         DeviceId::parse(rel).ok()
     }
 
+    /// The folder of the snapshot of `device`'s log that covers its segments `0..upto`.
+    ///
+    /// ```
+    /// use tapesync::core::{device::DeviceId, layout::Layout};
+    /// let f = Layout::new("p").unwrap().snapshot_folder(&DeviceId::parse("d").unwrap(), 64);
+    /// assert_eq!(f, "p/log/d.snap-00000000000000000064");
+    /// ```
+    pub fn snapshot_folder(&self, device: &DeviceId, upto: u64) -> String {
+        self.join(&format!(
+            "{LOG}/{device}{SNAPSHOT_MARK}{upto:0width$}",
+            width = SEQ_DIGITS
+        ))
+    }
+
+    /// The folder of `device`'s own segments.
+    ///
+    /// ```
+    /// use tapesync::core::{device::DeviceId, layout::Layout};
+    /// assert_eq!(Layout::default().device_log(&DeviceId::parse("d").unwrap()), "log/d");
+    /// ```
+    pub fn device_log(&self, device: &DeviceId) -> String {
+        self.join(&format!("{LOG}/{device}"))
+    }
+
+    /// The key of part `part` of that snapshot. Parts are named like segments (20 digits, `.json`),
+    /// so bucket rules written for segments accept them.
+    ///
+    /// ```
+    /// use tapesync::core::{device::DeviceId, layout::{Layout, RemoteKey}};
+    /// let (l, d) = (Layout::default(), DeviceId::parse("d").unwrap());
+    /// let k = l.snapshot_key(&d, 64, 1);
+    /// assert_eq!(k, "log/d.snap-00000000000000000064/00000000000000000001.json");
+    /// assert_eq!(l.parse(&k), Some(RemoteKey::SnapshotPart { device: d, upto: 64, part: 1 }));
+    /// ```
+    pub fn snapshot_key(&self, device: &DeviceId, upto: u64, part: u64) -> String {
+        format!(
+            "{}/{part:0width$}.json",
+            self.snapshot_folder(device, upto),
+            width = SEQ_DIGITS
+        )
+    }
+
+    /// The device and coverage of a snapshot folder a listing of [`Layout::log_folder`] returned,
+    /// if the name is one (relative, full or with a trailing `/`, as for [`Layout::device_folder`]).
+    ///
+    /// ```
+    /// use tapesync::core::layout::Layout;
+    /// let l = Layout::new("p").unwrap();
+    /// let (d, upto) = l.snapshot_of("p/log/d1.snap-00000000000000000064/").unwrap();
+    /// assert_eq!((d.as_str(), upto), ("d1", 64));
+    /// assert!(l.snapshot_of("d1").is_none());
+    /// assert!(l.snapshot_of("d1.snap-64").is_none()); // not 20 digits
+    /// ```
+    pub fn snapshot_of(&self, name: &str) -> Option<(DeviceId, u64)> {
+        let folder = self.log_folder();
+        let name = name.strip_suffix('/').unwrap_or(name);
+        let rel = name
+            .strip_prefix(folder.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+            .unwrap_or(name);
+        let (device, digits) = rel.split_once(SNAPSHOT_MARK)?;
+        Some((DeviceId::parse(device).ok()?, parse_digits(digits)?))
+    }
+
+    /// The number a listing's object name (`{20 digits}.json`, relative or a full key) stands
+    /// for: a segment's sequence number in a device's folder, a part's in a snapshot's.
+    ///
+    /// ```
+    /// use tapesync::core::layout::Layout;
+    /// assert_eq!(Layout::name_number("log/d/00000000000000000007.json"), Some(7));
+    /// assert_eq!(Layout::name_number("7.json"), None);
+    /// ```
+    pub fn name_number(name: &str) -> Option<u64> {
+        let last = name.rsplit('/').next()?;
+        parse_digits(last.strip_suffix(".json")?)
+    }
+
     /// Parses a full key of this layout.
     ///
     /// ```
@@ -218,18 +313,30 @@ impl Layout {
                 hash: ContentHash::parse(b).ok()?,
             }),
             LOG => {
-                let digits = b.strip_suffix(".json")?;
-                if digits.len() != SEQ_DIGITS || !digits.bytes().all(|c| c.is_ascii_digit()) {
-                    return None;
+                let n = parse_digits(b.strip_suffix(".json")?)?;
+                if let Some((device, upto)) = a.split_once(SNAPSHOT_MARK) {
+                    return Some(RemoteKey::SnapshotPart {
+                        device: DeviceId::parse(device).ok()?,
+                        upto: parse_digits(upto)?,
+                        part: n,
+                    });
                 }
                 Some(RemoteKey::Segment {
                     device: DeviceId::parse(a).ok()?,
-                    seq: digits.parse().ok()?,
+                    seq: n,
                 })
             }
             _ => None,
         }
     }
+}
+
+/// A number written in exactly [`SEQ_DIGITS`] digits.
+fn parse_digits(digits: &str) -> Option<u64> {
+    if digits.len() != SEQ_DIGITS || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 #[cfg(test)]

@@ -161,22 +161,28 @@ impl Segment {
                 seg.changes.len()
             )));
         }
-        for c in &seg.changes {
-            c.fields
-                .validate(device)
-                .map_err(|m| BadSegment::Invalid(format!("recording {}: {m}", c.id)))?;
-        }
-        // Another device's word for the type is kept only if it is audio (see `audio_type`).
-        for c in &mut seg.changes {
-            if let Some(v) = c.fields.audio.as_mut() {
-                let kept = super::audio_type::audio_mime(&v.audio.mime_type);
-                if kept != v.audio.mime_type {
-                    v.audio.mime_type = kept.to_owned();
-                }
-            }
-        }
+        check_changes(&mut seg.changes, device)?;
         Ok(seg)
     }
+}
+
+/// Checks changes read from `device`'s log (a segment or a snapshot part) against the readers'
+/// rules, and keeps another device's word for a type only if it is audio (see `audio_type`).
+pub(crate) fn check_changes(changes: &mut [Change], device: &DeviceId) -> Result<(), BadSegment> {
+    for c in changes.iter() {
+        c.fields
+            .validate(device)
+            .map_err(|m| BadSegment::Invalid(format!("recording {}: {m}", c.id)))?;
+    }
+    for c in changes.iter_mut() {
+        if let Some(v) = c.fields.audio.as_mut() {
+            let kept = super::audio_type::audio_mime(&v.audio.mime_type);
+            if kept != v.audio.mime_type {
+                v.audio.mime_type = kept.to_owned();
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

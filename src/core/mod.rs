@@ -15,6 +15,8 @@
 //! - [`backoff`] and [`error_class`]: retry delays and what to do about a failed request;
 //!   [`limits`]: what metadata and segments may hold; [`audio_type`]: which declared types are
 //!   kept as audio.
+//! - [`snapshot`]: a device's log compacted; [`retire`]: when readers stop asking the logs of
+//!   devices gone for long.
 //!
 //! # One sync round, end to end
 //!
@@ -198,4 +200,6 @@ pub mod limits;
 pub mod log;
 pub mod merge;
 pub mod recording;
+pub mod retire;
+pub mod snapshot;
 pub mod state;

@@ -35,11 +35,25 @@ pub fn generate(seed: u64) -> (Setup, Vec<Step>) {
         conflict_copies: rng.chance(6, 7),
         page_size: rng.range(1, 3) as usize,
         max_in_flight: rng.range(1, 3) as usize,
+        // Small, so that histories compact often and at random moments.
+        compact_every: rng.range(1, 4),
+        // Beyond twice the largest clock skew between two devices (6 hours), as `retire` assumes.
+        retire_after_ms: [13 * HOUR, 24 * HOUR][rng.below(2) as usize],
     };
+    // One device may join late (acts only in the second half) and one may vanish for good.
+    let late = rng.chance(1, 3).then(|| rng.below(devices as u64) as usize);
+    let vanish = (devices > 2 && rng.chance(1, 4)).then(|| rng.below(devices as u64) as usize);
     let len = rng.range(30, 140);
     let mut steps = Vec::with_capacity(len as usize);
-    for _ in 0..len {
-        let d = rng.below(devices as u64) as usize;
+    let vanish_at = rng.range(len / 3, len);
+    for i in 0..len {
+        if vanish.is_some() && i == vanish_at {
+            steps.push(Step::Vanish(vanish.unwrap_or(0)));
+        }
+        let mut d = rng.below(devices as u64) as usize;
+        if late == Some(d) && i < len / 2 {
+            d = (d + 1) % devices;
+        }
         let roll = rng.below(100);
         let step = match roll {
             0..=21 => {
@@ -85,7 +99,10 @@ pub fn generate(seed: u64) -> (Setup, Vec<Step>) {
                 };
                 Step::Deliver(d, rng.below(8) as u16, fault)
             }
-            86..=93 => Step::Advance(if rng.chance(1, 4) {
+            86..=93 => Step::Advance(if rng.chance(1, 12) {
+                // Long enough for logs to be retired.
+                rng.range(12 * HOUR, 40 * HOUR)
+            } else if rng.chance(1, 4) {
                 rng.range(HOUR / 4, 2 * HOUR)
             } else {
                 rng.range(10, 5_000)
@@ -230,6 +247,8 @@ pub fn generate_model(seed: u64) -> (Setup, Vec<ModelStep>) {
         conflict_copies: true,
         page_size: 2,
         max_in_flight: 2,
+        compact_every: rng.range(1, 6),
+        retire_after_ms: 30 * 86_400_000,
     };
     let len = rng.range(10, 50);
     let steps = (0..len)

@@ -17,6 +17,8 @@ use tapesync::core::layout::{Layout, RemoteKey};
 use tapesync::core::log::Segment;
 use tapesync::core::merge::{MergeConfig, Policy, CONFLICT_OF};
 use tapesync::core::recording::{Recording, SyncState};
+use tapesync::core::retire;
+use tapesync::core::snapshot::SnapshotPart;
 use tapesync::core::state::Phase;
 
 /// The longest `Retry-After` the engine honours (`EngineConfig::max_retry_after_ms`).
@@ -81,6 +83,9 @@ pub enum Step {
     /// The device's other tab takes over syncing (if neither is syncing: the store's lock): its
     /// own long-lived engine, which last saw the store before this tab's rounds.
     SwitchTab(usize),
+    /// The device is gone for good (lost, wiped): it never runs again. What it had not
+    /// published is lost with it; what it had must reach every other device.
+    Vanish(usize),
 }
 
 /// How a world is set up.
@@ -92,6 +97,9 @@ pub struct Setup {
     pub conflict_copies: bool,
     pub page_size: usize,
     pub max_in_flight: usize,
+    /// `EngineConfig::compact_every` and `retire_after_ms`.
+    pub compact_every: u64,
+    pub retire_after_ms: u64,
 }
 
 /// A device's local database, committed state only.
@@ -191,6 +199,8 @@ pub struct Ledger {
     pub takes: BTreeMap<ContentHash, RecordingId>,
     /// Takes a user replaced or deleted while seeing them.
     pub destroyed: BTreeSet<ContentHash>,
+    /// The device each take was recorded on.
+    pub take_author: BTreeMap<ContentHash, usize>,
 }
 
 pub struct World {
@@ -209,6 +219,8 @@ pub struct World {
     pub sizes: BTreeMap<ContentHash, u64>,
     next_take: u64,
     next_id: u64,
+    /// Devices gone for good, with the recordings that had unpublished work on them then.
+    pub vanished: BTreeMap<usize, BTreeSet<RecordingId>>,
 }
 
 /// `TAPESYNC_SIM_TRACE=1` prints every step and operation of the histories run.
@@ -243,6 +255,8 @@ impl World {
                     },
                     layout: Layout::new("users/u1/tapesync").unwrap(),
                     max_in_flight: setup.max_in_flight,
+                    compact_every: setup.compact_every,
+                    retire_after_ms: setup.retire_after_ms,
                     ..EngineConfig::default()
                 };
                 let meta = SyncMeta::new(id.clone());
@@ -290,6 +304,7 @@ impl World {
             sizes: BTreeMap::new(),
             next_take: 1,
             next_id: 1,
+            vanished: BTreeMap::new(),
         }
     }
 
@@ -424,7 +439,40 @@ impl World {
         if trace() {
             println!("step {step:?}");
         }
+        let acting = match step {
+            Step::User(d, _)
+            | Step::Sync(d, _)
+            | Step::AutoSync(d, _)
+            | Step::Deliver(d, ..)
+            | Step::Crash(d, _)
+            | Step::Offline(d, _)
+            | Step::SwitchTab(d)
+            | Step::Vanish(d) => Some(*d % self.devices.len()),
+            _ => None,
+        };
+        if acting.is_some_and(|d| self.vanished.contains_key(&d)) {
+            return;
+        }
         match step {
+            Step::Vanish(d) => {
+                let d = *d % self.devices.len();
+                let db = &self.devices[d].db;
+                // Unpublished: pending or failed here, or sealed into a segment not confirmed.
+                let unsettled = db
+                    .entries
+                    .values()
+                    .filter(|e| pending(e) || e.phase == Phase::Failed)
+                    .map(|e| e.id.clone())
+                    .chain(
+                        db.meta
+                            .outbox
+                            .iter()
+                            .flat_map(|s| s.changes.iter().map(|c| c.id.clone())),
+                    )
+                    .collect();
+                self.devices[d].in_flight.clear();
+                self.vanished.insert(d, unsettled);
+            }
             Step::User(d, a) => {
                 let d = *d % self.devices.len();
                 let _ = self.user(d, a);
@@ -453,6 +501,9 @@ impl World {
             Step::Advance(ms) => {
                 self.now += ms;
                 for d in 0..self.devices.len() {
+                    if self.vanished.contains_key(&d) {
+                        continue;
+                    }
                     let now = self.device_now(d);
                     if self.devices[d]
                         .engine
@@ -692,11 +743,12 @@ impl World {
         Some(ids[pick as usize % ids.len()].clone())
     }
 
-    fn new_take(&mut self, into: &RecordingId, size: u64) -> ContentHash {
+    fn new_take(&mut self, d: usize, into: &RecordingId, size: u64) -> ContentHash {
         let h = take_hash(self.next_take);
         self.next_take += 1;
         self.sizes.insert(h.clone(), size);
         self.ledger.takes.insert(h.clone(), into.clone());
+        self.ledger.take_author.insert(h.clone(), d);
         h
     }
 
@@ -720,7 +772,7 @@ impl World {
         rec.content_hash = Some(hash.to_string());
         let dev = &mut self.devices[d];
         let e = LocalEntry::create(&rec, &mut dev.db.clock, now).map_err(|e| e.to_string())?;
-        let hash = self.new_take(&id, n);
+        let hash = self.new_take(d, &id, n);
         let dev = &mut self.devices[d];
         dev.db.entries.insert(id.clone(), e);
         dev.db.audio.insert(id.clone(), hash);
@@ -752,7 +804,7 @@ impl World {
             .map(|a| a.audio.hash);
         let tag = self.next_take;
         let hash = match a {
-            Action::Rerecord(_) => Some(self.new_take(&id, tag)),
+            Action::Rerecord(_) => Some(self.new_take(d, &id, tag)),
             _ => {
                 self.next_take += 1;
                 None
@@ -911,12 +963,14 @@ impl World {
         for d in 0..self.devices.len() {
             self.devices[d].offline = false;
         }
-        for d in 0..self.devices.len() {
+        for d in self.live() {
             self.settle(d)?;
         }
         for _ in 0..(4 * self.devices.len() + 4) {
             // The device whose retry is due first, in world time.
-            let next = (0..self.devices.len())
+            let next = self
+                .live()
+                .into_iter()
                 .filter_map(|d| {
                     let t = self.devices[d].engine.retry_at()?;
                     Some((t as i64 - self.devices[d].skew_ms, d))
@@ -953,7 +1007,7 @@ impl World {
     /// Faults stop: every device comes online, failed recordings are retried (as an app would),
     /// and every device syncs until a full pass writes nothing.
     pub fn quiesce(&mut self) -> Result<(), String> {
-        for d in 0..self.devices.len() {
+        for d in self.live() {
             self.devices[d].offline = false;
             self.settle(d)?;
             for e in self.devices[d].db.entries.values_mut() {
@@ -962,7 +1016,7 @@ impl World {
         }
         for _pass in 0..12 {
             let before = self.cloud.stats;
-            for d in 0..self.devices.len() {
+            for d in self.live() {
                 self.round(d)?;
             }
             if self.cloud.stats.since(&before).writes() == 0 {
@@ -972,32 +1026,62 @@ impl World {
         Err("devices never stop writing: no quiescence after 12 passes".into())
     }
 
-    /// The state of the cloud's log: every segment of every device merged.
+    /// The devices not vanished.
+    pub fn live(&self) -> Vec<usize> {
+        (0..self.devices.len())
+            .filter(|d| !self.vanished.contains_key(d))
+            .collect()
+    }
+
+    /// The state of the cloud's log: every segment and snapshot part of every device merged.
+    /// Each device's log is whole: every sequence number below its end is a segment or covered
+    /// by a complete snapshot.
     pub fn log_state(&self) -> Result<BTreeMap<RecordingId, Fields>, String> {
         let layout = &self.devices[0].cfg.layout;
-        let mut per_device: BTreeMap<DeviceId, Vec<u64>> = BTreeMap::new();
+        let mut per_device: BTreeMap<DeviceId, BTreeSet<u64>> = BTreeMap::new();
+        let mut parts: BTreeMap<(DeviceId, u64), (u32, BTreeSet<u32>)> = BTreeMap::new();
         let mut state: BTreeMap<RecordingId, Fields> = BTreeMap::new();
         for (key, obj) in &self.cloud.objects {
+            let json = || match obj {
+                Obj::Json(b) => Ok(b),
+                _ => Err(format!("{key} is not JSON")),
+            };
             match layout.parse(key) {
                 Some(RemoteKey::Segment { device, seq }) => {
-                    let Obj::Json(bytes) = obj else {
-                        return Err(format!("{key} is not JSON"));
-                    };
-                    let seg =
-                        Segment::decode(bytes, &device, seq).map_err(|e| format!("{key}: {e}"))?;
+                    let seg = Segment::decode(json()?, &device, seq)
+                        .map_err(|e| format!("{key}: {e}"))?;
                     for c in &seg.changes {
                         state.entry(c.id.clone()).or_default().merge(&c.fields);
                     }
-                    per_device.entry(device).or_default().push(seq);
+                    per_device.entry(device).or_default().insert(seq);
+                }
+                Some(RemoteKey::SnapshotPart { device, upto, part }) => {
+                    let p = SnapshotPart::decode(json()?, &device, upto, part as u32)
+                        .map_err(|e| format!("{key}: {e}"))?;
+                    for c in &p.changes {
+                        state.entry(c.id.clone()).or_default().merge(&c.fields);
+                    }
+                    let e = parts.entry((device.clone(), upto)).or_default();
+                    e.0 = p.parts;
+                    e.1.insert(p.part);
+                    per_device.entry(device).or_default();
                 }
                 Some(RemoteKey::Blob { .. }) => {}
                 None => return Err(format!("unknown key {key}")),
             }
         }
         for (d, seqs) in per_device {
-            let expect: Vec<u64> = (0..seqs.len() as u64).collect();
-            if seqs != expect {
-                return Err(format!("log of {d} has gaps: {seqs:?}"));
+            let covered = parts
+                .iter()
+                .filter(|((dev, _), (n, have))| *dev == d && have.len() == *n as usize)
+                .map(|((_, upto), _)| *upto)
+                .max()
+                .unwrap_or(0);
+            let end = seqs.last().map_or(0, |s| s + 1).max(covered);
+            if let Some(gap) = (covered..end).find(|s| !seqs.contains(s)) {
+                return Err(format!(
+                    "log of {d} has a gap at {gap}: segments {seqs:?}, snapshots up to {covered}"
+                ));
             }
         }
         Ok(state)
@@ -1008,7 +1092,15 @@ impl World {
         if let Some(v) = self.violations.first() {
             return Err(format!("violation: {v}"));
         }
-        let first = &self.devices[0];
+        let live = self.live();
+        let first = &self.devices[live[0]];
+        let unsettled: BTreeSet<&RecordingId> = self.vanished.values().flatten().collect();
+        let gone_author = |h: &ContentHash| {
+            self.ledger
+                .take_author
+                .get(h)
+                .is_some_and(|d| self.vanished.contains_key(d))
+        };
         let strip = |r: &Recording| {
             let mut r = r.clone();
             r.sync_state = SyncState::Synced;
@@ -1016,7 +1108,7 @@ impl World {
             r
         };
         let reference: Vec<Recording> = first.db.visible().iter().map(strip).collect();
-        for dev in &self.devices {
+        for dev in live.iter().map(|&d| &self.devices[d]) {
             let mine = dev.db.visible();
             if let Some(r) = mine.iter().find(|r| r.sync_state != SyncState::Synced) {
                 return Err(format!(
@@ -1061,11 +1153,17 @@ impl World {
         // Nothing kept by a user is lost.
         let visible_ids: BTreeSet<&RecordingId> = reference.iter().map(|r| &r.id).collect();
         for id in &self.ledger.created {
+            if unsettled.contains(id) {
+                continue; // it had unpublished work on a device that vanished
+            }
             if !self.ledger.deleted.contains_key(id) && !visible_ids.contains(id) {
                 return Err(format!("recording {id} was never deleted but is gone"));
             }
         }
         for (id, d) in &self.ledger.deleted {
+            if self.vanished.contains_key(d) && unsettled.contains(id) {
+                continue;
+            }
             // Under cloud-wins, a deletion that meets a concurrent edit from elsewhere is withdrawn.
             if visible_ids.contains(id) && self.setup.policies[*d] != Policy::CloudWins {
                 return Err(format!("recording {id} was deleted but is back"));
@@ -1077,7 +1175,11 @@ impl World {
             .collect();
         if self.setup.conflict_copies {
             for (h, origin) in &self.ledger.takes {
-                if !hashes.contains(h.as_str()) && !self.ledger.destroyed.contains(h) {
+                // A take whose author vanished may have needed its author's conflict copy.
+                if !hashes.contains(h.as_str())
+                    && !self.ledger.destroyed.contains(h)
+                    && !gone_author(h)
+                {
                     return Err(format!(
                         "take {h} of {origin} was lost: no user replaced or deleted it, no recording holds it"
                     ));
@@ -1123,13 +1225,14 @@ impl World {
             ));
         }
         for (key, obj) in &self.cloud.objects {
-            if let Obj::Audio(..) = obj {
-                if !live_blobs.contains(key) {
+            if let Obj::Audio(h, _) = obj {
+                // Deleting a take's blob is its author's job (and a vanished one's is left).
+                if !live_blobs.contains(key) && !gone_author(h) {
                     return Err(format!("blob {key} is garbage nobody deleted"));
                 }
             }
         }
-        for dev in &self.devices {
+        for dev in live.iter().map(|&d| &self.devices[d]) {
             for e in dev.db.entries.values() {
                 if e.phase == Phase::Failed {
                     return Err(format!("{}: {} failed after retry", dev.id, e.id));
@@ -1142,22 +1245,38 @@ impl World {
     /// After quiescence: a round with nothing to do writes nothing, commits nothing, and reads
     /// only the listing of device folders plus one "not found" per other device.
     pub fn check_quiet_round(&mut self) -> Result<(), String> {
-        let folders = self
+        let layout = self.devices[0].cfg.layout.clone();
+        let log = format!("{}/", layout.log_folder());
+        let names: BTreeSet<String> = self
             .cloud
             .objects
             .keys()
-            .filter_map(|k| match self.devices[0].cfg.layout.parse(k) {
-                Some(RemoteKey::Segment { device, .. }) => Some(device),
-                _ => None,
-            })
-            .collect::<BTreeSet<_>>();
-        for d in 0..self.devices.len() {
+            .filter_map(|k| Some(k.strip_prefix(&log)?.split_once('/')?.0.to_owned()))
+            .collect();
+        let mut folders: BTreeMap<DeviceId, Option<u64>> = BTreeMap::new();
+        for n in &names {
+            if let Some(d) = layout.device_folder(n) {
+                folders.entry(d).or_default();
+            } else if let Some((d, upto)) = layout.snapshot_of(n) {
+                let e = folders.entry(d).or_default();
+                *e = (*e).max(Some(upto));
+            }
+        }
+        for d in self.live() {
             let before: Stats = self.cloud.stats;
             let commits = self.devices[d].commits;
             self.round(d)?;
             let delta = self.cloud.stats.since(&before);
-            let others = folders.iter().filter(|f| **f != self.devices[d].id).count() as u64;
-            let pages = (folders.len() as u64)
+            let dev = &self.devices[d];
+            let others = folders
+                .iter()
+                .filter(|(f, newest)| {
+                    let cp = dev.db.meta.checkpoints.get(*f).copied().unwrap_or(0);
+                    let at = dev.db.meta.retired.get(*f).copied();
+                    **f != dev.id && !retire::retired(at, cp, **newest)
+                })
+                .count() as u64;
+            let pages = (names.len() as u64)
                 .div_ceil(self.setup.page_size as u64)
                 .max(1);
             if delta.writes() != 0 || delta.get_blob != 0 {
