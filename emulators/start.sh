@@ -120,6 +120,9 @@ fi
 
 # --- start ---------------------------------------------------------------------------------------------
 say "starting auth + storage emulators for project $PROJECT (log: $LOG)"
+# The previous run's log is kept (emulators.log.1): when emulators stop in the middle of a test run,
+# it says why.
+if [[ -f "$LOG" ]]; then mv -f "$LOG" "$LOG.1"; fi
 # CI=1: no prompts. NO_UPDATE_NOTIFIER: no version check. XDG_CONFIG_HOME: a private, empty firebase-tools
 # config, so no login and no usage-collection consent leak in from the user's config (telemetry stays off).
 # setsid: the emulators and the rules runtime they spawn form one process group that stop.sh ends together.

@@ -139,12 +139,13 @@ test("the tarball has every file the package imports, and package.json points at
 });
 
 test("every event the store fires is in TapesyncEventMap, so its listener is typed", async () => {
-  // The events the Rust code dispatches: `events().emit("name", ...)`, and `change` (`changed()`).
+  // The events the Rust code dispatches: `events().emit("name", ...)`, `change` (`changed()`), and
+  // events made directly (`CustomEvent::new_with_event_init_dict("name", ...)`, storagepressure).
   const fired = new Set();
   for (const file of await readdir(join(ROOT, "src"), { recursive: true })) {
     if (!file.endsWith(".rs")) continue;
     const code = await readFile(join(ROOT, "src", file), "utf8");
-    for (const m of code.matchAll(/\.emit\(\s*"(\w+)"/g)) fired.add(m[1]);
+    for (const m of code.matchAll(/(?:\.emit|new_with_event_init_dict)\(\s*"(\w+)"/g)) fired.add(m[1]);
   }
   assert.ok(fired.has("change") && fired.has("syncstate"), `found the events: ${[...fired]}`);
   const dts = await readFile(join(WORK, "vite", "node_modules", "tapesync", "tapesync.d.ts"), "utf8");

@@ -278,12 +278,14 @@ export function engineSuite(engine, { timeout = 120_000 } = {}) {
           const report = await store.sync(remoteFor(c));
           return { left: unfinished.length, hash, size: blob.size, report, state: (await store.get(rec.id)).syncState };
         }, c);
+        await after.close();
         assert.equal(got.left, 1);
         assert.equal(got.hash, recorded.hash, "the finished capture reads back at once, every byte");
         assert.equal(got.report.outcome.kind, "complete", JSON.stringify(got.report));
         assert.equal(got.state, "synced");
       } finally {
-        rmSync(profile, { recursive: true, force: true });
+        // Retried: a browser process of the profile may still be writing into it for a moment.
+        rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
       }
     });
   }

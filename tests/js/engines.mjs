@@ -311,7 +311,8 @@ async function startDevice(engine, base, options) {
   let driver = null;
   const kill = () => {
     killGroup(child);
-    if (r.profile) rmSync(r.profile, { recursive: true, force: true });
+    // Retried: a child of the killed browser may still be writing into the profile for a moment.
+    if (r.profile) rmSync(r.profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   };
   try {
     await waitForPort(port, child, 20_000, `${engine}'s driver`);

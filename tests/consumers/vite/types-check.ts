@@ -21,7 +21,7 @@ const exact = <A, B>(same: Equal<A, B>): boolean => same;
 export function typedEvents(store: RecordingStore): void {
   store.addEventListener("change", (e) => {
     exact<typeof e, CustomEvent<ChangeDetail>>(true);
-    exact<typeof e.detail.kind, "save" | "update" | "delete" | "hash" | "capture" | "sync">(true);
+    exact<typeof e.detail.kind, "save" | "update" | "delete" | "hash" | "capture" | "sync" | "evict">(true);
     exact<typeof e.detail.ids, string[]>(true);
   });
   store.addEventListener("syncstate", (e) => {
