@@ -127,11 +127,13 @@ if [[ -f "$LOG" ]]; then mv -f "$LOG" "$LOG.1"; fi
 # config, so no login and no usage-collection consent leak in from the user's config (telemetry stays off).
 # setsid: the emulators and the rules runtime they spawn form one process group that stop.sh ends together.
 # cwd is $STATE so firebase-tools' own debug logs land there, not in the repository.
+# storage-fix.cjs: the Storage emulator answers 404, as the service does, where a GET races a DELETE of
+# the same object (without it, that race ends the emulator's process: see the file).
 (
   cd "$STATE"
   exec env CI=1 NO_UPDATE_NOTIFIER=1 XDG_CONFIG_HOME="$STATE/config" \
     JAVA_HOME="$JAVA_HOME" PATH="$JAVA_HOME/bin:$PATH" FIREBASE_EMULATORS_PATH="$FIREBASE_EMULATORS_PATH" \
-    setsid node "$FIREBASE" emulators:start --only auth,storage --project "$PROJECT" \
+    setsid node --require "$ROOT/emulators/storage-fix.cjs" "$FIREBASE" emulators:start --only auth,storage --project "$PROJECT" \
       --config "$ROOT/firebase.json" </dev/null >"$LOG" 2>&1 9>&-
 ) &
 pid=$!
