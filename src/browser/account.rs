@@ -104,9 +104,11 @@ pub async fn reset(store: &Rc<Store>) -> Result<()> {
     idb::issue(tx.store(UPLOADS)?.clear(), context)?;
     idb::issue(meta.delete(&BOUND.into()), context)?;
     // The device keeps numbering its log where it was: were it synced with the same folder
-    // again, a segment it already published must never be written a second time.
+    // again, a segment it already published must never be written a second time. Its log in the
+    // new folder starts there (its first sync announces it with a snapshot, readers skip the gap).
     let mut fresh = SyncMeta::new(store.device().clone());
     fresh.next_seq = old.next_seq;
+    fresh.log_start = old.next_seq;
     entries::write_meta(&meta, &fresh)?;
     tx.commit(context).await?;
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();

@@ -60,6 +60,12 @@ pub struct SyncMeta {
     /// Per other device whose log this device retired: the checkpoint it was retired at.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub retired: BTreeMap<DeviceId, u64>,
+    /// The first segment of this device's log in the current folder. After `resetSync()` the
+    /// numbering goes on where it was (a folder must never get one segment number twice), so the
+    /// segments before it were never written here: compaction reads from it, and the snapshot that
+    /// announces the device there lets readers past the gap.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub log_start: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -93,6 +99,7 @@ impl SyncMeta {
             seen: BTreeMap::new(),
             published_ms: 0,
             retired: BTreeMap::new(),
+            log_start: 0,
         }
     }
 }

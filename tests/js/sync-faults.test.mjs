@@ -303,7 +303,11 @@ test("one store, one account: another bucket or prefix is refused until resetSyn
     const reset = await states(a);
     const moved = await a.sync(otherPrefix);
     const backAgain = await rejection(a.sync(first));
-    return { bound, refusedPrefix, refusedBucket, refusedPush, before, reset, moved, backAgain, after: await states(a) };
+    // Another device of the new folder reads them: a's log there starts where its numbering was
+    // (segment 1), and the snapshot its first sync there announced it with leads readers past the gap.
+    const reader = await device(tapesync, "reader");
+    const read = await reader.sync(otherPrefix);
+    return { bound, refusedPrefix, refusedBucket, refusedPush, before, reset, moved, backAgain, after: await states(a), read, seen: await states(reader) };
   }, cloud);
   assert.equal(out.bound.outcome.kind, "complete");
   for (const what of ["refusedPrefix", "refusedBucket", "refusedPush", "backAgain"]) {
@@ -315,6 +319,8 @@ test("one store, one account: another bucket or prefix is refused until resetSyn
   assert.equal(out.moved.uploaded, 2);
   assert.deepEqual(out.after, { "b-0": "synced", "b-1": "synced" });
   assert.equal((await listObjects(user, `users/${user.uid}/elsewhere/blobs/`)).length, 2, "pushed into the new folder");
+  assert.equal(out.read.outcome.kind, "complete", JSON.stringify(out.read));
+  assert.deepEqual(out.seen, { "b-0": "synced", "b-1": "synced" }, "another device of the new folder has them");
 });
 
 test("RecordingStore.destroy(name) deletes the database, and rejects with Conflict while a store of that name is open (here or in another tab)", async () => {

@@ -152,13 +152,14 @@ impl Engine {
 
     /// Reads the newest own snapshot not known to be broken, or the log from its start.
     fn next_base(&mut self) {
+        let start = self.meta.log_start;
         let Some(c) = self.compaction() else { return };
         let upto = c.upto;
         let base = c.own.range(..=upto).next_back().copied();
         c.base = base;
         match base {
             Some(u) => self.push(Job::CompactGetPart(u, 0)),
-            None => self.read_segments(0),
+            None => self.read_segments(start),
         }
     }
 
