@@ -93,8 +93,8 @@ wasm_test=(cargo test --target wasm32-unknown-unknown "${wasm_tests[@]}")
 # machine: Firefox failing to evaluate the runner's own service-worker script (it "threw an exception
 # during script evaluation" before the test module loaded: 1 run in 6 here at first, later about every
 # other run under load, twice in a row once), after which the runner waits out its timeout; a driver
-# slow to start. A test that failed
-# is never run again: its failure stands. Only the attempt that stands is counted.
+# slow to start. A test that failed is never run again: its failure stands. Only the attempt that
+# stands is counted.
 browser_tests() {
   local out rc attempt
   out=$(mktemp)
