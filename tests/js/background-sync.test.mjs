@@ -18,9 +18,8 @@ import assert from "node:assert/strict";
 import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { launch, recentConsole, ROOT } from "./browser.mjs";
 import { startEmulators, stopEmulators, signUp, BUCKET, STORAGE_URL } from "../../emulators/harness.mjs";
-import { getObject, listObjects } from "./cloud.mjs";
+import { getObject, listObjects, productionToEmulator } from "./cloud.mjs";
 
-const PRODUCTION = "https://firebasestorage.googleapis.com";
 const DIR = "test-output/background-sync";
 
 let env;
@@ -46,22 +45,6 @@ async function readmeServiceWorker() {
   const found = blocks.filter((code) => /\bself\.addEventListener\(\s*["']sync["']/.test(code));
   assert.equal(found.length, 1, "README.md has one Background Sync service worker example");
   return found[0];
-}
-
-/** Routes the production Storage origin of `context` to the Storage emulator (CORS answered here). */
-async function productionToEmulator(context) {
-  const cors = (request) => ({
-    "access-control-allow-origin": "*",
-    "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
-    "access-control-allow-headers": request.headers()["access-control-request-headers"] ?? "*",
-    "access-control-expose-headers": "*",
-  });
-  await context.route(`${PRODUCTION}/**`, async (route) => {
-    const request = route.request();
-    if (request.method() === "OPTIONS") return route.fulfill({ status: 204, headers: cors(request) });
-    const response = await route.fetch({ url: STORAGE_URL + request.url().slice(PRODUCTION.length) });
-    await route.fulfill({ response, headers: { ...response.headers(), ...cors(request) } });
-  });
 }
 
 /** Fires the `sync` event `tag` at the service worker whose scope is `scope`, through the DevTools protocol. */

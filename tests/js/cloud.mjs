@@ -64,3 +64,21 @@ export async function getObject(user, key) {
   if (!res.ok) throw new Error(`get ${key}: HTTP ${res.status}`);
   return new Uint8Array(await res.arrayBuffer());
 }
+
+const PRODUCTION = "https://firebasestorage.googleapis.com";
+
+/** Routes the production Storage origin (`PRODUCTION`) of `context` to the Storage emulator (CORS answered here). */
+export async function productionToEmulator(context) {
+  const cors = (request) => ({
+    "access-control-allow-origin": "*",
+    "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
+    "access-control-allow-headers": request.headers()["access-control-request-headers"] ?? "*",
+    "access-control-expose-headers": "*",
+  });
+  await context.route(`${PRODUCTION}/**`, async (route) => {
+    const request = route.request();
+    if (request.method() === "OPTIONS") return route.fulfill({ status: 204, headers: cors(request) });
+    const response = await route.fetch({ url: STORAGE_URL + request.url().slice(PRODUCTION.length) });
+    await route.fulfill({ response, headers: { ...response.headers(), ...cors(request) } });
+  });
+}

@@ -17,11 +17,10 @@ import assert from "node:assert/strict";
 import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { launch, recentConsole, ROOT } from "./browser.mjs";
 import { startEmulators, stopEmulators, signUp, BUCKET, STORAGE_URL } from "../../emulators/harness.mjs";
-import { listObjects } from "./cloud.mjs";
+import { listObjects, productionToEmulator } from "./cloud.mjs";
 import { startSupabase, stopSupabase, signUp as supabaseSignUp } from "../../emulators/supabase/harness.mjs";
 import { startS3 } from "../../emulators/s3/harness.mjs";
 
-const PRODUCTION = "https://firebasestorage.googleapis.com";
 
 /** The ```js blocks of `markdown`: [{ line, code }] (line: 1-based, of the opening fence). */
 export function jsBlocks(markdown) {
@@ -81,22 +80,6 @@ after(async () => {
   await env?.close();
   await stopEmulators();
 });
-
-/** Routes the production Storage origin of `context` to the Storage emulator (CORS answered here). */
-async function productionToEmulator(context) {
-  const cors = (request) => ({
-    "access-control-allow-origin": "*",
-    "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
-    "access-control-allow-headers": request.headers()["access-control-request-headers"] ?? "*",
-    "access-control-expose-headers": "*",
-  });
-  await context.route(`${PRODUCTION}/**`, async (route) => {
-    const request = route.request();
-    if (request.method() === "OPTIONS") return route.fulfill({ status: 204, headers: cors(request) });
-    const response = await route.fetch({ url: STORAGE_URL + request.url().slice(PRODUCTION.length) });
-    await route.fulfill({ response, headers: { ...response.headers(), ...cors(request) } });
-  });
-}
 
 test("README.md has JavaScript examples, and each one is a page or a service worker example", () => {
   assert.ok(blocks.length >= 3, `found ${blocks.length} js blocks`);
