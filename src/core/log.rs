@@ -132,21 +132,7 @@ impl Segment {
     /// assert!(Segment::decode(forged, &d, 0).is_err()); // an edit stamped by another device
     /// ```
     pub fn decode(bytes: &[u8], device: &DeviceId, seq: u64) -> Result<Segment, BadSegment> {
-        if bytes.len() > MAX_SEGMENT_BYTES {
-            return Err(BadSegment::TooLarge(bytes.len()));
-        }
-        #[derive(Deserialize)]
-        struct Version {
-            v: u32,
-        }
-        let version: Version =
-            serde_json::from_slice(bytes).map_err(|e| BadSegment::Malformed(e.to_string()))?;
-        if version.v > FORMAT {
-            return Err(BadSegment::NewerFormat(version.v));
-        }
-        if version.v != FORMAT {
-            return Err(BadSegment::Invalid(format!("unknown format {}", version.v)));
-        }
+        check_envelope(bytes, FORMAT)?;
         let mut seg: Segment =
             serde_json::from_slice(bytes).map_err(|e| BadSegment::Malformed(e.to_string()))?;
         if &seg.device != device || seg.seq != seq {
@@ -164,6 +150,27 @@ impl Segment {
         check_changes(&mut seg.changes, device)?;
         Ok(seg)
     }
+}
+
+/// The checks every object of a log (a segment, a snapshot part) gets before it is parsed: at most
+/// [`MAX_SEGMENT_BYTES`], and written in `format` (a newer one is `NewerFormat`: that device waits).
+pub(crate) fn check_envelope(bytes: &[u8], format: u32) -> Result<(), BadSegment> {
+    if bytes.len() > MAX_SEGMENT_BYTES {
+        return Err(BadSegment::TooLarge(bytes.len()));
+    }
+    #[derive(Deserialize)]
+    struct Version {
+        v: u32,
+    }
+    let version: Version =
+        serde_json::from_slice(bytes).map_err(|e| BadSegment::Malformed(e.to_string()))?;
+    if version.v > format {
+        return Err(BadSegment::NewerFormat(version.v));
+    }
+    if version.v != format {
+        return Err(BadSegment::Invalid(format!("unknown format {}", version.v)));
+    }
+    Ok(())
 }
 
 /// Checks changes read from `device`'s log (a segment or a snapshot part) against the readers'

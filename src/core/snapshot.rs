@@ -45,7 +45,7 @@ use super::device::DeviceId;
 use super::fields::{AudioVersion, Fields};
 use super::id::RecordingId;
 use super::limits::{self, MAX_CHANGES, MAX_SEGMENT_BYTES};
-use super::log::{check_changes, BadSegment, Change};
+use super::log::{check_changes, check_envelope, BadSegment, Change};
 
 /// The snapshot format this release writes and reads.
 pub const FORMAT: u32 = 1;
@@ -130,21 +130,7 @@ impl SnapshotPart {
         upto: u64,
         part: u32,
     ) -> Result<SnapshotPart, BadSegment> {
-        if bytes.len() > MAX_SEGMENT_BYTES {
-            return Err(BadSegment::TooLarge(bytes.len()));
-        }
-        #[derive(Deserialize)]
-        struct Version {
-            v: u32,
-        }
-        let version: Version =
-            serde_json::from_slice(bytes).map_err(|e| BadSegment::Malformed(e.to_string()))?;
-        if version.v > FORMAT {
-            return Err(BadSegment::NewerFormat(version.v));
-        }
-        if version.v != FORMAT {
-            return Err(BadSegment::Invalid(format!("unknown format {}", version.v)));
-        }
+        check_envelope(bytes, FORMAT)?;
         let mut p: SnapshotPart =
             serde_json::from_slice(bytes).map_err(|e| BadSegment::Malformed(e.to_string()))?;
         if &p.device != device || p.upto != upto || p.part != part {
