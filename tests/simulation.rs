@@ -168,10 +168,10 @@ fn a_quiet_pull_costs_the_same_for_10_and_10000_recordings() {
     );
 }
 
-/// Uploads are confirmed locally in batches, and the last batch in the seal's own commit: a
-/// first push of 600 recordings (finishing at once) makes 6 local commits: two batches of 256
-/// confirmations, two seals (a segment holds 500 changes; the first also confirms the last 88)
-/// and the confirmations of the two published segments. Not one per recording.
+/// Uploads are confirmed locally in batches, and a last partial batch in the seal's own commit: a
+/// first push of 600 recordings (finishing at once) makes 18 local commits: six batches of 100
+/// confirmations, six seals (a writer seals 100 changes a segment, `COMMIT_CHANGES`) and the
+/// confirmations of the six published segments. Not one per recording.
 #[test]
 fn a_push_confirms_its_uploads_in_batches() {
     use sim::world::{Action, Setup, World};
@@ -192,7 +192,7 @@ fn a_push_confirms_its_uploads_in_batches() {
     let before = w.devices[0].commits;
     let report = w.round(0).unwrap();
     assert_eq!((report.blobs_uploaded, report.changes_pushed), (600, 600));
-    assert_eq!(w.devices[0].commits - before, 6);
+    assert_eq!(w.devices[0].commits - before, 18);
     w.check().unwrap();
 }
 

@@ -16,7 +16,7 @@ use super::fields::ContentHash;
 use super::hlc::Clock;
 use super::id::RecordingId;
 use super::layout::Layout;
-use super::limits::{self, MAX_CHANGES, MAX_SEGMENT_BYTES};
+use super::limits::{self, COMMIT_CHANGES, MAX_SEGMENT_BYTES};
 use super::log::{Change, Segment};
 use super::merge::{apply_change, Conflict, MergeConfig};
 
@@ -538,7 +538,7 @@ impl Commit {
                     }
                 }
                 for id in ids {
-                    if changes.len() >= MAX_CHANGES {
+                    if changes.len() >= COMMIT_CHANGES {
                         more = true;
                         break;
                     }

@@ -80,7 +80,8 @@ use super::error_class::{ErrorClass, ErrorCode};
 use super::fields::ContentHash;
 use super::id::RecordingId;
 use super::layout::Layout;
-use super::log::{Segment, MAX_CHANGES};
+use super::limits::COMMIT_CHANGES;
+use super::log::Segment;
 use super::merge::MergeConfig;
 use super::retire;
 
@@ -212,7 +213,7 @@ pub struct QueuedUpload {
 
 /// Finished uploads are confirmed locally once this many wait, or once the first of them has
 /// waited this long (ms): a crash loses at most that much uploading, which is done again.
-const CONFIRM_BATCH: usize = 256;
+const CONFIRM_BATCH: usize = COMMIT_CHANGES;
 const CONFIRM_AFTER_MS: u64 = 2_000;
 
 #[derive(Clone, Debug)]
@@ -243,6 +244,8 @@ enum Job {
     /// Part `.2` of another device's snapshot up to `.1`, and the part count part 0 gave.
     GetSnapPart(DeviceId, u64, u32, Option<u32>),
     /// Changes of a snapshot up to `.1`; `.2`: the last commit of it (moves the checkpoint).
+    /// Also the leading commits of a segment larger than [`COMMIT_CHANGES`] (never the last:
+    /// its last commit is a [`Job::Apply`]).
     ApplySnap(Segment, u64, bool),
     /// Compacting this device's log ([`compact`]): the listing of `log/` for its own snapshots,
     /// a part of its base snapshot, one of its segments, a part to write, and cleaning up.
@@ -873,7 +876,7 @@ impl Engine {
                 let mut uploaded = std::mem::take(&mut r.confirming);
                 self.progress(Stage::Seal, 0, ids.len() as u64);
                 // One segment per batch, so a commit reads at most a segment's worth of entries.
-                for batch in ids.chunks(MAX_CHANGES) {
+                for batch in ids.chunks(COMMIT_CHANGES) {
                     self.push(Job::Seal(batch.to_vec(), std::mem::take(&mut uploaded)));
                 }
                 // Nothing to seal: they get a commit of their own.
@@ -882,6 +885,42 @@ impl Engine {
                 }
             }
             Step::Compact => self.start_compaction(false),
+        }
+    }
+
+    /// Applies a segment pulled from another device, in local commits of at most
+    /// [`COMMIT_CHANGES`] (older releases wrote up to 500 changes a segment). Only the last
+    /// commit moves the checkpoint; merging is idempotent, so a crash between them costs the
+    /// segment's changes applied again, nothing more.
+    fn apply_segment(&mut self, mut seg: Segment) {
+        let mut head = Vec::new();
+        if seg.changes.len() > COMMIT_CHANGES {
+            let tail = seg.changes.split_off(seg.changes.len() - COMMIT_CHANGES);
+            head = std::mem::replace(&mut seg.changes, tail);
+        }
+        let next = seg.seq.saturating_add(1);
+        for chunk in head.chunks(COMMIT_CHANGES) {
+            let part = Segment::new(seg.device.clone(), seg.seq, chunk.to_vec());
+            self.push(Job::ApplySnap(part, next, false));
+        }
+        self.push(Job::Apply(seg));
+    }
+
+    /// Starts uploading the segment a seal just made, while the next seals run, when no upload
+    /// of this device's log is under way (the confirmation of one goes on to the next). A bulk
+    /// push seals dozens of segments; uploaded only after the last seal, all of them would sit
+    /// in the sync meta that every seal writes whole, which made the push quadratic.
+    fn flush_while_sealing(&mut self, sealed: Option<u64>) {
+        let sealing = self
+            .round
+            .as_ref()
+            .is_some_and(|r| r.step == Step::Seal && r.stop.is_none());
+        let alone = matches!(self.meta.outbox.as_slice(), [only] if Some(only.seq) == sealed);
+        // An announcement (a snapshot first) is left to the final flush.
+        if sealing && alone && !self.must_announce() {
+            if let Some(seq) = sealed {
+                self.push(Job::PutSegment(seq));
+            }
         }
     }
 
@@ -1201,7 +1240,7 @@ impl Engine {
             }
             (Job::GetSegment(device, seq), Outcome::Got(bytes)) => {
                 match Segment::decode(&bytes, &device, seq) {
-                    Ok(seg) => self.push(Job::Apply(seg)),
+                    Ok(seg) => self.apply_segment(seg),
                     Err(e) => self.unreadable(device, seq, e.to_string()),
                 }
             }
@@ -1275,6 +1314,7 @@ impl Engine {
                 if more && seq.is_some() {
                     self.push(Job::Seal(ids, Vec::new()));
                 }
+                self.flush_while_sealing(seq);
             }
             (Job::RefreshToken, Outcome::Done) => {
                 if let Some(r) = &mut self.round {

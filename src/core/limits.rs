@@ -43,8 +43,20 @@ pub const METADATA_BYTES: usize = 64 * 1024;
 /// within [`METADATA_BYTES`] and the other limits stays well under it; it bounds what an entry
 /// written by an older release (without encoded-size limits) may publish.
 pub const CHANGE_BYTES: usize = 256 * 1024;
-/// The most changes in one segment; larger batches are split.
+/// The most changes a segment may hold (readers only: segments of older releases hold up to this).
 pub const MAX_CHANGES: usize = 500;
+/// The most changes a writer seals into one segment, and a reader applies in one local commit.
+///
+/// A commit reads, merges and writes this many entries in one IndexedDB transaction; the decoding
+/// of what it reads and its merge run in one task of the page. At 500 that task took 100–250 ms in
+/// Chromium on a loaded desktop, at 100 it stays under the 50 ms of a long task (BENCHMARKS.md,
+/// "Scale"). A bulk push of 10,000 recordings makes 100 segment uploads instead of 20.
+///
+/// ```
+/// use tapesync::core::limits::{COMMIT_CHANGES, MAX_CHANGES};
+/// assert!(COMMIT_CHANGES <= MAX_CHANGES);
+/// ```
+pub const COMMIT_CHANGES: usize = 100;
 /// The largest segment accepted when reading, in bytes; writers split segments to stay under it.
 pub const MAX_SEGMENT_BYTES: usize = 16 * 1024 * 1024;
 

@@ -14,7 +14,8 @@
 //! takes and its tombstone: deletes are final, its other fields can never show again.
 //!
 //! A snapshot is split into parts of at most [`PART_CHANGES`] changes and under the readers'
-//! [`MAX_SEGMENT_BYTES`]; readers apply a part in commits of at most [`MAX_CHANGES`], and move
+//! [`MAX_SEGMENT_BYTES`]; readers apply a part in commits of at most
+//! [`COMMIT_CHANGES`](super::limits::COMMIT_CHANGES), and move
 //! their checkpoint to `upto` only once the last part is applied. The same log always compacts to
 //! the same bytes, so a compaction redone after a crash writes what the first one did.
 //!

@@ -23,7 +23,8 @@ use crate::core::device::DeviceId;
 use crate::core::engine::{Event, Failure, Op, Outcome, RoundOutcome, SyncError, SyncErrorKind};
 use crate::core::error_class::ErrorCode;
 use crate::core::layout::Layout;
-use crate::core::log::{Segment, MAX_CHANGES};
+use crate::core::limits::COMMIT_CHANGES;
+use crate::core::log::Segment;
 use crate::core::retire;
 use crate::core::snapshot::{Compactor, SnapshotPart};
 
@@ -420,7 +421,10 @@ impl Engine {
                 let chunks: Vec<Vec<_>> = if p.changes.is_empty() {
                     vec![Vec::new()]
                 } else {
-                    p.changes.chunks(MAX_CHANGES).map(<[_]>::to_vec).collect()
+                    p.changes
+                        .chunks(COMMIT_CHANGES)
+                        .map(<[_]>::to_vec)
+                        .collect()
                 };
                 let n = chunks.len();
                 for (i, chunk) in chunks.into_iter().enumerate() {

@@ -380,6 +380,30 @@ impl Rig {
         panic!("the round never ended");
     }
 
+    /// Drives the running round as a browser does: every op the engine gives is in flight at
+    /// once, then all are answered in order.
+    fn finish_concurrently(&mut self) -> Report {
+        for _ in 0..10_000 {
+            while let Some(ev) = self.engine.poll_event() {
+                if let Event::Done(r) = ev {
+                    return r;
+                }
+            }
+            let mut batch = Vec::new();
+            while let Some((id, op)) = self.engine.poll_op() {
+                batch.push((id, op));
+            }
+            assert!(!batch.is_empty(), "a hung round");
+            for (id, op) in batch {
+                self.ops.push(op.clone());
+                let out = self.cloud_op(&op);
+                self.now += 10;
+                self.engine.on_result(id, out, self.now);
+            }
+        }
+        panic!("the round never ended");
+    }
+
     fn round(&mut self, hook: &mut dyn FnMut(&Op) -> Option<Outcome>) -> Report {
         self.engine.start_sync(self.now);
         self.finish(hook)
@@ -772,4 +796,89 @@ fn load_meta_is_taken_between_rounds_only() {
     rig.finish(&mut |_| None);
     rig.engine.load_meta(meta);
     assert_eq!(rig.engine.meta().next_seq, 9);
+}
+
+/// A segment of 350 changes (older releases sealed up to 500) is applied in local commits of
+/// at most `COMMIT_CHANGES`, and only the last moves the checkpoint: a commit that fails part
+/// way leaves the segment to be read again, and the next round applies all of it.
+#[test]
+fn a_large_segment_is_applied_in_small_commits_and_only_the_last_moves_the_checkpoint() {
+    use crate::core::layout::Layout;
+    let mut a = Rig::new("a");
+    a.save(350);
+    a.engine.start_sync(a.now);
+    let pushed = a.finish_concurrently();
+    assert_eq!(pushed.changes_pushed, 350);
+    let seg_keys: Vec<String> = a
+        .cloud
+        .keys()
+        .filter(|k| k.starts_with("log/"))
+        .cloned()
+        .collect();
+    // Writers seal at most COMMIT_CHANGES a segment: 100, 100, 100, 50.
+    assert_eq!(seg_keys.len(), 4, "{seg_keys:?}");
+    // Each is uploaded while the next seals run, not all after the last seal: more commits
+    // follow the first segment's upload than the four confirmations.
+    let first_put = a.ops.iter().position(|op| is_put(op, "log/")).unwrap();
+    let later_commits = a.ops[first_put..]
+        .iter()
+        .filter(|op| matches!(op, Op::Commit(_)))
+        .count();
+    assert!(later_commits > 4, "{later_commits} commits after the first upload");
+    let dev = DeviceId::parse("a").unwrap();
+    let mut changes = Vec::new();
+    for (seq, key) in seg_keys.iter().enumerate() {
+        let seg = Segment::decode(&a.cloud[key], &dev, seq as u64).unwrap();
+        assert!(seg.changes.len() <= COMMIT_CHANGES);
+        changes.extend(seg.changes);
+    }
+    // The same changes as one segment of an older release, in a cloud that holds only it.
+    let mut cloud = a.cloud.clone();
+    cloud.retain(|k, _| !k.starts_with("log/"));
+    let layout = Layout::default();
+    cloud.insert(
+        layout.segment_key(&dev, 0),
+        Segment::new(dev.clone(), 0, changes).encode(),
+    );
+
+    let mut b = Rig::new("b");
+    b.cloud = cloud;
+    let mut applies = 0;
+    let failed = b.round(&mut |op| match op {
+        Op::Commit(c) if c.touches_audio() => {
+            applies += 1;
+            (applies == 3)
+                .then(|| Outcome::Failed(Failure::local(ErrorCode::QuotaExceeded, "disk full")))
+        }
+        _ => None,
+    });
+    assert!(
+        matches!(failed.outcome, RoundOutcome::Stopped { .. }),
+        "{:?}",
+        failed.outcome
+    );
+    assert_eq!(
+        b.engine.meta().checkpoints.get(&dev),
+        None,
+        "moved before the last commit"
+    );
+
+    let before = b.ops.len();
+    let report = b.round(&mut |_| None);
+    assert!(
+        matches!(report.outcome, RoundOutcome::Complete),
+        "{:?}",
+        report.outcome
+    );
+    let applied = b.ops[before..]
+        .iter()
+        .filter(|op| matches!(op, Op::Commit(c) if c.touches_audio()))
+        .count();
+    assert_eq!(
+        applied, 4,
+        "250 leading changes in 3 commits, the last 100 in one"
+    );
+    assert_eq!((report.segments_pulled, report.changes_pulled), (1, 350));
+    assert_eq!(b.engine.meta().checkpoints.get(&dev), Some(&1));
+    assert_eq!(b.entries.len(), 350);
 }
