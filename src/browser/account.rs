@@ -109,7 +109,7 @@ pub async fn reset(store: &Rc<Store>) -> Result<()> {
     let mut fresh = SyncMeta::new(store.device().clone());
     fresh.next_seq = old.next_seq;
     fresh.log_start = old.next_seq;
-    entries::write_meta(&meta, &fresh)?;
+    entries::write_meta(&meta, &fresh).await?;
     tx.commit(context).await?;
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     store.events().changed(ChangeKind::Update, &ids);

@@ -520,7 +520,7 @@ async fn run_commit(store: &Store, commit: &Commit, audio: AudioPolicy) -> Resul
     }
     entries::write_clock(&meta, &writes.clock)?;
     if let Some(m) = &writes.meta {
-        entries::write_meta(&meta, m)?;
+        entries::write_meta(&meta, m).await?;
     }
     tx.commit(context).await?;
     announce_shown(store, &outcome, &shown);

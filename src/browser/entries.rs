@@ -2,10 +2,11 @@
 //! sync meta. Every write of an entry also writes the public `Recording` it shows, in the same
 //! transaction, so the two never disagree.
 
+use js_sys::Array;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::JsValue;
-use web_sys::IdbObjectStore;
+use web_sys::{IdbKeyRange, IdbObjectStore};
 
 use super::counts::Tally;
 use super::error::{Code, Error, Result};
@@ -15,11 +16,19 @@ use crate::core::device::DeviceId;
 use crate::core::entry::LocalEntry;
 use crate::core::hlc::Clock;
 use crate::core::id::RecordingId;
+use crate::core::log::Segment;
 
 /// The `meta` key of the device's hybrid logical clock.
 pub const CLOCK: &str = "clock";
-/// The `meta` key of the device's sync meta (next sequence number, checkpoints, outbox).
+/// The `meta` key of the device's sync meta (next sequence number, checkpoints; the outbox is
+/// kept apart, see [`OUTBOX`]).
 pub const SYNC_META: &str = "syncMeta";
+/// The `meta` keys of the outbox: each segment sealed and not yet confirmed in the cloud, as
+/// the JSON text it is uploaded as, under `outbox/{seq}` (20 digits, so keys sort by `seq`).
+/// Schema 5: every commit writes the sync meta whole, and with the outbox in it a bulk push
+/// wrote every unconfirmed segment again in each commit (a long task once a few were queued);
+/// a segment is written once here, and deleted with its confirmation.
+pub const OUTBOX: &str = "outbox/";
 
 /// A Rust value as a plain JS object (not a `Map`), as IndexedDB and apps expect.
 ///
@@ -117,17 +126,89 @@ pub fn write_clock(meta: &IdbObjectStore, clock: &Clock) -> Result<()> {
 
 /// The device's sync meta, new if none was stored yet.
 pub async fn read_meta(meta: &IdbObjectStore, device: &DeviceId) -> Result<SyncMeta> {
-    let value = idb::call(meta.get(&SYNC_META.into()), "reading sync meta").await?;
-    match idb::some(value) {
-        Some(v) => from_js(v, "sync meta"),
-        None => Ok(SyncMeta::new(device.clone())),
+    let context = "reading sync meta";
+    let value = idb::call(meta.get(&SYNC_META.into()), context).await?;
+    let Some(value) = idb::some(value) else {
+        return Ok(SyncMeta::new(device.clone()));
+    };
+    let mut state: SyncMeta = from_js(value, "sync meta")?;
+    // Schema 4 kept the outbox inline: such a state is read as it is, and its segments move to
+    // records of their own with the next commit.
+    let (keys, texts) = outbox_records(meta, true).await?;
+    for (seq, text) in keys.into_iter().zip(texts) {
+        if state.outbox.iter().any(|s| s.seq == seq) {
+            continue;
+        }
+        let text =
+            text.ok_or_else(|| Error::new(Code::Internal, "a stored outbox segment is not text"))?;
+        let seg = Segment::decode(text.as_bytes(), &state.device, seq).map_err(|e| {
+            Error::new(
+                Code::Internal,
+                format!("stored outbox segment {seq} is unreadable: {e}"),
+            )
+        })?;
+        state.outbox.push(seg);
     }
+    state.outbox.sort_by_key(|s| s.seq);
+    Ok(state)
 }
 
-/// Stores the device's sync meta.
-pub fn write_meta(meta: &IdbObjectStore, value: &SyncMeta) -> Result<()> {
+/// The sequence numbers of the stored outbox segments, in order, and (with `texts`) their JSON
+/// text, in the same order.
+async fn outbox_records(
+    meta: &IdbObjectStore,
+    texts: bool,
+) -> Result<(Vec<u64>, Vec<Option<String>>)> {
+    let context = "reading the sync outbox";
+    // Every key in `outbox/`: '0' is the character after '/'.
+    let range = IdbKeyRange::bound(&OUTBOX.into(), &"outbox0".into())
+        .map_err(|e| Error::from_js(context, &e))?;
+    let keys: Array = idb::cast(
+        idb::call(meta.get_all_keys_with_key(&range), context).await?,
+        "keys",
+    )?;
+    let seqs = keys
+        .iter()
+        .filter_map(|k| k.as_string()?.strip_prefix(OUTBOX)?.parse::<u64>().ok())
+        .collect();
+    let values = if texts {
+        let all: Array = idb::cast(
+            idb::call(meta.get_all_with_key(&range), context).await?,
+            "outbox",
+        )?;
+        all.iter().map(|v| v.as_string()).collect()
+    } else {
+        Vec::new()
+    };
+    Ok((seqs, values))
+}
+
+fn outbox_key(seq: u64) -> JsValue {
+    format!("{OUTBOX}{seq:020}").into()
+}
+
+/// Stores the device's sync meta: the state itself, each outbox segment not stored yet, and
+/// the removal of those no longer in the outbox (confirmed in the cloud, or reset).
+pub async fn write_meta(meta: &IdbObjectStore, value: &SyncMeta) -> Result<()> {
+    let context = "writing sync meta";
+    let (stored, _) = outbox_records(meta, false).await?;
+    for seg in &value.outbox {
+        if !stored.contains(&seg.seq) {
+            let text = String::from_utf8(seg.encode())
+                .map_err(|_| Error::new(Code::Internal, "a segment did not encode as text"))?;
+            idb::issue(
+                meta.put_with_key(&text.into(), &outbox_key(seg.seq)),
+                context,
+            )?;
+        }
+    }
+    for seq in stored {
+        if !value.outbox.iter().any(|s| s.seq == seq) {
+            idb::issue(meta.delete(&outbox_key(seq)), context)?;
+        }
+    }
     idb::issue(
-        meta.put_with_key(&to_js(value)?, &SYNC_META.into()),
-        "writing sync meta",
+        meta.put_with_key(&to_js(&value.without_outbox())?, &SYNC_META.into()),
+        context,
     )
 }

@@ -14,7 +14,7 @@ use web_sys::{
 use super::error::{Code, Error, Result};
 
 /// The schema version this release writes.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// Recording metadata, exactly the `Recording` objects apps get; key `id`.
 pub const RECORDINGS: &str = "recordings";
@@ -115,6 +115,9 @@ fn upgrade(db: &IdbDatabase, old: u32) -> std::result::Result<(), JsValue> {
     // Version 4 changes no store: it keeps the recording counts in `META` (`counts::COUNTS`),
     // counted once on the first open (`counts::ensure`). The version is raised so that a release
     // that does not keep them can no longer open this database: its writes would leave them wrong.
+    // Version 5 changes no store either: the sync outbox moves out of the sync meta into records
+    // of its own (`entries::OUTBOX`), read from both places; a release that reads it inline only
+    // would take the outbox for empty, so it may no longer open the database.
     Ok(())
 }
 

@@ -83,6 +83,42 @@ pub(crate) fn newest_wall(changes: &[Change]) -> u64 {
 }
 
 impl SyncMeta {
+    /// This state without its outbox: the part a store writes whole with every commit (the
+    /// browser store keeps each outbox segment in a record of its own, written once).
+    ///
+    /// ```
+    /// use tapesync::core::{commit::SyncMeta, device::DeviceId};
+    /// let mut meta = SyncMeta::new(DeviceId::parse("d").unwrap());
+    /// meta.next_seq = 3;
+    /// let bare = meta.without_outbox();
+    /// assert_eq!((bare.next_seq, bare.outbox.len()), (3, 0));
+    /// ```
+    pub fn without_outbox(&self) -> SyncMeta {
+        // Every field named, so a new one cannot be forgotten here.
+        let SyncMeta {
+            device,
+            next_seq,
+            checkpoints,
+            outbox: _,
+            trash,
+            seen,
+            published_ms,
+            retired,
+            log_start,
+        } = self;
+        SyncMeta {
+            device: device.clone(),
+            next_seq: *next_seq,
+            checkpoints: checkpoints.clone(),
+            outbox: Vec::new(),
+            trash: trash.clone(),
+            seen: seen.clone(),
+            published_ms: *published_ms,
+            retired: retired.clone(),
+            log_start: *log_start,
+        }
+    }
+
     /// The state of a device that has never synced.
     ///
     /// ```

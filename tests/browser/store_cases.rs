@@ -571,3 +571,92 @@ async fn audio_kept_as_parts_round_trips_on_every_path() {
     );
     store.close();
 }
+
+/// The sync outbox lives in records of its own (schema 5), one per segment, written once: a sync
+/// meta written by schema 4, its outbox inline, is read with that outbox; the next write moves
+/// each segment into its own record, and a confirmed segment's record goes with it.
+#[wasm_bindgen_test]
+async fn the_outbox_moves_out_of_the_sync_meta_into_a_record_per_segment() {
+    use tapesync::browser::{entries, idb, platform, schema};
+    use tapesync::core::{commit::SyncMeta, device::DeviceId, log::Segment};
+    use web_sys::IdbTransactionMode as Mode;
+    let name = format!("tapesync/outbox-{}", js_sys::Math::random());
+    let db = schema::open(&platform::indexed_db().unwrap(), &name)
+        .await
+        .unwrap();
+    let device = DeviceId::parse("d1").unwrap();
+    let mut meta = SyncMeta::new(device.clone());
+    meta.next_seq = 2;
+    meta.outbox = vec![
+        Segment::new(device.clone(), 0, Vec::new()),
+        Segment::new(device.clone(), 1, Vec::new()),
+    ];
+    let raw = |key: &str| {
+        let db = db.clone();
+        let key = key.to_string();
+        async move {
+            let tx = idb::Tx::new(&db, &[schema::META], Mode::Readonly).unwrap();
+            let v = idb::call(tx.store(schema::META).unwrap().get(&key.into()), "test")
+                .await
+                .unwrap();
+            tx.finish("test").await.unwrap();
+            v
+        }
+    };
+    let write = |state: SyncMeta, inline: bool| {
+        let db = db.clone();
+        async move {
+            let tx = idb::Tx::new(&db, &[schema::META], Mode::Readwrite).unwrap();
+            let store = tx.store(schema::META).unwrap();
+            if inline {
+                // What schema 4 wrote: the whole state in one record.
+                let v = entries::to_js(&state).unwrap();
+                idb::issue(store.put_with_key(&v, &entries::SYNC_META.into()), "test").unwrap();
+            } else {
+                entries::write_meta(&store, &state).await.unwrap();
+            }
+            tx.commit("test").await.unwrap();
+        }
+    };
+    let read = || {
+        let db = db.clone();
+        let device = device.clone();
+        async move {
+            let tx = idb::Tx::new(&db, &[schema::META], Mode::Readonly).unwrap();
+            let m = entries::read_meta(&tx.store(schema::META).unwrap(), &device)
+                .await
+                .unwrap();
+            tx.finish("test").await.unwrap();
+            m
+        }
+    };
+    let record = |seq: u64| format!("{}{seq:020}", entries::OUTBOX);
+    let inline_len = |v: &JsValue| {
+        js_sys::Reflect::get(v, &"outbox".into())
+            .unwrap()
+            .unchecked_into::<Array>()
+            .length()
+    };
+
+    write(meta.clone(), true).await;
+    assert_eq!(read().await, meta, "schema 4's inline outbox is read");
+    write(meta.clone(), false).await;
+    assert_eq!(inline_len(&raw(entries::SYNC_META).await), 0);
+    let text = raw(&record(1))
+        .await
+        .as_string()
+        .expect("segment 1 has a record");
+    assert_eq!(
+        text.into_bytes(),
+        meta.outbox[1].encode(),
+        "stored as it is uploaded"
+    );
+    assert_eq!(read().await, meta);
+    // Segment 0 confirmed: its record goes, segment 1's stays.
+    meta.outbox.remove(0);
+    write(meta.clone(), false).await;
+    assert!(raw(&record(0)).await.is_undefined());
+    assert!(raw(&record(1)).await.is_string());
+    assert_eq!(read().await, meta);
+    db.close();
+}

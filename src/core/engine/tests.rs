@@ -824,7 +824,10 @@ fn a_large_segment_is_applied_in_small_commits_and_only_the_last_moves_the_check
         .iter()
         .filter(|op| matches!(op, Op::Commit(_)))
         .count();
-    assert!(later_commits > 4, "{later_commits} commits after the first upload");
+    assert!(
+        later_commits > 4,
+        "{later_commits} commits after the first upload"
+    );
     let dev = DeviceId::parse("a").unwrap();
     let mut changes = Vec::new();
     for (seq, key) in seg_keys.iter().enumerate() {
