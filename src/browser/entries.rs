@@ -57,6 +57,48 @@ pub fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T> {
     serde_json::from_str(&text).map_err(|e| unreadable(e.to_string()))
 }
 
+/// Records read per request of [`read_all`].
+const PAGE: u32 = 1000;
+
+/// Every record of `store` (keyed by string ids), in key order, read in requests of [`PAGE`]:
+/// the browser decodes a request's records in one task of the page, and one `getAll` of 50,000
+/// sync entries blocked it for 600 ms.
+pub async fn read_all(store: &IdbObjectStore, context: &str) -> Result<Array> {
+    let out = Array::new();
+    let mut after: Option<JsValue> = None;
+    loop {
+        let page: Array = match &after {
+            None => idb::cast(
+                idb::call(
+                    store.get_all_with_key_and_limit(&JsValue::UNDEFINED, PAGE),
+                    context,
+                )
+                .await?,
+                "records",
+            )?,
+            Some(key) => {
+                let range = IdbKeyRange::lower_bound_with_open(key, true)
+                    .map_err(|e| Error::from_js(context, &e))?;
+                idb::cast(
+                    idb::call(store.get_all_with_key_and_limit(&range, PAGE), context).await?,
+                    "records",
+                )?
+            }
+        };
+        for v in page.iter() {
+            out.push(&v);
+        }
+        if page.length() < PAGE {
+            return Ok(out);
+        }
+        let last = js_sys::Reflect::get(&page.get(page.length() - 1), &"id".into())?;
+        if last.is_undefined() {
+            return Err(Error::new(Code::Internal, "a stored record has no id"));
+        }
+        after = Some(last);
+    }
+}
+
 /// The entry of `id`, if the store has one.
 pub async fn read(sync: &IdbObjectStore, id: &RecordingId) -> Result<Option<LocalEntry>> {
     let value = idb::call(sync.get(&id.as_str().into()), "reading sync state").await?;

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use futures::future::join_all;
-use js_sys::Array;
 use web_sys::{AbortSignal, IdbTransactionMode as Mode};
 
 use super::entries;
@@ -188,14 +187,15 @@ pub async fn evict(store: &Rc<Store>, budget: Budget) -> Result<Evicted> {
     flush_played(store).await;
     let context = "finding audio to evict";
     let tx = store.tx(&[SYNC], Mode::Readonly)?;
-    let all: Array = idb::cast(
-        idb::call(tx.store(SYNC)?.get_all(), context).await?,
-        "sync entries",
-    )?;
+    let all = entries::read_all(&tx.store(SYNC)?, context).await?;
     tx.finish(context).await?;
     let mut candidates = Vec::new();
     let (mut synced, mut other) = (0.0, 0.0);
+    // Every entry is looked at (50,000 take seconds to decode): in slices, between which the
+    // page runs (no transaction is open here).
+    let mut slices = platform::Slices::new();
     for v in all.iter() {
+        slices.next().await;
         let e: LocalEntry = entries::from_js(v, "sync entry")?;
         match evictable(&e) {
             Some(size) => {

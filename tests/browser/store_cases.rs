@@ -660,3 +660,31 @@ async fn the_outbox_moves_out_of_the_sync_meta_into_a_record_per_segment() {
     assert_eq!(read().await, meta);
     db.close();
 }
+
+/// `entries::read_all` reads a whole store in pages (eviction looks at every sync entry): all
+/// 2,500 records, once each, in key order.
+#[wasm_bindgen_test]
+async fn read_all_reads_every_record_once_across_pages() {
+    use tapesync::browser::{entries, idb, platform, schema};
+    use web_sys::IdbTransactionMode as Mode;
+    let name = format!("tapesync/paged-{}", js_sys::Math::random());
+    let db = schema::open(&platform::indexed_db().unwrap(), &name)
+        .await
+        .unwrap();
+    let tx = idb::Tx::new(&db, &[schema::SYNC], Mode::Readwrite).unwrap();
+    let sync = tx.store(schema::SYNC).unwrap();
+    for i in 0..2_500 {
+        let record = obj(&[("id", format!("r{i:05}").into())]);
+        idb::issue(sync.put(&record), "test").unwrap();
+    }
+    tx.commit("test").await.unwrap();
+    let tx = idb::Tx::new(&db, &[schema::SYNC], Mode::Readonly).unwrap();
+    let all = entries::read_all(&tx.store(schema::SYNC).unwrap(), "test")
+        .await
+        .unwrap();
+    tx.finish("test").await.unwrap();
+    let ids: Vec<String> = all.iter().map(|v| string(&v, "id")).collect();
+    let want: Vec<String> = (0..2_500).map(|i| format!("r{i:05}")).collect();
+    assert_eq!(ids, want);
+    db.close();
+}
