@@ -14,7 +14,8 @@
 //    main-thread task during it (PerformanceObserver `longtask`) is reported.
 // 3. A new device's first pull of BIG recordings' metadata: the cloud is filled by writing the
 //    bucket's objects directly (docs/sync.md's layout: log segments of 500 changes of one device,
-//    made from a template segment tapesync itself pushed), then a fresh store pulls; timed until the
+//    made from a template segment tapesync itself pushed: the most a reader accepts, as earlier builds
+//    sealed them; today's writers seal 100, and readers apply 500 in five commits), then a fresh store pulls; timed until the
 //    metadata has landed (the round leaves its pull stage), then cancelled before the audio. Against
 //    the same at BASE; requests and the longest task counted.
 // Every figure is printed at both sizes with the ratio: a cost that grows with what changed, not
