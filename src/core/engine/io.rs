@@ -10,7 +10,7 @@ use crate::core::error_class::{classify, ErrorClass, ErrorCode};
 use crate::core::fields::ContentHash;
 use crate::core::id::RecordingId;
 
-/// Identifies an operation handed out by [`Engine::poll_op`]; its outcome goes back with it.
+/// Identifies an operation handed out by [`Engine::poll_op`](super::Engine::poll_op); its outcome goes back with it.
 ///
 /// ```
 /// use tapesync::core::engine::OpId;

@@ -161,7 +161,7 @@ pub enum RoundOutcome {
     Incomplete {
         /// Why (kind `network` or `remote`).
         error: SyncError,
-        /// When the engine retries (a [`Engine::next_wakeup`]).
+        /// When the engine retries (a [`Engine::next_wakeup`](super::Engine::next_wakeup)).
         retry_at: u64,
     },
     /// A failure retrying will not fix; the engine waits for the app.
