@@ -1,7 +1,14 @@
 //! The state of one sync round: its tasks (the jobs the engine hands out as ops, with their
 //! attempts), its steps, and what it has learnt so far.
 
-use super::*;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::compact::Compaction;
+use super::{Failure, Report, RoundOutcome};
+use crate::core::device::DeviceId;
+use crate::core::fields::ContentHash;
+use crate::core::id::RecordingId;
+use crate::core::log::Segment;
 
 #[derive(Clone, Debug)]
 pub(super) enum Job {
@@ -133,7 +140,7 @@ pub(super) struct Round {
     /// Per other device, the snapshot being read this pass (its `upto`).
     pub(super) reading_snap: BTreeMap<DeviceId, u64>,
     /// The compaction of this device's log under way, if any.
-    pub(super) compaction: Option<compact::Compaction>,
+    pub(super) compaction: Option<Compaction>,
     /// The `upto` of the snapshot this round announced this device with before uploading (see
     /// [`crate::core::retire`]): segments sealed after it need another announcement.
     pub(super) announced: Option<u64>,
