@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::compact::Compaction;
-use super::{Failure, Report, RoundOutcome};
+use super::io::Failure;
+use super::report::{Report, RoundOutcome};
 use crate::core::device::DeviceId;
 use crate::core::fields::ContentHash;
 use crate::core::id::RecordingId;
