@@ -202,7 +202,7 @@ async function main() {
           `From \`import\` of the package to the first \`list({ limit: ${RECORDS} })\` resolving, against raw IndexedDB's open and`,
           `\`getAll\` of the same ${RECORDS} records, in headless Chromium with ${THROTTLE}x CPU throttling (DevTools protocol), a fresh page`,
           "and no HTTP cache each run (the wasm is fetched and compiled each time, streaming), median of " + RUNS + " alternating runs.",
-          `Taken ${new Date().toISOString().slice(0, 10)} on ${machine()}, load ${load.toFixed(1)} at start, in ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+          `Taken ${new Date().toISOString().slice(0, 10)} on ${machine()}, load ${load.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end, in ${((Date.now() - started) / 1000).toFixed(0)} s.`,
           "",
           ...resultTable([{
             pass: extra <= 100,
