@@ -68,6 +68,15 @@ ${classes.map((name) => `export interface ${name} extends TapesyncDisposable {}\
 fs.writeFileSync(file, dts);
 JS
 
+# Startup (BENCHMARKS.md "Startup"): V8 compiles a script's functions lazily, each at its first
+# call and on the main thread, and the glue's functions (one per wasm import) are many of the work
+# on the way to the first list(): ~125 of them compiled there, 40-54 ms at 4x CPU throttling
+# (Chromium trace, V8.CompileCode). V8's explicit compile hint (Chrome 136+; a plain comment
+# elsewhere, and bundlers that drop comments lose only the hint) has the whole file compiled as it
+# loads instead: 22 functions left. After the first line, which stays the @ts-self-types comment.
+echo "pkg: compile hint for the JS glue (//# allFunctionsCalledOnLoad)"
+sed -i '1a //# allFunctionsCalledOnLoad' pkg/tapesync.js
+
 version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
 # For bundlers and for a static server alike: the files are ES modules that find each other by
 # relative URLs (snippets/, compress/) and the wasm by new URL("tapesync_bg.wasm", import.meta.url),

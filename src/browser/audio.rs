@@ -27,7 +27,7 @@ use super::schema::META;
 pub const PART_BYTES: f64 = (1 << 20) as f64;
 
 /// Where the chosen form is remembered, in [`META`].
-const FORM_KEY: &str = "audioStorage";
+pub(crate) const FORM_KEY: &str = "audioStorage";
 /// The throwaway database of the probe write.
 const PROBE_DB: &str = "tapesync-probe";
 /// How long the probe may take before the engine counts as refusing Blobs: a refusal that hangs

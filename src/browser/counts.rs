@@ -82,7 +82,7 @@ impl Counts {
     }
 
     /// The stored counts; `None` when absent or not in the form [`Counts::to_js`] writes.
-    fn from_js(value: &JsValue) -> Option<Counts> {
+    pub(crate) fn from_js(value: &JsValue) -> Option<Counts> {
         let field = |name: &str| {
             Reflect::get(value, &name.into())
                 .ok()?
@@ -167,7 +167,7 @@ pub async fn read(store: &Store) -> Result<Option<Counts>> {
     let context = "counting recordings";
     let tx = store.tx(&[META], Mode::Readonly)?;
     let value = idb::call(tx.store(META)?.get(&COUNTS.into()), context).await?;
-    tx.finish(context).await?;
+    tx.done_reading();
     Ok(Counts::from_js(&value))
 }
 

@@ -150,10 +150,12 @@ fn warn(what: &str, e: &Error) {
     web_sys::console::warn_1(&format!("tapesync: hashing {what}: {e}").into());
 }
 
+/// The `meta` key set once [`adopt`] ran in a database.
+pub(crate) const ADOPTED: &str = "hashQueue";
+
 /// Queues the pending recordings of a database written before the queue existed (schema 2) that
 /// have no sync entry yet; runs once per database.
 pub async fn adopt(store: &Store) -> Result<()> {
-    const ADOPTED: &str = "hashQueue";
     let context = "queueing recordings to hash";
     let tx = store.tx(&[META, RECORDINGS, SYNC, UNHASHED], Mode::Readwrite)?;
     let meta = tx.store(META)?;

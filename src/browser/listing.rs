@@ -30,7 +30,7 @@ pub async fn get_all(
         let query: JsValue = range
             .map(|r| r.clone().into())
             .unwrap_or(JsValue::UNDEFINED);
-        return reverse_cursor(index, &query, count, context).await;
+        return idb::cold(reverse_cursor(index, &query, count, context)).await;
     }
     let out = Array::new();
     if count == Some(0) {

@@ -119,6 +119,11 @@ impl Store {
     /// stores Blobs; `None` lets the database's remembered form, or the probe, decide.
     pub async fn open(name: &str, audio_form: Option<audio::Form>) -> Result<Rc<Store>> {
         let factory = platform::indexed_db()?;
+        // Joined while the database opens, which leaves the page idle until the browser answers:
+        // setting the channel up then costs nothing on the way to the first `list()`. Until the
+        // store exists nobody can listen to its `change`, and a failed open drops the channel.
+        let events = Events::new()?;
+        events.connect(name);
         let db = schema::open(&factory, &format!("tapesync/{name}")).await?;
         // Another tab upgrading or deleting the database must not wait on us forever: close, and
         // answer later calls with `Closed`. Listened for at once: a `destroy()` that ran while
@@ -137,10 +142,19 @@ impl Store {
         });
         db.set_onversionchange(Some(while_opening.as_ref().unchecked_ref()));
         let opened = async {
-            let id = load_device_id(&db).await?;
-            Ok::<_, Error>((id, audio::form_of(&factory, &db, audio_form).await?))
+            let startup = Startup::read(&db).await?;
+            let id = match startup.device_id.clone() {
+                Some(id) => id,
+                None => idb::cold(load_device_id(&db)).await?,
+            };
+            let form = match (audio_form, startup.form) {
+                (None, Some(known)) => known,
+                (Some(forced), Some(known)) if forced == known => known,
+                _ => idb::cold(audio::form_of(&factory, &db, audio_form)).await?,
+            };
+            Ok::<_, Error>((id, form, startup))
         };
-        let (device_id, audio_form) = match opened.await {
+        let (device_id, audio_form, startup) = match opened.await {
             Ok(opened) => opened,
             Err(e) => {
                 db.close();
@@ -159,7 +173,6 @@ impl Store {
                 format!("the stored device id is unusable: {e}"),
             )
         })?;
-        let events = Events::new()?;
         let store = Rc::new_cyclic(|me: &Weak<Store>| {
             let on_version_change = Closure::<dyn FnMut()>::new({
                 let me = me.clone();
@@ -199,10 +212,19 @@ impl Store {
                 pressure: Rc::default(),
             }
         });
-        store.events.connect(name);
-        hashing::adopt(&store).await?;
-        counts::ensure(&store).await?;
-        if hashing::queued(&store).await? {
+        // Each step the startup read found done already is skipped; each other one checks again
+        // in its own read-write transaction (another tab may be doing it at the same time).
+        let mut queued = startup.queued;
+        if !startup.adopted {
+            idb::cold(hashing::adopt(&store)).await?;
+        }
+        if !startup.counted {
+            idb::cold(counts::ensure(&store)).await?;
+        }
+        if !startup.adopted {
+            queued = idb::cold(hashing::queued(&store)).await?;
+        }
+        if queued {
             hashing::kick(&store);
         }
         Ok(store)
@@ -623,7 +645,7 @@ impl Store {
         let fetch = query.limit.map(|l| l.saturating_add(1));
         let items =
             super::listing::get_all(&index, range.as_ref(), fetch, query.order, context).await?;
-        tx.finish(context).await?;
+        tx.done_reading();
         let mut cursor = None;
         if let Some(limit) = query.limit {
             if items.length() > limit {
@@ -645,6 +667,60 @@ impl Drop for Store {
 impl From<JsValue> for Error {
     fn from(value: JsValue) -> Self {
         Error::from_js("reading a stored value", &value)
+    }
+}
+
+/// What opening needs to know of the database, read in one read-only transaction.
+///
+/// Why: open used to run five transactions one after the other (the device id, the audio form,
+/// the hash queue's adoption, the counts, the queue), three of them read-write, i.e. five round
+/// trips to the browser's storage and three commits before the first `list()` could start. A
+/// database opened before has all of it, so this one read is all an open costs; whatever is
+/// missing (a new database, one from an older release) is then done as before, each step in its
+/// own read-write transaction that checks again.
+struct Startup {
+    /// The device id, if one was made already.
+    device_id: Option<String>,
+    /// The remembered audio form (see [`audio::form_of`]).
+    form: Option<audio::Form>,
+    /// Whether [`hashing::adopt`] ran in this database.
+    adopted: bool,
+    /// Whether the database keeps recording counts (see [`counts::ensure`]).
+    counted: bool,
+    /// Whether anything waits to be hashed (see [`hashing::queued`]).
+    queued: bool,
+}
+
+impl Startup {
+    async fn read(db: &IdbDatabase) -> Result<Startup> {
+        let context = "opening the store";
+        let tx = Tx::new(db, &[META, UNHASHED], Mode::Readonly)?;
+        let (meta, unhashed) = (tx.store(META)?, tx.store(UNHASHED)?);
+        let get = |key: &str| idb::call(meta.get(&key.into()), context);
+        // All five requests at once, in one transaction: one round trip.
+        let (device_id, form, adopted, counted, queued) = futures::join!(
+            get(DEVICE_ID),
+            get(audio::FORM_KEY),
+            get(hashing::ADOPTED),
+            get(counts::COUNTS),
+            // One key tells whether the queue is empty, however long it is.
+            idb::call(
+                unhashed.get_all_keys_with_key_and_limit(&JsValue::UNDEFINED, 1),
+                context
+            ),
+        );
+        let form = form?.as_string();
+        let startup = Startup {
+            device_id: device_id?.as_string(),
+            form: [audio::Form::Blob, audio::Form::Chunks]
+                .into_iter()
+                .find(|f| form.as_deref() == Some(f.as_str())),
+            adopted: idb::some(adopted?).is_some(),
+            counted: counts::Counts::from_js(&counted?).is_some(),
+            queued: Array::from(&queued?).length() > 0,
+        };
+        tx.done_reading();
+        Ok(startup)
     }
 }
 

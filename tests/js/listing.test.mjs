@@ -51,3 +51,56 @@ test("list() reads 2,345 recordings in pages, in order, filtered and with cursor
   assert.deepEqual(out.tail, [...expected].reverse().slice(1000, 2345));
   assert.deepEqual(out.none, []);
 });
+
+// What `RecordingStore.open` and the first `list()` cost in IndexedDB work (bench/startup.mjs times
+// them): opening a database opened before reads what it needs in one read-only transaction (no
+// read-write transaction, no commit), and the first page is one more; a new database still gets
+// its device id, counts and hash queue. Counted by wrapping `IDBDatabase.prototype.transaction`.
+test("opening a store opened before is one read-only transaction, and its first list() one more", async () => {
+  const page = await env.page();
+  const out = await page.evaluate(async () => {
+    await window.tapesyncReady;
+    const seen = [];
+    const original = IDBDatabase.prototype.transaction;
+    IDBDatabase.prototype.transaction = function (stores, mode) {
+      seen.push(`${mode ?? "readonly"} ${[stores].flat().join(",")}`);
+      return original.call(this, stores, mode);
+    };
+    const take = () => seen.splice(0);
+    try {
+      const first = await tapesync.RecordingStore.open({ name: "startup-tx" });
+      const fresh = take();
+      for (let i = 0; i < 3; i++) {
+        await first.save(new Blob([`take ${i}`], { type: "audio/webm" }), { name: `take ${i}` });
+      }
+      // Hashed in the background once saves pause: wait, so that the next open finds no queue.
+      const deadline = Date.now() + 10000;
+      while ((await first.list()).items.some((r) => !r.contentHash) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const deviceId = first.deviceId;
+      first.close();
+      take();
+      const store = await tapesync.RecordingStore.open({ name: "startup-tx" });
+      const open = take();
+      const { items } = await store.list({ limit: 10 });
+      const list = take();
+      const counts = [await store.count(), await store.count({ syncState: "pending" })];
+      const again = { deviceId: store.deviceId, audioStorage: store.audioStorage };
+      store.close();
+      return { fresh, open, list, names: items.map((r) => r.name), hashed: items.every((r) => r.contentHash), counts, deviceId, again };
+    } finally {
+      IDBDatabase.prototype.transaction = original;
+    }
+  });
+  // A new database: the startup read, then each missing step in a read-write transaction of its own.
+  assert.equal(out.fresh[0], "readonly meta,unhashed");
+  assert.ok(out.fresh.includes("readwrite meta"), `the device id is stored: ${out.fresh}`);
+  assert.ok(out.fresh.includes("readwrite meta,recordings"), `the counts are made: ${out.fresh}`);
+  assert.ok(out.hashed, "the recordings were hashed before the second open");
+  assert.deepEqual(out.open, ["readonly meta,unhashed"]);
+  assert.deepEqual(out.list, ["readonly recordings"]);
+  assert.deepEqual(out.names, ["take 2", "take 1", "take 0"]);
+  assert.deepEqual(out.counts, [3, 3]);
+  assert.deepEqual(out.again, { deviceId: out.deviceId, audioStorage: "blob" });
+});
