@@ -301,7 +301,7 @@ pub fn played(store: &Rc<Store>, id: &RecordingId) {
     });
     if due {
         let store = store.clone();
-        wasm_bindgen_futures::spawn_local(async move { flush_played(&store).await });
+        super::platform::spawn(async move { flush_played(&store).await });
     }
 }
 
@@ -383,7 +383,7 @@ impl AutoEvict {
             BUDGET_QUIET_MS,
             move || {
                 let Some(auto) = weak.upgrade() else { return };
-                wasm_bindgen_futures::spawn_local(async move {
+                super::platform::spawn(async move {
                     // Best effort: a failure (the store closed, say) is tried at the next burst.
                     let _ = evict(&auto.store, Budget::Total(auto.max)).await;
                 });
