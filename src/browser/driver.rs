@@ -315,7 +315,7 @@ fn announce(store: &Store, event: Event) {
         Event::Conflict(c) => {
             set(&detail, "id", c.recording.as_str());
             set(&detail, "field", c.field.to_string());
-            set(&detail, "kept", format!("{:?}", c.kept).to_lowercase());
+            set(&detail, "kept", c.kept.as_str());
             set(
                 &detail,
                 "copy",
