@@ -1287,7 +1287,7 @@ impl Engine {
             }
             (job, outcome) if job.is_snapshot_job() => self.handle_snapshot(job, outcome, attempts),
             (job, outcome) => {
-                let message = format!("the driver answered {job:?} with {outcome:?}");
+                let message = "the driver answered a job with an outcome it cannot take".to_owned();
                 self.failed(
                     Task {
                         job,

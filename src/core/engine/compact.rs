@@ -560,7 +560,7 @@ impl Engine {
                 }
             }
             (job, outcome) => {
-                let message = format!("the driver answered {job:?} with {outcome:?}");
+                let message = "the driver answered a job with an outcome it cannot take".to_owned();
                 self.snapshot_failed(job, Failure::local(ErrorCode::Internal, message));
             }
         }
