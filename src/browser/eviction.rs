@@ -273,7 +273,9 @@ async fn evict_batch(store: &Rc<Store>, ids: &[RecordingId]) -> Result<(u32, f64
 thread_local! {
     /// Per store (device id), per recording: when its last-played time was last written, and
     /// the times not written yet.
-    static PLAYED: RefCell<BTreeMap<String, Played>> = const { RefCell::new(BTreeMap::new()) };
+    /// A list: a page has a store or two (a `BTreeMap` of its own would be kilobytes of wasm,
+    /// issue 14).
+    static PLAYED: RefCell<Vec<(String, Played)>> = const { RefCell::new(Vec::new()) };
 }
 
 #[derive(Default)]
@@ -290,7 +292,14 @@ pub fn played(store: &Rc<Store>, id: &RecordingId) {
     let now = platform::now_ms();
     let due = PLAYED.with(|p| {
         let mut p = p.borrow_mut();
-        let mine = p.entry(store.device_id().to_owned()).or_default();
+        let at = match p.iter().position(|(d, _)| d == store.device_id()) {
+            Some(at) => at,
+            None => {
+                p.push((store.device_id().to_owned(), Played::default()));
+                p.len() - 1
+            }
+        };
+        let mine = &mut p[at].1;
         let last = mine.written.get(id.as_str()).copied().unwrap_or(f64::MIN);
         mine.waiting.insert(id.as_str().to_owned(), now);
         let due = now - last >= PLAYED_EVERY_MS;
@@ -310,8 +319,9 @@ pub fn played(store: &Rc<Store>, id: &RecordingId) {
 async fn flush_played(store: &Rc<Store>) {
     let waiting = PLAYED.with(|p| {
         p.borrow_mut()
-            .get_mut(store.device_id())
-            .map(|m| std::mem::take(&mut m.waiting))
+            .iter_mut()
+            .find(|(d, _)| d == store.device_id())
+            .map(|(_, m)| std::mem::take(&mut m.waiting))
             .unwrap_or_default()
     });
     if waiting.is_empty() {
