@@ -1286,7 +1286,7 @@ impl Engine {
                 }
             }
             (job, outcome) if job.is_snapshot_job() => self.handle_snapshot(job, outcome, attempts),
-            (job, outcome) => {
+            (job, _) => {
                 let message = "the driver answered a job with an outcome it cannot take".to_owned();
                 self.failed(
                     Task {

@@ -559,7 +559,7 @@ impl Engine {
                     self.meta = m;
                 }
             }
-            (job, outcome) => {
+            (job, _) => {
                 let message = "the driver answered a job with an outcome it cannot take".to_owned();
                 self.snapshot_failed(job, Failure::local(ErrorCode::Internal, message));
             }
