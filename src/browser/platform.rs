@@ -34,6 +34,26 @@ pub fn to_promise(
     wasm_bindgen_futures::future_to_promise(work)
 }
 
+/// A decimal number as `f64` `Display` writes it (digits, at most one `.`, a leading `-`), parsed
+/// by the engine's `parseFloat`, or `None`. Not `str::parse::<f64>`: its exact algorithm brings a
+/// 10 KB table of powers of five into the wasm, for one use (list cursors; issue 14: size).
+///
+/// ```ignore
+/// assert_eq!(platform::parse_decimal("-1.5"), Some(-1.5));
+/// assert_eq!(platform::parse_decimal("0x10"), None);
+/// ```
+pub fn parse_decimal(text: &str) -> Option<f64> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let plain = digits.bytes().any(|b| b.is_ascii_digit())
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && digits.bytes().filter(|&b| b == b'.').count() <= 1;
+    if !plain {
+        return None;
+    }
+    // parseFloat reads the whole of it: the check above left nothing for it to skip.
+    Some(js_sys::Number::parse_float(text)).filter(|n| n.is_finite())
+}
+
 fn global_get(name: &str) -> Option<JsValue> {
     Reflect::get(&js_sys::global(), &name.into())
         .ok()
