@@ -9,7 +9,6 @@
 //! touches only audio the cloud holds (synced, nothing pending), so no bytes are ever lost.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use futures::future::join_all;
@@ -281,9 +280,27 @@ thread_local! {
 #[derive(Default)]
 struct Played {
     /// When each recording's time was last handed to a write.
-    written: BTreeMap<String, f64>,
+    written: Times,
     /// Times not written yet.
-    waiting: BTreeMap<String, f64>,
+    waiting: Times,
+}
+
+/// A time per recording id: a list searched in order, which is quick for the recordings a person
+/// plays in a session, where a `BTreeMap<String, f64>` of its own was kilobytes of wasm (issue 14).
+#[derive(Default)]
+struct Times(Vec<(String, f64)>);
+
+impl Times {
+    fn get(&self, id: &str) -> Option<f64> {
+        self.0.iter().find(|(k, _)| k == id).map(|(_, t)| *t)
+    }
+
+    fn set(&mut self, id: &str, time: f64) {
+        match self.0.iter_mut().find(|(k, _)| k == id) {
+            Some((_, t)) => *t = time,
+            None => self.0.push((id.to_owned(), time)),
+        }
+    }
 }
 
 /// Notes that the app read `id`'s audio now. Written in the background, at most once a minute
@@ -300,11 +317,11 @@ pub fn played(store: &Rc<Store>, id: &RecordingId) {
             }
         };
         let mine = &mut p[at].1;
-        let last = mine.written.get(id.as_str()).copied().unwrap_or(f64::MIN);
-        mine.waiting.insert(id.as_str().to_owned(), now);
+        let last = mine.written.get(id.as_str()).unwrap_or(f64::MIN);
+        mine.waiting.set(id.as_str(), now);
         let due = now - last >= PLAYED_EVERY_MS;
         if due {
-            mine.written.insert(id.as_str().to_owned(), now);
+            mine.written.set(id.as_str(), now);
         }
         due
     });
@@ -324,7 +341,7 @@ async fn flush_played(store: &Rc<Store>) {
             .map(|(_, m)| std::mem::take(&mut m.waiting))
             .unwrap_or_default()
     });
-    if waiting.is_empty() {
+    if waiting.0.is_empty() {
         return;
     }
     let write = async {
@@ -332,14 +349,15 @@ async fn flush_played(store: &Rc<Store>) {
         let tx = store.tx(&[RECORDINGS, SYNC, META], Mode::Readwrite)?;
         let (recordings, sync) = (tx.store(RECORDINGS)?, tx.store(SYNC)?);
         let ids: Vec<RecordingId> = waiting
-            .keys()
-            .filter_map(|k| RecordingId::parse(k).ok())
+            .0
+            .iter()
+            .filter_map(|(k, _)| RecordingId::parse(k).ok())
             .collect();
         let read = join_all(ids.iter().map(|id| entries::read(&sync, id))).await;
         for entry in read {
             let Some(before) = entry? else { continue };
             let mut e = before.clone();
-            e.played = waiting.get(e.id.as_str()).copied();
+            e.played = waiting.get(e.id.as_str());
             entries::write_over(&sync, &recordings, &e, Some(&before), tx.tally())?;
         }
         tx.commit(context).await
