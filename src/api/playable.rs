@@ -15,13 +15,14 @@
 //!   `false` only ever means the engine said no.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use js_sys::{Array, Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
 thread_local! {
-    static ANSWERS: RefCell<HashMap<String, bool>> = RefCell::new(HashMap::new());
+    /// The answers so far, per MIME type: a handful, so a list (a `HashMap` instance here would
+    /// cost more wasm than it saves time: issue 14).
+    static ANSWERS: RefCell<Vec<(String, bool)>> = const { RefCell::new(Vec::new()) };
     /// The `<audio>` element asked: made once, `None` where there is no document.
     static AUDIO: RefCell<Option<Option<JsValue>>> = const { RefCell::new(None) };
 }
@@ -31,14 +32,19 @@ pub(crate) fn playable(mime_type: &str) -> bool {
     if mime_type.trim().is_empty() {
         return true;
     }
-    if let Some(known) = ANSWERS.with(|a| a.borrow().get(mime_type).copied()) {
+    if let Some(known) = ANSWERS.with(|a| {
+        a.borrow()
+            .iter()
+            .find(|(m, _)| m == mime_type)
+            .map(|(_, known)| *known)
+    }) {
         return known;
     }
     let answer = match audio_element() {
         Some(audio) => can_play(&audio, mime_type).unwrap_or(true),
         None => true,
     };
-    ANSWERS.with(|a| a.borrow_mut().insert(mime_type.to_owned(), answer));
+    ANSWERS.with(|a| a.borrow_mut().push((mime_type.to_owned(), answer)));
     answer
 }
 

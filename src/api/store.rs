@@ -27,11 +27,19 @@ use crate::core::id::RecordingId;
 use crate::core::recording::SyncState;
 
 /// Runs `work` as a Promise that rejects with a `TapesyncError`.
+///
+/// Boxed here and handed to one non-generic function, so the Promise glue and the error mapping
+/// exist once and not once per exported method (issue 14: size).
 pub(crate) fn promise<F>(work: F) -> Promise
 where
     F: Future<Output = Result<JsValue>> + 'static,
 {
-    wasm_bindgen_futures::future_to_promise(async move { work.await.map_err(to_js) })
+    promise_boxed(Box::pin(work))
+}
+
+#[inline(never)]
+fn promise_boxed(work: futures::future::LocalBoxFuture<'static, Result<JsValue>>) -> Promise {
+    crate::browser::platform::to_promise(Box::pin(async move { work.await.map_err(to_js) }))
 }
 
 /// A store of recordings in this browser's IndexedDB.

@@ -217,7 +217,7 @@ impl Hub {
                 explicit,
                 waiters: vec![(resolve, reject)],
             };
-            wasm_bindgen_futures::spawn_local(hub.clone().drive(job));
+            crate::browser::platform::spawn(hub.clone().drive(job));
         })
     }
 
@@ -438,7 +438,7 @@ impl AutoSync {
                 let done = JsFuture::from(hub.request(target.clone(), round, false));
                 let (timers, itself, hub) =
                     (timers.clone(), itself.borrow().clone(), Rc::downgrade(&hub));
-                wasm_bindgen_futures::spawn_local(async move {
+                crate::browser::platform::spawn(async move {
                     // Errors reach the app through `syncstate`; a retry is armed either way.
                     let _ = done.await;
                     let (Some(timers), Some(hub)) = (timers.upgrade(), hub.upgrade()) else {

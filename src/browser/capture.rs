@@ -100,7 +100,15 @@ impl Capture {
             out.push(capture);
         }
         tx.finish(context).await?;
-        out.sort_by(|a, b| a.id.cmp(&b.id));
+        // By insertion, not `sort_by`: a few captures, and a driftsort instance is kilobytes of
+        // wasm (issue 14). IndexedDB's getAll already gives them in key order, usually.
+        for i in 1..out.len() {
+            let mut j = i;
+            while j > 0 && out[j - 1].id > out[j].id {
+                out.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         Ok(out)
     }
 

@@ -315,7 +315,7 @@ fn announce(store: &Store, event: Event) {
         Event::Conflict(c) => {
             set(&detail, "id", c.recording.as_str());
             set(&detail, "field", c.field.to_string());
-            set(&detail, "kept", format!("{:?}", c.kept).to_lowercase());
+            set(&detail, "kept", c.kept.as_str());
             set(
                 &detail,
                 "copy",
@@ -665,7 +665,7 @@ async fn upload(
 
 /// Stores (or with `None` removes) the resumable session of `key`, in its own transaction.
 fn save_session(store: Rc<Store>, key: String, session: Option<UploadSession>) {
-    wasm_bindgen_futures::spawn_local(async move {
+    super::platform::spawn(async move {
         let write = async {
             let tx = store.tx(&[UPLOADS], Mode::Readwrite)?;
             let uploads = tx.store(UPLOADS)?;

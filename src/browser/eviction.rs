@@ -9,7 +9,6 @@
 //! touches only audio the cloud holds (synced, nothing pending), so no bytes are ever lost.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use futures::future::join_all;
@@ -273,15 +272,35 @@ async fn evict_batch(store: &Rc<Store>, ids: &[RecordingId]) -> Result<(u32, f64
 thread_local! {
     /// Per store (device id), per recording: when its last-played time was last written, and
     /// the times not written yet.
-    static PLAYED: RefCell<BTreeMap<String, Played>> = const { RefCell::new(BTreeMap::new()) };
+    /// A list: a page has a store or two (a `BTreeMap` of its own would be kilobytes of wasm,
+    /// issue 14).
+    static PLAYED: RefCell<Vec<(String, Played)>> = const { RefCell::new(Vec::new()) };
 }
 
 #[derive(Default)]
 struct Played {
     /// When each recording's time was last handed to a write.
-    written: BTreeMap<String, f64>,
+    written: Times,
     /// Times not written yet.
-    waiting: BTreeMap<String, f64>,
+    waiting: Times,
+}
+
+/// A time per recording id: a list searched in order, which is quick for the recordings a person
+/// plays in a session, where a `BTreeMap<String, f64>` of its own was kilobytes of wasm (issue 14).
+#[derive(Default)]
+struct Times(Vec<(String, f64)>);
+
+impl Times {
+    fn get(&self, id: &str) -> Option<f64> {
+        self.0.iter().find(|(k, _)| k == id).map(|(_, t)| *t)
+    }
+
+    fn set(&mut self, id: &str, time: f64) {
+        match self.0.iter_mut().find(|(k, _)| k == id) {
+            Some((_, t)) => *t = time,
+            None => self.0.push((id.to_owned(), time)),
+        }
+    }
 }
 
 /// Notes that the app read `id`'s audio now. Written in the background, at most once a minute
@@ -290,18 +309,25 @@ pub fn played(store: &Rc<Store>, id: &RecordingId) {
     let now = platform::now_ms();
     let due = PLAYED.with(|p| {
         let mut p = p.borrow_mut();
-        let mine = p.entry(store.device_id().to_owned()).or_default();
-        let last = mine.written.get(id.as_str()).copied().unwrap_or(f64::MIN);
-        mine.waiting.insert(id.as_str().to_owned(), now);
+        let at = match p.iter().position(|(d, _)| d == store.device_id()) {
+            Some(at) => at,
+            None => {
+                p.push((store.device_id().to_owned(), Played::default()));
+                p.len() - 1
+            }
+        };
+        let mine = &mut p[at].1;
+        let last = mine.written.get(id.as_str()).unwrap_or(f64::MIN);
+        mine.waiting.set(id.as_str(), now);
         let due = now - last >= PLAYED_EVERY_MS;
         if due {
-            mine.written.insert(id.as_str().to_owned(), now);
+            mine.written.set(id.as_str(), now);
         }
         due
     });
     if due {
         let store = store.clone();
-        wasm_bindgen_futures::spawn_local(async move { flush_played(&store).await });
+        super::platform::spawn(async move { flush_played(&store).await });
     }
 }
 
@@ -310,11 +336,12 @@ pub fn played(store: &Rc<Store>, id: &RecordingId) {
 async fn flush_played(store: &Rc<Store>) {
     let waiting = PLAYED.with(|p| {
         p.borrow_mut()
-            .get_mut(store.device_id())
-            .map(|m| std::mem::take(&mut m.waiting))
+            .iter_mut()
+            .find(|(d, _)| d == store.device_id())
+            .map(|(_, m)| std::mem::take(&mut m.waiting))
             .unwrap_or_default()
     });
-    if waiting.is_empty() {
+    if waiting.0.is_empty() {
         return;
     }
     let write = async {
@@ -322,14 +349,15 @@ async fn flush_played(store: &Rc<Store>) {
         let tx = store.tx(&[RECORDINGS, SYNC, META], Mode::Readwrite)?;
         let (recordings, sync) = (tx.store(RECORDINGS)?, tx.store(SYNC)?);
         let ids: Vec<RecordingId> = waiting
-            .keys()
-            .filter_map(|k| RecordingId::parse(k).ok())
+            .0
+            .iter()
+            .filter_map(|(k, _)| RecordingId::parse(k).ok())
             .collect();
         let read = join_all(ids.iter().map(|id| entries::read(&sync, id))).await;
         for entry in read {
             let Some(before) = entry? else { continue };
             let mut e = before.clone();
-            e.played = waiting.get(e.id.as_str()).copied();
+            e.played = waiting.get(e.id.as_str());
             entries::write_over(&sync, &recordings, &e, Some(&before), tx.tally())?;
         }
         tx.commit(context).await
@@ -383,7 +411,7 @@ impl AutoEvict {
             BUDGET_QUIET_MS,
             move || {
                 let Some(auto) = weak.upgrade() else { return };
-                wasm_bindgen_futures::spawn_local(async move {
+                super::platform::spawn(async move {
                     // Best effort: a failure (the store closed, say) is tried at the next burst.
                     let _ = evict(&auto.store, Budget::Total(auto.max)).await;
                 });

@@ -123,7 +123,7 @@ pub fn kick(store: &Rc<Store>) {
         return;
     }
     let weak = Rc::downgrade(store);
-    wasm_bindgen_futures::spawn_local(async move {
+    super::platform::spawn(async move {
         // A dropped store has nothing left to hash here; the queue waits for the next open or sync.
         while let Some(store) = weak.upgrade() {
             if store.hasher().busy() {

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 /// Runs `work` while holding the exclusive Web Lock `name`; other tabs asking for it wait.
 /// Where Web Locks are missing (Safari before 15.4, Firefox before 96) or refuse the request
@@ -30,7 +30,7 @@ where
         let work = work.clone();
         move |_lock: JsValue| -> Promise {
             match work.borrow_mut().take() {
-                Some(w) => future_to_promise(w),
+                Some(w) => super::platform::to_promise(Box::pin(w)),
                 None => Promise::resolve(&JsValue::UNDEFINED),
             }
         }
@@ -150,7 +150,7 @@ where
             match work.borrow_mut().take() {
                 Some(w) if !lock.is_null() => {
                     ran.set(true);
-                    future_to_promise(w)
+                    super::platform::to_promise(Box::pin(w))
                 }
                 _ => Promise::resolve(&JsValue::UNDEFINED),
             }

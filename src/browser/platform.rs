@@ -7,6 +7,53 @@ use wasm_bindgen::{JsCast, JsValue};
 use super::error::{Code, Error, Result};
 use crate::core::id::RecordingId;
 
+/// Runs `work` in the background on the page's microtask queue.
+///
+/// Every background task of the crate goes through here: `wasm_bindgen_futures::spawn_local` is
+/// generic, and each future type it is called with gets its own copy of the executor's glue
+/// (task allocation, waker, the JSPI path). Boxed first, they share one (issue 14: size).
+///
+/// ```ignore
+/// platform::spawn(async move { flush_played(&store).await });
+/// ```
+pub fn spawn(work: impl std::future::Future<Output = ()> + 'static) {
+    spawn_boxed(Box::pin(work));
+}
+
+#[inline(never)]
+fn spawn_boxed(work: futures::future::LocalBoxFuture<'static, ()>) {
+    wasm_bindgen_futures::spawn_local(work);
+}
+
+/// `wasm_bindgen_futures::future_to_promise` for every caller, boxed for the same reason as
+/// [`spawn`]: one copy of the Promise glue instead of one per exported async method.
+#[inline(never)]
+pub fn to_promise(
+    work: futures::future::LocalBoxFuture<'static, std::result::Result<JsValue, JsValue>>,
+) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(work)
+}
+
+/// A decimal number as `f64` `Display` writes it (digits, at most one `.`, a leading `-`), parsed
+/// by the engine's `parseFloat`, or `None`. Not `str::parse::<f64>`: its exact algorithm brings a
+/// 10 KB table of powers of five into the wasm, for one use (list cursors; issue 14: size).
+///
+/// ```ignore
+/// assert_eq!(platform::parse_decimal("-1.5"), Some(-1.5));
+/// assert_eq!(platform::parse_decimal("0x10"), None);
+/// ```
+pub fn parse_decimal(text: &str) -> Option<f64> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let plain = digits.bytes().any(|b| b.is_ascii_digit())
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && digits.bytes().filter(|&b| b == b'.').count() <= 1;
+    if !plain {
+        return None;
+    }
+    // parseFloat reads the whole of it: the check above left nothing for it to skip.
+    Some(js_sys::Number::parse_float(text)).filter(|n| n.is_finite())
+}
+
 fn global_get(name: &str) -> Option<JsValue> {
     Reflect::get(&js_sys::global(), &name.into())
         .ok()
@@ -180,7 +227,7 @@ impl Pressure {
         }
         let wait = (self.last.get() + PRESSURE_EVERY_MS as f64 - now_ms()).max(0.0);
         let (me, target) = (self.clone(), target.clone());
-        wasm_bindgen_futures::spawn_local(async move {
+        spawn(async move {
             if wait > 0.0 {
                 gloo_timers::future::TimeoutFuture::new(wait.ceil() as u32).await;
             }
@@ -199,7 +246,7 @@ impl Pressure {
     /// with `exceeded: true` at once, whatever the estimate says.
     pub fn refused(&self, target: &web_sys::EventTarget) {
         let target = target.clone();
-        wasm_bindgen_futures::spawn_local(async move {
+        spawn(async move {
             pressure_event(&target, usage_and_quota().await, true);
         });
     }

@@ -75,7 +75,7 @@ impl Staging {
                     if !batch.is_empty() {
                         let (this, store) = (self.clone(), store.clone());
                         // A failed read here is reported by the upload that then reads itself.
-                        wasm_bindgen_futures::spawn_local(async move {
+                        super::platform::spawn(async move {
                             let _ = this.read_into(&store, &batch).await;
                         });
                     }

@@ -867,7 +867,7 @@ impl Cursor {
     fn parse(s: &str) -> Result<Cursor> {
         let bad = || Error::invalid(format!("{s:?} is not a cursor returned by list()"));
         let (t, id) = s.split_once(':').ok_or_else(bad)?;
-        let created_at: f64 = t.parse().map_err(|_| bad())?;
+        let created_at = super::platform::parse_decimal(t).ok_or_else(bad)?;
         if !created_at.is_finite() {
             return Err(bad());
         }

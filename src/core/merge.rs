@@ -113,6 +113,22 @@ pub enum Kept {
     Cloud,
 }
 
+impl Kept {
+    /// `"local"` or `"cloud"`, the serde name, for the `syncconflict` event. A `match` rather
+    /// than `{:?}` and `to_lowercase`, which bring Unicode's case tables into the wasm (issue 14).
+    ///
+    /// ```
+    /// use tapesync::core::merge::Kept;
+    /// assert_eq!(Kept::Cloud.as_str(), "cloud");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kept::Local => "local",
+            Kept::Cloud => "cloud",
+        }
+    }
+}
+
 /// One conflict settled while applying a change.
 ///
 /// ```

@@ -688,3 +688,49 @@ async fn read_all_reads_every_record_once_across_pages() {
     assert_eq!(ids, want);
     db.close();
 }
+
+/// A cursor carries the last item's `createdAt` as text, read back without `str::parse::<f64>`
+/// (issue 14: size): fractional and negative times (an app's own `createdAt`) page as whole ones,
+/// and a cursor whose time is not such a decimal is refused.
+#[wasm_bindgen_test]
+async fn cursors_keep_fractional_and_negative_times() {
+    let (store, _) = fresh_store().await;
+    let times = [-86_400_000.5, -1.0, 0.25, 1_700_000_000_000.125];
+    for (i, t) in times.iter().enumerate() {
+        let opts = obj(&[("createdAt", (*t).into()), ("name", format!("r{i}").into())]);
+        ok(store.save(
+            blob(&[i as u8], "audio/ogg").into(),
+            Some(opts.unchecked_into()),
+        ))
+        .await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor = JsValue::UNDEFINED;
+    loop {
+        let opts = obj(&[
+            ("limit", 1.into()),
+            ("order", "asc".into()),
+            ("cursor", cursor),
+        ]);
+        let page = ok(store.list(Some(opts.unchecked_into()))).await;
+        seen.extend(items(&page).iter().map(|r| number(r, "createdAt")));
+        cursor = field(&page, "cursor");
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert_eq!(seen, times, "every recording once, in creation order");
+    let id = "0190aaaa-0000-7000-8000-000000000000";
+    for bad in ["0x10", "1e3", "-", ".", "1.2.3", "", "Infinity", " 1", "+1"] {
+        let cursor = format!("{bad}:{id}");
+        assert_eq!(
+            err_code(store.list(Some(
+                obj(&[("cursor", cursor.clone().into())]).unchecked_into()
+            )))
+            .await,
+            "InvalidArgument",
+            "{cursor}"
+        );
+    }
+    store.close();
+}

@@ -7,7 +7,6 @@
 //! freed).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use js_sys::Reflect;
@@ -26,7 +25,9 @@ pub use s3::S3Remote;
 pub use supabase::SupabaseRemote;
 
 thread_local! {
-    static REMOTES: RefCell<HashMap<u32, Target>> = RefCell::new(HashMap::new());
+    /// The live remotes by number: an app has a few, so a list (a `HashMap` instance here would
+    /// cost more wasm than it saves time: issue 14).
+    static REMOTES: RefCell<Vec<(u32, Target)>> = const { RefCell::new(Vec::new()) };
     static NEXT: Cell<u32> = const { Cell::new(1) };
 }
 
@@ -40,7 +41,7 @@ impl Handle {
             n.set(id.wrapping_add(1).max(1));
             id
         });
-        REMOTES.with(|r| r.borrow_mut().insert(id, remote));
+        REMOTES.with(|r| r.borrow_mut().push((id, remote)));
         Handle(id)
     }
 
@@ -51,7 +52,7 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        REMOTES.with(|r| r.borrow_mut().remove(&self.0));
+        REMOTES.with(|r| r.borrow_mut().retain(|(id, _)| *id != self.0));
     }
 }
 
@@ -60,10 +61,18 @@ pub(crate) fn target_of(value: &JsValue) -> Result<Target> {
     let id = Reflect::get(value, &"__tapesyncRemote".into())
         .ok()
         .and_then(|v| v.as_f64());
-    id.and_then(|id| REMOTES.with(|r| r.borrow().get(&(id as u32)).cloned()))
-        .ok_or_else(|| {
-            Error::invalid(
-                "the remote must be a FirebaseRemote, a SupabaseRemote or an S3Remote (not freed)",
-            )
+    id.and_then(|id| {
+        REMOTES.with(|r| {
+            let id = id as u32;
+            r.borrow()
+                .iter()
+                .find(|(n, _)| *n == id)
+                .map(|(_, t)| t.clone())
         })
+    })
+    .ok_or_else(|| {
+        Error::invalid(
+            "the remote must be a FirebaseRemote, a SupabaseRemote or an S3Remote (not freed)",
+        )
+    })
 }

@@ -593,20 +593,11 @@ fn encode(s: &str) -> String {
 /// Reads `{ prefixes: [..], items: [{ name }], nextPageToken }`, names made relative to `prefix`;
 /// names not directly under `prefix` are dropped.
 fn parse_listing(text: &str, prefix: &str) -> Result<Listing, String> {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Page {
-        #[serde(default)]
-        prefixes: Vec<String>,
-        #[serde(default)]
-        items: Vec<Item>,
-        next_page_token: Option<String>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Item {
-        name: String,
-    }
-    let page: Page = serde_json::from_str(text).map_err(|e| format!("unreadable listing: {e}"))?;
+    let page = wire::json_object(text, "listing")?;
+    let unreadable = |e: String| format!("unreadable listing: {e}");
+    let items = wire::json_names(&page, "items", Some("name")).map_err(unreadable)?;
+    let prefixes = wire::json_names(&page, "prefixes", None).map_err(unreadable)?;
+    let next_page_token = wire::json_opt_string(&page, "nextPageToken").map_err(unreadable)?;
     // Only what is directly in the folder asked for: a name from elsewhere is not ours to read.
     let strip = |s: &str| {
         s.strip_prefix(prefix)
@@ -615,9 +606,9 @@ fn parse_listing(text: &str, prefix: &str) -> Result<Listing, String> {
             .map(str::to_owned)
     };
     Ok(Listing {
-        names: page.items.iter().filter_map(|i| strip(&i.name)).collect(),
-        folders: page.prefixes.iter().filter_map(|p| strip(p)).collect(),
-        next_page_token: page.next_page_token.filter(|t| !t.is_empty()),
+        names: items.iter().filter_map(|i| strip(i)).collect(),
+        folders: prefixes.iter().filter_map(|p| strip(p)).collect(),
+        next_page_token: next_page_token.filter(|t| !t.is_empty()),
     })
 }
 

@@ -345,6 +345,66 @@ pub fn stored_size(
     }
 }
 
+/// A cloud's JSON answer that must be an object (listings): read through `serde_json::Value`,
+/// which the crate has anyway, rather than a serde derive per answer (each derive is its own
+/// deserializer in the wasm: issue 14, size). `what` names the answer in the error.
+///
+/// ```text
+/// json_object(r#"{"items":[]}"#, "listing").is_ok()
+/// json_object("[]", "listing").is_err()
+/// ```
+pub fn json_object(body: &str, what: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .filter(|v| v.is_object())
+        .ok_or_else(|| format!("unreadable {what}: not a JSON object"))
+}
+
+/// The optional string `key` of a JSON object: absent or `null` is `None`, any other non-string
+/// an error.
+///
+/// ```text
+/// json_opt_string(&json!({"next": "a"}), "next") == Ok(Some("a"))
+/// json_opt_string(&json!({"next": 1}), "next").is_err()
+/// ```
+pub fn json_opt_string(v: &serde_json::Value, key: &str) -> Result<Option<String>, String> {
+    match v.get(key) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(format!("{key} is not a string")),
+    }
+}
+
+/// The names in the array `key` of a JSON object (absent is empty): each item a string, or with
+/// `field`, an object whose `field` is a string. Anything else is an error, not skipped.
+///
+/// ```text
+/// json_names(&json!({"items": [{"name": "a"}]}), "items", Some("name")) == Ok(vec!["a"])
+/// json_names(&json!({"prefixes": ["p/"]}), "prefixes", None) == Ok(vec!["p/"])
+/// ```
+pub fn json_names(
+    v: &serde_json::Value,
+    key: &str,
+    field: Option<&str>,
+) -> Result<Vec<String>, String> {
+    let Some(items) = v.get(key) else {
+        return Ok(Vec::new());
+    };
+    let items = items
+        .as_array()
+        .ok_or_else(|| format!("{key} is not an array"))?;
+    items
+        .iter()
+        .map(|item| {
+            field
+                .map_or(Some(item), |f| item.get(f))
+                .and_then(|n| n.as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| format!("{key} has an item without a name"))
+        })
+        .collect()
+}
+
 /// Firebase Storage's statuses as error codes: 401 Unauthorized, 403 Forbidden, 404 NotFound,
 /// 400/413/422 InvalidArgument, 409/412 Conflict, anything else Remote. (No answer at all is
 /// `Network`, decided before any status exists.)
@@ -543,6 +603,36 @@ impl std::fmt::Display for Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_answers_are_checked_field_by_field() {
+        let v = json_object(
+            r#"{"items":[{"name":"a","bucket":"b"}],"prefixes":["p/"],"next":"t"}"#,
+            "listing",
+        )
+        .unwrap();
+        assert_eq!(
+            json_names(&v, "items", Some("name")),
+            Ok(vec!["a".to_owned()])
+        );
+        assert_eq!(json_names(&v, "prefixes", None), Ok(vec!["p/".to_owned()]));
+        assert_eq!(json_names(&v, "absent", None), Ok(vec![]));
+        assert_eq!(json_opt_string(&v, "next"), Ok(Some("t".to_owned())));
+        assert_eq!(json_opt_string(&v, "absent"), Ok(None));
+        // What is not the expected shape is refused, not skipped.
+        let bad = json_object(
+            r#"{"items":[{"name":1}],"prefixes":"p/","next":2,"n":null}"#,
+            "x",
+        )
+        .unwrap();
+        assert!(json_names(&bad, "items", Some("name")).is_err());
+        assert!(json_names(&bad, "prefixes", None).is_err());
+        assert!(json_opt_string(&bad, "next").is_err());
+        assert_eq!(json_opt_string(&bad, "n"), Ok(None));
+        for body in ["[]", "1", "not json", ""] {
+            assert!(json_object(body, "listing").is_err(), "{body}");
+        }
+    }
 
     #[test]
     fn origins_compare_scheme_host_and_effective_port() {

@@ -563,8 +563,8 @@ impl Engine {
                     self.meta = m;
                 }
             }
-            (job, outcome) => {
-                let message = format!("the driver answered {job:?} with {outcome:?}");
+            (job, _) => {
+                let message = "the driver answered a job with an outcome it cannot take".to_owned();
                 self.snapshot_failed(job, Failure::local(ErrorCode::Internal, message));
             }
         }

@@ -203,8 +203,8 @@ impl Engine {
                 }
             }
             (job, outcome) if job.is_snapshot_job() => self.handle_snapshot(job, outcome, attempts),
-            (job, outcome) => {
-                let message = format!("the driver answered {job:?} with {outcome:?}");
+            (job, _) => {
+                let message = "the driver answered a job with an outcome it cannot take".to_owned();
                 self.failed(
                     Task {
                         job,

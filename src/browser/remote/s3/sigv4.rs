@@ -111,7 +111,7 @@ pub fn canonical_query(query: &[(String, String)]) -> String {
         .iter()
         .map(|(k, v)| (uri_encode(k, false), uri_encode(v, false)))
         .collect();
-    pairs.sort();
+    sort_short(&mut pairs);
     pairs
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
@@ -161,6 +161,23 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+/// Sorts a short list in place by insertion: a request has a handful of headers and query
+/// parameters, and `sort` would bring a whole driftsort instance per element type into the wasm
+/// (issue 14: size). Equal items are identical strings, so stability does not matter.
+///
+/// ```text
+/// let mut v = vec!["b", "a"]; sort_short(&mut v); v == ["a", "b"]
+/// ```
+fn sort_short<T: Ord>(v: &mut [T]) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && v[j - 1] > v[j] {
+            v.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 /// Lowercase hex.
 ///
 /// ```text
@@ -188,7 +205,7 @@ fn canonical_request(req: &Request<'_>, extra: &[(String, String)]) -> (String, 
         .map(|(k, v)| (k.to_ascii_lowercase(), trim_value(v)))
         .collect();
     headers.push(("host".into(), req.host.to_ascii_lowercase()));
-    headers.sort();
+    sort_short(&mut headers);
     let signed = headers
         .iter()
         .map(|(k, _)| k.as_str())
@@ -279,7 +296,7 @@ pub fn presign_query(
         .map(|(k, _)| k.to_ascii_lowercase())
         .chain(std::iter::once("host".to_owned()))
         .collect();
-    headers.sort();
+    sort_short(&mut headers);
     let mut query = req.query.to_vec();
     query.extend([
         ("X-Amz-Algorithm".to_owned(), "AWS4-HMAC-SHA256".to_owned()),

@@ -4,7 +4,7 @@
 
 use crate::core::error_class::ErrorCode;
 
-use super::super::wire::Failure;
+use super::super::wire::{self, Failure};
 use super::super::Listing;
 
 /// Bytes of every TUS chunk but the last: Supabase's resumable endpoint takes exactly 6 MiB.
@@ -145,25 +145,18 @@ fn strip(name: &str, prefix: &str) -> Option<String> {
 /// parse_list_v2(r#"{"hasNext":false,"folders":[{"name":"p/log/"}],"objects":[{"name":"p/a"}]}"#, "p/")
 /// ```
 pub fn parse_list_v2(body: &str, prefix: &str, cursor: Option<&str>) -> Result<Listing, String> {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Answer {
-        has_next: bool,
-        next_cursor: Option<String>,
-        #[serde(default)]
-        folders: Vec<Named>,
-        #[serde(default)]
-        objects: Vec<Named>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Named {
-        name: String,
-    }
-    let a: Answer =
-        serde_json::from_str(body).map_err(|e| format!("unreadable list-v2 answer: {e}"))?;
-    let next_page_token = if a.has_next {
-        let next = a
-            .next_cursor
+    // Through `serde_json::Value` rather than a derive per answer (issue 14: size).
+    let unreadable = |e: String| format!("unreadable list-v2 answer: {e}");
+    let a = wire::json_object(body, "list-v2 answer")?;
+    let has_next = a
+        .get("hasNext")
+        .and_then(|h| h.as_bool())
+        .ok_or_else(|| unreadable("hasNext is not a boolean".into()))?;
+    let objects = wire::json_names(&a, "objects", Some("name")).map_err(unreadable)?;
+    let folders = wire::json_names(&a, "folders", Some("name")).map_err(unreadable)?;
+    let next_page_token = if has_next {
+        let next = wire::json_opt_string(&a, "nextCursor")
+            .map_err(unreadable)?
             .filter(|c| !c.is_empty() && Some(c.as_str()) != cursor)
             .ok_or_else(|| "the listing says there is more but gives no new cursor".to_owned())?;
         Some(Page::Cursor(next).token())
@@ -171,16 +164,8 @@ pub fn parse_list_v2(body: &str, prefix: &str, cursor: Option<&str>) -> Result<L
         None
     };
     Ok(Listing {
-        names: a
-            .objects
-            .iter()
-            .filter_map(|o| strip(&o.name, prefix))
-            .collect(),
-        folders: a
-            .folders
-            .iter()
-            .filter_map(|f| strip(&f.name, prefix))
-            .collect(),
+        names: objects.iter().filter_map(|o| strip(o, prefix)).collect(),
+        folders: folders.iter().filter_map(|f| strip(f, prefix)).collect(),
         next_page_token,
     })
 }
@@ -192,13 +177,28 @@ pub fn parse_list_v2(body: &str, prefix: &str, cursor: Option<&str>) -> Result<L
 /// parse_list_v1(r#"[{"name":"log","id":null},{"name":"a","id":"x"}]"#, 0, 1000)
 /// ```
 pub fn parse_list_v1(body: &str, offset: u64, limit: u64) -> Result<Listing, String> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        name: String,
+    struct Row<'a> {
+        name: &'a str,
         id: Option<String>,
     }
-    let rows: Vec<Row> =
-        serde_json::from_str(body).map_err(|e| format!("unreadable listing: {e}"))?;
+    // Through `serde_json::Value` rather than a derive (issue 14: size): rows of a string `name`
+    // and an `id` that is a string (an object) or null/absent (a folder).
+    let unreadable = |e: &str| format!("unreadable listing: {e}");
+    let rows = match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Array(rows)) => rows,
+        _ => return Err(unreadable("not a JSON array")),
+    };
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let name = r.get("name").and_then(|n| n.as_str());
+            let id = wire::json_opt_string(r, "id");
+            match (name, id) {
+                (Some(name), Ok(id)) => Ok(Row { name, id }),
+                _ => Err(unreadable("a row without a name or with a bad id")),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if rows.len() as u64 > limit {
         return Err(format!(
             "the listing has {} rows, more than the {limit} asked for",
@@ -212,12 +212,12 @@ pub fn parse_list_v1(body: &str, offset: u64, limit: u64) -> Result<Listing, Str
         names: rows
             .iter()
             .filter(|r| r.id.is_some())
-            .filter_map(|r| keep(&r.name))
+            .filter_map(|r| keep(r.name))
             .collect(),
         folders: rows
             .iter()
             .filter(|r| r.id.is_none())
-            .filter_map(|r| keep(&r.name))
+            .filter_map(|r| keep(r.name))
             .collect(),
         next_page_token,
     })
@@ -375,6 +375,17 @@ mod tests {
         assert!(parse_list_v1(v1, 0, 2).is_err());
         assert_eq!(Page::parse(Some("o:3")), Some(Page::Offset(3)));
         assert_eq!(Page::parse(Some("o:x")), None);
+        // Malformed answers are errors, not empty listings.
+        for bad in [
+            r#"{"folders":[],"objects":[]}"#,
+            r#"{"hasNext":false,"objects":[{"id":"1"}]}"#,
+            "[]",
+        ] {
+            assert!(parse_list_v2(bad, "p/", None).is_err(), "{bad}");
+        }
+        for bad in [r#"[{"id":"1"}]"#, r#"[{"name":"a","id":3}]"#, "{}"] {
+            assert!(parse_list_v1(bad, 0, 10).is_err(), "{bad}");
+        }
     }
 
     #[test]
