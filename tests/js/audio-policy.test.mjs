@@ -258,3 +258,76 @@ test("a large download cut off midway resumes with a ranged GET instead of start
     await new Promise((ok) => proxy.close(ok));
   }
 });
+
+test("a download cut off whose continuation fails too keeps its bytes: the retry goes on from them", async () => {
+  const size = 3 * 1024 * 1024;
+  const half = size / 2;
+  const { page: seeder, user } = await cloud.page();
+  const hash = await seeder.evaluate(async (size) => {
+    const a = await kit.device(tapesync, "big-c");
+    const blob = kit.audio(size, 78);
+    await a.save(blob, { id: "big2", name: "long interview" });
+    const report = await a.sync(makeRemote(cloud));
+    if (report.uploaded !== 1) throw new Error(JSON.stringify(report));
+    return kit.digest(blob);
+  }, size);
+  await seeder.context().close();
+  // A proxy in front of the local Supabase whose first download of the take stops after half its body (the
+  // headers with the full Content-Length, half the bytes, then the connection drops), and whose second one (the
+  // ranged continuation) drops the connection after the answer's headers: a phone going into a tunnel.
+  const upstream = new URL(cloud.url);
+  const seen = [];
+  let sent = 0;
+  const proxy = http.createServer((req, res) => {
+    const forward = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method,
+      headers: { ...req.headers, host: upstream.host } }, (up) => {
+      const take = req.method === "GET" && /\/object\/authenticated\/.*\/blobs\/big2\//.test(req.url);
+      if (take) seen.push({ range: req.headers.range ?? null, status: up.statusCode });
+      if (take && seen.length === 2) {
+        // The answer's headers, then nothing: a request Chromium does not send again by itself (it
+        // resends one whose connection drops before any answer).
+        up.destroy();
+        res.writeHead(up.statusCode, up.headers);
+        res.flushHeaders();
+        return setTimeout(() => res.socket?.destroy(), 50);
+      }
+      res.writeHead(up.statusCode, up.headers);
+      if (!take) return up.pipe(res);
+      const cut = seen.length === 1;
+      let mine = 0;
+      up.on("data", (chunk) => {
+        const part = cut ? chunk.subarray(0, Math.max(0, half - mine)) : chunk;
+        mine += part.length;
+        sent += part.length;
+        if (!(cut && mine >= half)) return part.length && res.write(part);
+        // The half is on its way: drop the connection once it has been handed to the socket.
+        up.destroy();
+        res.write(part, () => setTimeout(() => res.socket?.destroy(), 50));
+      });
+      up.on("end", () => res.end());
+    });
+    forward.on("error", () => res.destroy());
+    req.pipe(forward);
+  });
+  await new Promise((ok) => proxy.listen(0, "127.0.0.1", ok));
+  try {
+    const { page } = await cloud.page(user);
+    const out = await page.evaluate(async (url) => {
+      const store = await kit.device(tapesync, "big-d");
+      const report = await store.sync(makeRemote({ ...cloud, url }));
+      return { report, hash: await kit.digest(await store.getBlob("big2")) };
+    }, `http://127.0.0.1:${proxy.address().port}`);
+    assert.equal(out.report.outcome.kind, "complete", JSON.stringify(out.report));
+    assert.equal(out.report.downloaded, 1);
+    assert.equal(out.hash, hash, "the joined bytes are the take");
+    assert.equal(seen.length, 3, JSON.stringify(seen));
+    assert.deepEqual(seen[0], { range: null, status: 200 });
+    const from = Number(/^bytes=(\d+)-$/.exec(seen[1].range)?.[1]);
+    assert.ok(from > 0 && from <= half, `the continuation asked for the rest: ${seen[1].range}`);
+    assert.equal(seen[2].range, seen[1].range, "the engine's retry went on from the kept bytes");
+    assert.equal(seen[2].status, 206);
+    assert.ok(sent <= size + 64 * 1024, `about one take's bytes crossed the wire (${sent} for ${size})`);
+  } finally {
+    await new Promise((ok) => proxy.close(ok));
+  }
+});

@@ -6,6 +6,11 @@
 //! and joined into one `Blob` by the browser: the bytes never enter wasm memory. The whole take is
 //! checked against its SHA-256 at the end, so a resumed download that joined the wrong bytes is
 //! refused like any damaged one.
+//!
+//! A download that fails after bringing bytes (the connection dropped and the continuation could
+//! not be sent either: a train in a tunnel) keeps them, joined into one `Blob`, until the engine's
+//! retry of the same take asks again: it continues where they end. At most [`STASH_BYTES`] are
+//! kept (oldest dropped first), for the life of the page.
 
 use futures::future::LocalBoxFuture;
 
@@ -24,6 +29,60 @@ pub type Fetch<'a> = LocalBoxFuture<'a, Result<Response, Failure>>;
 
 /// Resumes of one download at most: each must have brought new bytes.
 const MAX_RESUMES: u32 = 8;
+
+/// The bytes of failed downloads kept for their retry, in all (see the module docs).
+pub const STASH_BYTES: f64 = 128.0 * 1024.0 * 1024.0;
+
+/// A failed download's bytes: the take's hash, what arrived (one `Blob`), the object's size if an
+/// answer gave it.
+struct Stashed {
+    hash: String,
+    bytes: Blob,
+    total: Option<f64>,
+}
+
+thread_local! {
+    static STASH: std::cell::RefCell<Vec<Stashed>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Keeps what a download of `hash` that failed with `why` brought, for its retry: when no answer
+/// came (the network, a stall, a cancel). An answer (a 404, a 416, a 5xx) lets the retry start over, so a
+/// prefix the server will not continue cannot stall the take for good.
+fn stash(hash: &ContentHash, parts: &Array, total: Option<f64>, why: &Failure) {
+    if !matches!(
+        why,
+        Failure::Network(_) | Failure::Timeout | Failure::Aborted
+    ) {
+        return;
+    }
+    let Ok(bytes) = Blob::new_with_blob_sequence(parts) else {
+        return;
+    };
+    if bytes.size() == 0.0 || bytes.size() > STASH_BYTES {
+        return;
+    }
+    STASH.with(|s| {
+        let mut s = s.borrow_mut();
+        s.retain(|x| x.hash != hash.as_str());
+        s.push(Stashed {
+            hash: hash.as_str().to_owned(),
+            bytes,
+            total,
+        });
+        while s.iter().map(|x| x.bytes.size()).sum::<f64>() > STASH_BYTES {
+            s.remove(0);
+        }
+    });
+}
+
+/// What an earlier, failed download of `hash` brought, taken out of the stash.
+fn unstash(hash: &ContentHash) -> Option<Stashed> {
+    STASH.with(|s| {
+        let mut s = s.borrow_mut();
+        let at = s.iter().position(|x| x.hash == hash.as_str())?;
+        Some(s.remove(at))
+    })
+}
 
 fn js_text(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>()
@@ -124,10 +183,21 @@ pub async fn get_resumable<'a>(
     let parts = Array::new();
     let mut got = 0.0;
     let mut total: Option<f64> = None;
+    if let Some(earlier) = unstash(expected) {
+        got = earlier.bytes.size();
+        total = earlier.total;
+        parts.push(&earlier.bytes);
+    }
     let mut resumes = 0;
     loop {
         let from = (got > 0.0).then_some(got);
-        let response = fetch(from).await?;
+        let response = match fetch(from).await {
+            Ok(r) => r,
+            Err(e) => {
+                stash(expected, &parts, total, &e);
+                return Err(e);
+            }
+        };
         let status = response.status();
         let headers = response.headers();
         if let Some(from) = from {
@@ -168,12 +238,16 @@ pub async fn get_resumable<'a>(
             Ok(()) => break,
             Err(e) => {
                 if cancel.is_some_and(AbortSignal::aborted) {
+                    stash(expected, &parts, total, &Failure::Aborted);
                     return Err(Failure::Aborted);
                 }
                 resumes += 1;
                 // Only worth another request if this one brought bytes and more are due.
                 let more_due = total.map_or(true, |t| got < t);
                 if got <= before || resumes > MAX_RESUMES || !more_due {
+                    if more_due {
+                        stash(expected, &parts, total, &e);
+                    }
                     return Err(e);
                 }
             }
