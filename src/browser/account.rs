@@ -72,6 +72,7 @@ pub async fn reset(store: &Rc<Store>) -> Result<()> {
     let (meta, recordings, unhashed) =
         (tx.store(META)?, tx.store(RECORDINGS)?, tx.store(UNHASHED)?);
     let old = entries::read_meta(&meta, store.device()).await?;
+    let outbox = entries::outbox_seqs(&meta).await?;
     let all: Array = idb::cast(
         idb::call(recordings.get_all(), context).await?,
         "recordings",
@@ -109,7 +110,7 @@ pub async fn reset(store: &Rc<Store>) -> Result<()> {
     let mut fresh = SyncMeta::new(store.device().clone());
     fresh.next_seq = old.next_seq;
     fresh.log_start = old.next_seq;
-    entries::write_meta(&meta, &fresh).await?;
+    entries::write_meta(&meta, &fresh, &outbox)?;
     tx.commit(context).await?;
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     store.events().changed(ChangeKind::Update, &ids);

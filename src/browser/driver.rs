@@ -450,6 +450,7 @@ async fn run_commit(store: &Store, commit: &Commit, audio: AudioPolicy) -> Resul
     let tx = store.tx(scope, Mode::Readwrite)?;
     let (recordings, sync, meta) = (tx.store(RECORDINGS)?, tx.store(SYNC)?, tx.store(META)?);
     let clock = entries::read_clock(&meta, store.device()).await?;
+    let outbox = entries::outbox_seqs(&meta).await?;
     let mut read = BTreeMap::new();
     let mut wanted = commit.reads();
     // `run` may ask for more entries (a conflict copy's id) before it can decide; it is pure, so
@@ -520,7 +521,7 @@ async fn run_commit(store: &Store, commit: &Commit, audio: AudioPolicy) -> Resul
     }
     entries::write_clock(&meta, &writes.clock)?;
     if let Some(m) = &writes.meta {
-        entries::write_meta(&meta, m).await?;
+        entries::write_meta(&meta, m, &outbox)?;
     }
     tx.commit(context).await?;
     announce_shown(store, &outcome, &shown);

@@ -229,11 +229,18 @@ fn outbox_key(seq: u64) -> JsValue {
     format!("{OUTBOX}{seq:020}").into()
 }
 
-/// Stores the device's sync meta: the state itself, each outbox segment not stored yet, and
-/// the removal of those no longer in the outbox (confirmed in the cloud, or reset).
-pub async fn write_meta(meta: &IdbObjectStore, value: &SyncMeta) -> Result<()> {
+/// The sequence numbers of the outbox segments stored, for [`write_meta`]. Read before the
+/// transaction writes anything: a read after a write that fails (a full quota) would fail with the
+/// transaction's abort and hide why.
+pub async fn outbox_seqs(meta: &IdbObjectStore) -> Result<Vec<u64>> {
+    Ok(outbox_records(meta, false).await?.0)
+}
+
+/// Stores the device's sync meta: the state itself, each outbox segment not among `stored` (what
+/// [`outbox_seqs`] read in this transaction), and the removal of those no longer in the outbox
+/// (confirmed in the cloud, or reset).
+pub fn write_meta(meta: &IdbObjectStore, value: &SyncMeta, stored: &[u64]) -> Result<()> {
     let context = "writing sync meta";
-    let (stored, _) = outbox_records(meta, false).await?;
     for seg in &value.outbox {
         if !stored.contains(&seg.seq) {
             let text = String::from_utf8(seg.encode())
@@ -244,7 +251,7 @@ pub async fn write_meta(meta: &IdbObjectStore, value: &SyncMeta) -> Result<()> {
             )?;
         }
     }
-    for seq in stored {
+    for &seq in stored {
         if !value.outbox.iter().any(|s| s.seq == seq) {
             idb::issue(meta.delete(&outbox_key(seq)), context)?;
         }

@@ -613,7 +613,8 @@ async fn the_outbox_moves_out_of_the_sync_meta_into_a_record_per_segment() {
                 let v = entries::to_js(&state).unwrap();
                 idb::issue(store.put_with_key(&v, &entries::SYNC_META.into()), "test").unwrap();
             } else {
-                entries::write_meta(&store, &state).await.unwrap();
+                let stored = entries::outbox_seqs(&store).await.unwrap();
+                entries::write_meta(&store, &state, &stored).unwrap();
             }
             tx.commit("test").await.unwrap();
         }
