@@ -177,12 +177,14 @@ pub async fn read_meta(meta: &IdbObjectStore, device: &DeviceId) -> Result<SyncM
     // Schema 4 kept the outbox inline: such a state is read as it is, and its segments move to
     // records of their own with the next commit.
     let (keys, texts) = outbox_records(meta, true).await?;
-    for (seq, text) in keys.into_iter().zip(texts) {
+    for (key, text) in keys.iter().zip(texts.iter()) {
+        let Some(seq) = seq_of(&key) else { continue };
         if state.outbox.iter().any(|s| s.seq == seq) {
             continue;
         }
-        let text =
-            text.ok_or_else(|| Error::new(Code::Internal, "a stored outbox segment is not text"))?;
+        let text = text
+            .as_string()
+            .ok_or_else(|| Error::new(Code::Internal, "a stored outbox segment is not text"))?;
         let seg = Segment::decode(text.as_bytes(), &state.device, seq).map_err(|e| {
             Error::new(
                 Code::Internal,
@@ -195,12 +197,9 @@ pub async fn read_meta(meta: &IdbObjectStore, device: &DeviceId) -> Result<SyncM
     Ok(state)
 }
 
-/// The sequence numbers of the stored outbox segments, in order, and (with `texts`) their JSON
-/// text, in the same order.
-async fn outbox_records(
-    meta: &IdbObjectStore,
-    texts: bool,
-) -> Result<(Vec<u64>, Vec<Option<String>>)> {
+/// The keys of the stored outbox segments, in order, and (with `texts`) their JSON text, in the
+/// same order.
+async fn outbox_records(meta: &IdbObjectStore, texts: bool) -> Result<(Array, Array)> {
     let context = "reading the sync outbox";
     // Every key in `outbox/`: '0' is the character after '/'.
     let range = IdbKeyRange::bound(&OUTBOX.into(), &"outbox0".into())
@@ -209,20 +208,20 @@ async fn outbox_records(
         idb::call(meta.get_all_keys_with_key(&range), context).await?,
         "keys",
     )?;
-    let seqs = keys
-        .iter()
-        .filter_map(|k| k.as_string()?.strip_prefix(OUTBOX)?.parse::<u64>().ok())
-        .collect();
     let values = if texts {
-        let all: Array = idb::cast(
+        idb::cast(
             idb::call(meta.get_all_with_key(&range), context).await?,
             "outbox",
-        )?;
-        all.iter().map(|v| v.as_string()).collect()
+        )?
     } else {
-        Vec::new()
+        Array::new()
     };
-    Ok((seqs, values))
+    Ok((keys, values))
+}
+
+/// The segment number an outbox key names.
+fn seq_of(key: &JsValue) -> Option<u64> {
+    key.as_string()?.strip_prefix(OUTBOX)?.parse().ok()
 }
 
 fn outbox_key(seq: u64) -> JsValue {
@@ -233,7 +232,12 @@ fn outbox_key(seq: u64) -> JsValue {
 /// transaction writes anything: a read after a write that fails (a full quota) would fail with the
 /// transaction's abort and hide why.
 pub async fn outbox_seqs(meta: &IdbObjectStore) -> Result<Vec<u64>> {
-    Ok(outbox_records(meta, false).await?.0)
+    Ok(outbox_records(meta, false)
+        .await?
+        .0
+        .iter()
+        .filter_map(|k| seq_of(&k))
+        .collect())
 }
 
 /// Stores the device's sync meta: the state itself, each outbox segment not among `stored` (what
