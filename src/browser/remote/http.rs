@@ -217,9 +217,16 @@ pub async fn send(
         .headers()
         .get("Retry-After")
         .and_then(|v| wire::parse_retry_after(&v, now));
-    let text = response.text().await.unwrap_or_default();
+    let body = response.text().await;
     deadline.release();
-    let status = real_status(status, &text);
+    let status = match &body {
+        Ok(text) => real_status(status, text),
+        // A 400 whose body was cut off (the connection dropped mid-answer) cannot say what
+        // Supabase meant either: as a damaged one below.
+        Err(_) if status == 400 => 502,
+        Err(_) => status,
+    };
+    let text = body.unwrap_or_default();
     Err(Failure::Status {
         status,
         message: wire::error_message(status, &text),
