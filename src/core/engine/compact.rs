@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use super::{Engine, Job, Task};
 use crate::core::commit::{newest_wall, Commit, CommitOutcome};
 use crate::core::device::DeviceId;
-use crate::core::engine::{Event, Failure, Op, Outcome, RoundOutcome, SyncError, SyncErrorKind};
+use crate::core::engine::{Failure, Op, Outcome, RoundOutcome, SyncError, SyncErrorKind};
 use crate::core::error_class::ErrorCode;
 use crate::core::layout::Layout;
 use crate::core::limits::COMMIT_CHANGES;
@@ -449,17 +449,7 @@ impl Engine {
                     changes,
                 }),
             ) => {
-                self.meta = meta;
-                if let Some(r) = &mut self.round {
-                    r.report.changes_pulled += changes as u64;
-                    r.report.conflicts += conflicts.len() as u64;
-                }
-                if !changed.is_empty() {
-                    self.events.push_back(Event::Changed(changed));
-                }
-                for c in conflicts {
-                    self.events.push_back(Event::Conflict(c));
-                }
+                self.applied(meta, changed, conflicts, changes);
                 if last {
                     self.push(Job::GetSegment(seg.device, u));
                 }

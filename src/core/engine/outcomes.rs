@@ -136,18 +136,10 @@ impl Engine {
                     changes,
                 }),
             ) => {
-                self.meta = meta;
                 if let Some(r) = &mut self.round {
                     r.report.segments_pulled += 1;
-                    r.report.changes_pulled += changes as u64;
-                    r.report.conflicts += conflicts.len() as u64;
                 }
-                if !changed.is_empty() {
-                    self.events.push_back(Event::Changed(changed));
-                }
-                for c in conflicts {
-                    self.events.push_back(Event::Conflict(c));
-                }
+                self.applied(meta, changed, conflicts, changes);
                 self.push(Job::GetSegment(seg.device, seg.seq.saturating_add(1)));
             }
             (Job::Scan, Outcome::Scanned(entries)) => self.plan(entries),
@@ -214,6 +206,28 @@ impl Engine {
                     Failure::local(ErrorCode::Internal, message),
                 );
             }
+        }
+    }
+
+    /// What an applied commit of pulled changes (a segment's or a snapshot's) tells: the new
+    /// state, the report's counts and the app's events.
+    pub(super) fn applied(
+        &mut self,
+        meta: SyncMeta,
+        changed: Vec<RecordingId>,
+        conflicts: Vec<crate::core::merge::Conflict>,
+        changes: usize,
+    ) {
+        self.meta = meta;
+        if let Some(r) = &mut self.round {
+            r.report.changes_pulled += changes as u64;
+            r.report.conflicts += conflicts.len() as u64;
+        }
+        if !changed.is_empty() {
+            self.events.push_back(Event::Changed(changed));
+        }
+        for c in conflicts {
+            self.events.push_back(Event::Conflict(c));
         }
     }
 
