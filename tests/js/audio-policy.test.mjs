@@ -196,96 +196,38 @@ test("setMetered(true): syncs move metadata only; unmetered, the next sync downl
   assert.equal(out.bad, "InvalidArgument");
 });
 
-test("a large download cut off midway resumes with a ranged GET instead of starting over", async () => {
-  const size = 3 * 1024 * 1024;
-  const half = size / 2;
-  const { page: seeder, user } = await cloud.page();
-  const hash = await seeder.evaluate(async (size) => {
-    const a = await kit.device(tapesync, "big-a");
-    const blob = kit.audio(size, 77);
-    await a.save(blob, { id: "big", name: "long interview" });
-    const report = await a.sync(makeRemote(cloud));
-    if (report.uploaded !== 1) throw new Error(JSON.stringify(report));
-    return kit.digest(blob);
-  }, size);
-  await seeder.context().close();
-  // A proxy in front of the local Supabase whose first download of the take stops after half its body:
-  // the status line, the headers (with the full Content-Length) and half the bytes, then the connection drops.
-  const upstream = new URL(cloud.url);
-  const seen = [];
-  let sent = 0;
-  const proxy = http.createServer((req, res) => {
-    const forward = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method,
-      headers: { ...req.headers, host: upstream.host } }, (up) => {
-      const take = req.method === "GET" && /\/object\/authenticated\/.*\/blobs\/big\//.test(req.url);
-      if (take) seen.push({ range: req.headers.range ?? null, status: up.statusCode });
-      res.writeHead(up.statusCode, up.headers);
-      if (!take) return up.pipe(res);
-      const cut = seen.length === 1;
-      let mine = 0;
-      up.on("data", (chunk) => {
-        const part = cut ? chunk.subarray(0, Math.max(0, half - mine)) : chunk;
-        mine += part.length;
-        sent += part.length;
-        if (!(cut && mine >= half)) return part.length && res.write(part);
-        // The half is on its way: drop the connection once it has been handed to the socket.
-        up.destroy();
-        res.write(part, () => setTimeout(() => res.socket?.destroy(), 50));
-      });
-      up.on("end", () => res.end());
-    });
-    forward.on("error", () => res.destroy());
-    req.pipe(forward);
-  });
-  await new Promise((ok) => proxy.listen(0, "127.0.0.1", ok));
-  try {
-    const { page } = await cloud.page(user);
-    const out = await page.evaluate(async (url) => {
-      const store = await kit.device(tapesync, "big-b");
-      const report = await store.sync(makeRemote({ ...cloud, url }));
-      return { report, hash: await kit.digest(await store.getBlob("big")) };
-    }, `http://127.0.0.1:${proxy.address().port}`);
-    assert.equal(out.report.outcome.kind, "complete", JSON.stringify(out.report));
-    assert.equal(out.report.downloaded, 1);
-    assert.equal(out.hash, hash, "the joined bytes are the take");
-    assert.equal(seen.length, 2, JSON.stringify(seen));
-    assert.deepEqual(seen[0], { range: null, status: 200 });
-    const from = Number(/^bytes=(\d+)-$/.exec(seen[1].range)?.[1]);
-    assert.ok(from > 0 && from <= half, `the second GET asked for the rest: ${seen[1].range}`);
-    assert.equal(seen[1].status, 206);
-    assert.ok(sent <= size + 64 * 1024, `about one take's bytes crossed the wire (${sent} for ${size})`);
-  } finally {
-    await new Promise((ok) => proxy.close(ok));
-  }
-});
+const SIZE = 3 * 1024 * 1024;
+const HALF = SIZE / 2;
 
-test("a download cut off whose continuation fails too keeps its bytes: the retry goes on from them", async () => {
-  const size = 3 * 1024 * 1024;
-  const half = size / 2;
+/**
+ * Device `${id}-a` pushes a take of SIZE bytes as recording `id`; device `${id}-b` pulls it through a proxy in
+ * front of the local Supabase whose first download of the take stops after half its body (the headers with the
+ * full Content-Length, half the bytes, then the connection drops). `dropContinuation`: the second download (the
+ * ranged continuation) drops the connection after the answer's headers too, a phone going into a tunnel; a
+ * request Chromium does not send again by itself (it resends one whose connection drops before any answer).
+ * Resolves to { out: { report, hash }, hash, seen: [{ range, status }] per download of the take, sent }.
+ */
+async function cutDownload(id, seed, { dropContinuation = false } = {}) {
   const { page: seeder, user } = await cloud.page();
-  const hash = await seeder.evaluate(async (size) => {
-    const a = await kit.device(tapesync, "big-c");
-    const blob = kit.audio(size, 78);
-    await a.save(blob, { id: "big2", name: "long interview" });
+  const hash = await seeder.evaluate(async ({ id, seed, size }) => {
+    const a = await kit.device(tapesync, `${id}-a`);
+    const blob = kit.audio(size, seed);
+    await a.save(blob, { id, name: "long interview" });
     const report = await a.sync(makeRemote(cloud));
     if (report.uploaded !== 1) throw new Error(JSON.stringify(report));
     return kit.digest(blob);
-  }, size);
+  }, { id, seed, size: SIZE });
   await seeder.context().close();
-  // A proxy in front of the local Supabase whose first download of the take stops after half its body (the
-  // headers with the full Content-Length, half the bytes, then the connection drops), and whose second one (the
-  // ranged continuation) drops the connection after the answer's headers: a phone going into a tunnel.
   const upstream = new URL(cloud.url);
+  const takePath = new RegExp(`/object/authenticated/.*/blobs/${id}/`);
   const seen = [];
   let sent = 0;
   const proxy = http.createServer((req, res) => {
     const forward = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method,
       headers: { ...req.headers, host: upstream.host } }, (up) => {
-      const take = req.method === "GET" && /\/object\/authenticated\/.*\/blobs\/big2\//.test(req.url);
+      const take = req.method === "GET" && takePath.test(req.url);
       if (take) seen.push({ range: req.headers.range ?? null, status: up.statusCode });
-      if (take && seen.length === 2) {
-        // The answer's headers, then nothing: a request Chromium does not send again by itself (it
-        // resends one whose connection drops before any answer).
+      if (take && dropContinuation && seen.length === 2) {
         up.destroy();
         res.writeHead(up.statusCode, up.headers);
         res.flushHeaders();
@@ -296,10 +238,10 @@ test("a download cut off whose continuation fails too keeps its bytes: the retry
       const cut = seen.length === 1;
       let mine = 0;
       up.on("data", (chunk) => {
-        const part = cut ? chunk.subarray(0, Math.max(0, half - mine)) : chunk;
+        const part = cut ? chunk.subarray(0, Math.max(0, HALF - mine)) : chunk;
         mine += part.length;
         sent += part.length;
-        if (!(cut && mine >= half)) return part.length && res.write(part);
+        if (!(cut && mine >= HALF)) return part.length && res.write(part);
         // The half is on its way: drop the connection once it has been handed to the socket.
         up.destroy();
         res.write(part, () => setTimeout(() => res.socket?.destroy(), 50));
@@ -312,22 +254,40 @@ test("a download cut off whose continuation fails too keeps its bytes: the retry
   await new Promise((ok) => proxy.listen(0, "127.0.0.1", ok));
   try {
     const { page } = await cloud.page(user);
-    const out = await page.evaluate(async (url) => {
-      const store = await kit.device(tapesync, "big-d");
+    const out = await page.evaluate(async ({ id, url }) => {
+      const store = await kit.device(tapesync, `${id}-b`);
       const report = await store.sync(makeRemote({ ...cloud, url }));
-      return { report, hash: await kit.digest(await store.getBlob("big2")) };
-    }, `http://127.0.0.1:${proxy.address().port}`);
-    assert.equal(out.report.outcome.kind, "complete", JSON.stringify(out.report));
-    assert.equal(out.report.downloaded, 1);
-    assert.equal(out.hash, hash, "the joined bytes are the take");
-    assert.equal(seen.length, 3, JSON.stringify(seen));
-    assert.deepEqual(seen[0], { range: null, status: 200 });
-    const from = Number(/^bytes=(\d+)-$/.exec(seen[1].range)?.[1]);
-    assert.ok(from > 0 && from <= half, `the continuation asked for the rest: ${seen[1].range}`);
-    assert.equal(seen[2].range, seen[1].range, "the engine's retry went on from the kept bytes");
-    assert.equal(seen[2].status, 206);
-    assert.ok(sent <= size + 64 * 1024, `about one take's bytes crossed the wire (${sent} for ${size})`);
+      return { report, hash: await kit.digest(await store.getBlob(id)) };
+    }, { id, url: `http://127.0.0.1:${proxy.address().port}` });
+    return { out, hash, seen, sent };
   } finally {
     await new Promise((ok) => proxy.close(ok));
   }
+}
+
+test("a large download cut off midway resumes with a ranged GET instead of starting over", async () => {
+  const { out, hash, seen, sent } = await cutDownload("big", 77);
+  assert.equal(out.report.outcome.kind, "complete", JSON.stringify(out.report));
+  assert.equal(out.report.downloaded, 1);
+  assert.equal(out.hash, hash, "the joined bytes are the take");
+  assert.equal(seen.length, 2, JSON.stringify(seen));
+  assert.deepEqual(seen[0], { range: null, status: 200 });
+  const from = Number(/^bytes=(\d+)-$/.exec(seen[1].range)?.[1]);
+  assert.ok(from > 0 && from <= HALF, `the second GET asked for the rest: ${seen[1].range}`);
+  assert.equal(seen[1].status, 206);
+  assert.ok(sent <= SIZE + 64 * 1024, `about one take's bytes crossed the wire (${sent} for ${SIZE})`);
+});
+
+test("a download cut off whose continuation fails too keeps its bytes: the retry goes on from them", async () => {
+  const { out, hash, seen, sent } = await cutDownload("big2", 78, { dropContinuation: true });
+  assert.equal(out.report.outcome.kind, "complete", JSON.stringify(out.report));
+  assert.equal(out.report.downloaded, 1);
+  assert.equal(out.hash, hash, "the joined bytes are the take");
+  assert.equal(seen.length, 3, JSON.stringify(seen));
+  assert.deepEqual(seen[0], { range: null, status: 200 });
+  const from = Number(/^bytes=(\d+)-$/.exec(seen[1].range)?.[1]);
+  assert.ok(from > 0 && from <= HALF, `the continuation asked for the rest: ${seen[1].range}`);
+  assert.equal(seen[2].range, seen[1].range, "the engine's retry went on from the kept bytes");
+  assert.equal(seen[2].status, 206);
+  assert.ok(sent <= SIZE + 64 * 1024, `about one take's bytes crossed the wire (${sent} for ${SIZE})`);
 });
